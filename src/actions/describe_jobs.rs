@@ -1,0 +1,67 @@
+//! `DescribeJobs` (notes §4.1): the caller's jobs, newest first.
+
+use serde_json::Value;
+
+use super::{Action, Context, Reply};
+use crate::BoxFuture;
+use crate::error::ApiError;
+use crate::ids::is_job_id;
+use crate::params::printable;
+use crate::store::jobs::{self, JobFilter, STATUSES};
+
+pub struct DescribeJobs;
+
+/// List actions return at most this many items, whatever `limit` says.
+const MAX_LIMIT: u64 = 100;
+
+impl Action for DescribeJobs {
+    fn name(&self) -> &'static str {
+        "DescribeJobs"
+    }
+
+    fn handle<'a>(&'a self, cx: &'a Context<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {
+        Box::pin(async move {
+            let p = cx.params;
+            let ids = p.list("jobs")?;
+            if let Some(bad) = ids.iter().find(|id| !is_job_id(id)) {
+                // Malformed ids cannot exist: same answer as an unknown one.
+                return Err(ApiError::not_found(&printable(bad)));
+            }
+            let statuses = p.list("status")?;
+            if let Some(bad) = statuses.iter().find(|s| !STATUSES.contains(s)) {
+                return Err(ApiError::invalid(
+                    "status",
+                    format!("[{}] is not one of {}", printable(bad), STATUSES.join(", ")),
+                ));
+            }
+            p.int("verbose", 0, 0, 1)?;
+            let filter = JobFilter {
+                owner: cx.caller.owner.clone(),
+                zone: match p.optional("zone") {
+                    Some(_) => Some(super::zone(p)?.to_string()),
+                    None => None,
+                },
+                ids: ids.iter().map(|s| s.to_string()).collect(),
+                statuses: statuses.iter().map(|s| s.to_string()).collect(),
+                action: p.optional("job_action").map(str::to_string),
+                offset: p.int("offset", 0, 0, i64::MAX as u64)?,
+                limit: p.int("limit", 20, 0, u64::MAX)?.min(MAX_LIMIT),
+            };
+            let (set, total) = cx.state.store.readers.with(|conn| {
+                let missing = jobs::missing_ids(conn, &filter)?;
+                if let Some(id) = missing.first() {
+                    return Ok(Err(ApiError::not_found(id)));
+                }
+                Ok(Ok(jobs::describe(conn, &filter)?))
+            })??;
+
+            let mut reply = Reply::new();
+            reply.insert(
+                "job_set".into(),
+                serde_json::to_value(set).unwrap_or(Value::Null),
+            );
+            reply.insert("total_count".into(), Value::from(total));
+            Ok(reply)
+        })
+    }
+}

@@ -1,0 +1,97 @@
+//! `RunClusterCustomService` (notes §5.1): validate, then enqueue a durable job.
+
+use serde_json::Value;
+
+use super::{Action, Context, Reply};
+use crate::BoxFuture;
+use crate::error::ApiError;
+use crate::redact;
+use crate::services::schema::{self, Fields};
+use crate::services::{self, PrepareCx, Task};
+use crate::store::{clusters, jobs};
+
+pub struct RunClusterCustomService;
+
+impl Action for RunClusterCustomService {
+    fn name(&self) -> &'static str {
+        "RunClusterCustomService"
+    }
+
+    fn handle<'a>(&'a self, cx: &'a Context<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {
+        Box::pin(async move {
+            let p = cx.params;
+            let cluster_id = p.required("cluster")?;
+            let service_name = p.required("service")?;
+            let zone = super::zone(p)?;
+            let owner = cx.caller.owner.as_str();
+
+            let (new_job, role) = cx.state.store.readers.with(|conn| {
+                let cluster = clusters::get_owned(conn, owner, cluster_id)?
+                    .filter(|c| c.zone == zone);
+                Ok(cluster.map(|cluster| -> Result<_, ApiError> {
+                    let service = services::find(service_name).ok_or_else(|| {
+                        ApiError::invalid(
+                            "service",
+                            format!(
+                                "[{}] is not a service of cluster [{cluster_id}]; its services are: {}",
+                                crate::params::printable(service_name),
+                                services::names().join(", ")
+                            ),
+                        )
+                    })?;
+                    let role = match p.optional("role") {
+                        Some(r) if service.roles().contains(&r) => r.to_string(),
+                        None => service.roles()[0].to_string(),
+                        Some(_) => {
+                            return Err(ApiError::invalid(
+                                "role",
+                                format!(
+                                    "must be {} for service [{}]",
+                                    service.roles().join(" or "),
+                                    service.name()
+                                ),
+                            ));
+                        }
+                    };
+                    let fields = Fields::new(schema::parse(p.optional("service_params"))?);
+                    let pcx = PrepareCx { cluster: &cluster, owner, conn };
+                    let task_params = service.prepare(&pcx, fields)?;
+                    let mut shown = task_params.clone();
+                    redact::scrub(&mut shown);
+                    let task = Task {
+                        service: service.name().to_string(),
+                        cluster: cluster.cluster_id.clone(),
+                        role: role.clone(),
+                        params: task_params,
+                    };
+                    let job = jobs::NewJob {
+                        owner: owner.to_string(),
+                        zone: zone.to_string(),
+                        action: "RunClusterCustomService".to_string(),
+                        lane: cluster.cluster_id.clone(),
+                        resource_ids: vec![cluster.cluster_id.clone()],
+                        directive: redact::directive(p, Some(&shown)),
+                        task: serde_json::to_string(&task).map_err(|e| ApiError::Internal(e.to_string()))?,
+                    };
+                    Ok((job, role))
+                }))
+            })?
+            .ok_or_else(|| ApiError::not_found(cluster_id))??;
+
+            let job_id = cx
+                .state
+                .store
+                .writer
+                .write(move |c| jobs::insert(c, &new_job))
+                .await?;
+            cx.state.store.job_ready.notify_one();
+
+            let mut reply = Reply::new();
+            reply.insert("job_id".into(), Value::String(job_id));
+            reply.insert("service".into(), Value::String(service_name.to_string()));
+            reply.insert("role".into(), Value::String(role));
+            reply.insert("cluster_id".into(), Value::String(cluster_id.to_string()));
+            Ok(reply)
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! The gateway as a value: `start` binds, spawns the workers and returns a
+//! handle that tests and `serve` both use; `shutdown` stops it gracefully.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::auth::TimeWindow;
+use crate::config::Config;
+use crate::store::keys::{self, NewKey};
+use crate::store::{self, Store, StoreError};
+use crate::worker::model::ModelExecutor;
+use crate::worker::{self, WorkerConfig, WorkerPool};
+
+/// Shared by every request.
+pub struct AppState {
+    pub store: Store,
+    pub window: TimeWindow,
+    pub body_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("another qcgate serve is already using {0}")]
+    Locked(String),
+}
+
+pub struct Gateway {
+    pub addr: SocketAddr,
+    /// The access key created on an empty data dir, to be shown once.
+    pub first_key: Option<NewKey>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+}
+
+pub async fn start(cfg: &Config) -> Result<Gateway, StartError> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(StoreError::from)?;
+    let lock = lock_data_dir(cfg)?;
+
+    // Bootstrap on a direct connection before the writer owns the file.
+    let mut conn = store::open_rw(&store::db_path(&cfg.data_dir))?;
+    let first_key = store::with_tx(&mut conn, |c| {
+        if keys::count(c)? == 0 {
+            Ok(Some(keys::create(c, &crate::ids::owner_id())?))
+        } else {
+            Ok(None)
+        }
+    })?;
+    // Only one serve runs per data dir, so every working job is an orphan now.
+    let rescued = store::with_tx(&mut conn, |c| worker::rescue_orphans(c, i64::MAX))?;
+    if rescued > 0 {
+        tracing::warn!(rescued, "recovered jobs interrupted by the last shutdown");
+    }
+    drop(conn);
+
+    let (store, writer_thread) = Store::open(&cfg.data_dir, cfg.durability)?;
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: cfg.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(StoreError::from)?;
+
+    let pool = WorkerPool::spawn(
+        store.clone(),
+        Arc::new(ModelExecutor {
+            delay: Duration::from_millis(cfg.model_delay_ms),
+        }),
+        WorkerConfig {
+            workers: cfg.workers.max(1),
+            lease_secs: cfg.lease_secs.max(3),
+            poll: Duration::from_secs(1),
+            instance: crate::ids::job_id()[2..].to_string(),
+        },
+    );
+    let state = Arc::new(AppState {
+        store,
+        window: TimeWindow {
+            skew_secs: cfg.time_skew_secs,
+            max_expires_secs: cfg.max_expires_secs,
+        },
+        body_timeout: Duration::from_secs(cfg.body_timeout_secs),
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(serve(
+        listener,
+        state,
+        pool,
+        writer_thread,
+        lock,
+        cfg.clone(),
+        stop_rx,
+    ));
+    Ok(Gateway {
+        addr,
+        first_key,
+        stop,
+        server,
+    })
+}
+
+impl Gateway {
+    /// Stops accepting, finishes in-flight requests, lets running jobs reach
+    /// their safe point, and closes the store.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+    }
+}
+
+fn lock_data_dir(cfg: &Config) -> Result<File, StartError> {
+    let path = cfg.data_dir.join("serve.lock");
+    let file = File::create(&path).map_err(StoreError::from)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(_) => Err(StartError::Locked(cfg.data_dir.display().to_string())),
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    pool: WorkerPool,
+    writer_thread: std::thread::JoinHandle<()>,
+    lock: File,
+    cfg: Config,
+    mut stop: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(cfg.header_timeout_secs))
+        .max_buf_size(crate::http::MAX_INPUT + 64 * 1024)
+        .keep_alive(true);
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop.changed() => break,
+        };
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        let conn =
+            http.serve_connection(
+                TokioIo::new(stream),
+                service_fn(move |req| {
+                    let state = state.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(crate::http::handle(state, req).await)
+                    }
+                }),
+            );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within 30 s");
+    }
+    pool.shutdown().await;
+    // The writer stops once every handle to it is gone and its queue is drained.
+    drop(state);
+    let joined = tokio::task::spawn_blocking(move || writer_thread.join());
+    if tokio::time::timeout(Duration::from_secs(10), joined)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the store writer did not stop within 10 s");
+    }
+    drop(lock);
+    tracing::info!("stopped");
+}

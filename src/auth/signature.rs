@@ -1,0 +1,261 @@
+//! QingCloud signature version 1 (notes §2).
+//!
+//! `string_to_sign = VERB \n PATH \n canonical_query`, where the canonical query
+//! is every parameter but `signature`, sorted by raw name, RFC 3986-encoded
+//! (upper-case hex, space as `%20`, `~` kept), and `name=` for empty values.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use hmac::{Hmac, KeyInit, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use subtle::ConstantTimeEq;
+
+use crate::params::Params;
+
+/// Everything but RFC 3986 unreserved characters is encoded.
+const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureMethod {
+    HmacSha256,
+    HmacSha1,
+}
+
+impl SignatureMethod {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "HmacSHA256" => Some(Self::HmacSha256),
+            "HmacSHA1" => Some(Self::HmacSha1),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HmacSha256 => "HmacSHA256",
+            Self::HmacSha1 => "HmacSHA1",
+        }
+    }
+}
+
+/// A computed MAC. It has no `PartialEq`: the only comparison offered is
+/// [`Signature::matches`], which runs in constant time.
+pub struct Signature(Vec<u8>);
+
+impl Signature {
+    pub fn matches(&self, provided_base64: &str) -> bool {
+        // Some decoders turn an unescaped `+` into a space (notes §2.1 step 8).
+        let fixed;
+        let text = if provided_base64.contains(' ') {
+            fixed = provided_base64.replace(' ', "+");
+            fixed.as_str()
+        } else {
+            provided_base64
+        };
+        match B64.decode(text.trim()) {
+            Ok(bytes) => bytes.ct_eq(&self.0).into(),
+            Err(_) => false,
+        }
+    }
+
+    pub fn to_base64(&self) -> String {
+        B64.encode(&self.0)
+    }
+}
+
+impl std::fmt::Debug for Signature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signature(..)")
+    }
+}
+
+/// RFC 3986 percent-encoding as the canonical query needs it.
+pub fn encode(s: &str) -> impl std::fmt::Display + '_ {
+    utf8_percent_encode(s, ENCODE)
+}
+
+/// The canonical query over every parameter except `signature`.
+pub fn canonical_query<'a>(params: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut sorted: Vec<(&str, &str)> = params.filter(|(k, _)| *k != "signature").collect();
+    sorted.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = String::with_capacity(sorted.len() * 24);
+    for (i, (k, v)) in sorted.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        use std::fmt::Write;
+        let _ = write!(out, "{}={}", encode(k), encode(v));
+    }
+    out
+}
+
+pub fn string_to_sign(verb: &str, path: &str, params: &Params) -> String {
+    format!("{verb}\n{path}\n{}", canonical_query(params.iter()))
+}
+
+pub fn compute(method: SignatureMethod, secret: &[u8], string_to_sign: &str) -> Signature {
+    fn mac<M: Mac + KeyInit>(secret: &[u8], msg: &[u8]) -> Vec<u8> {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut m = <M as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+        m.update(msg);
+        m.finalize().into_bytes().to_vec()
+    }
+    let bytes = match method {
+        SignatureMethod::HmacSha256 => mac::<Hmac<sha2::Sha256>>(secret, string_to_sign.as_bytes()),
+        SignatureMethod::HmacSha1 => mac::<Hmac<sha1::Sha1>>(secret, string_to_sign.as_bytes()),
+    };
+    Signature(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tv1_params(zone: &str, method: &str) -> Params {
+        Params::from_pairs([
+            ("count", "1"),
+            ("vxnets.1", "vxnet-0"),
+            ("zone", zone),
+            ("instance_type", "small_b"),
+            ("signature_version", "1"),
+            ("signature_method", method),
+            ("instance_name", "demo"),
+            ("image_id", "centos64x86a"),
+            ("login_mode", "passwd"),
+            ("login_passwd", "QingCloud20130712"),
+            ("version", "1"),
+            ("access_key_id", "QYACCESSKEYIDEXAMPLE"),
+            ("action", "RunInstances"),
+            ("time_stamp", "2013-08-27T14:30:10Z"),
+        ])
+    }
+
+    fn sign(method: SignatureMethod, key: &str, path: &str, p: &Params) -> String {
+        compute(method, key.as_bytes(), &string_to_sign("GET", path, p)).to_base64()
+    }
+
+    #[test]
+    fn tv1_official_docs_example() {
+        let p = tv1_params("pek3a", "HmacSHA256");
+        assert_eq!(
+            string_to_sign("GET", "/iaas/", &p),
+            "GET\n/iaas/\naccess_key_id=QYACCESSKEYIDEXAMPLE&action=RunInstances&count=1&image_id=centos64x86a&instance_name=demo&instance_type=small_b&login_mode=passwd&login_passwd=QingCloud20130712&signature_method=HmacSHA256&signature_version=1&time_stamp=2013-08-27T14%3A30%3A10Z&version=1&vxnets.1=vxnet-0&zone=pek3a"
+        );
+        let sig = sign(SignatureMethod::HmacSha256, "SECRETACCESSKEY", "/iaas/", &p);
+        assert_eq!(sig, "byjccvWIvAftaq+oublemagH3bYAlDWxxLFAzAsyslw=");
+    }
+
+    #[test]
+    fn tv2_go_signer1() {
+        let p = tv1_params("pek1", "HmacSHA256");
+        let sig = sign(SignatureMethod::HmacSha256, "SECRETACCESSKEY", "/iaas/", &p);
+        assert_eq!(sig, "32bseYy39DOlatuewpeuW5vpmW51sD1A/JdGynqSpP8=");
+    }
+
+    #[test]
+    fn tv3_go_signer0_no_trailing_slash() {
+        let p = Params::from_pairs([
+            ("access_key_id", "ENV_ACCESS_KEY_ID"),
+            ("action", "DescribeInstance"),
+            ("instance.0", "i-xxxxxxxx"),
+            ("signature_method", "HmacSHA256"),
+            ("signature_version", "1"),
+            ("time_stamp", "0001-01-01T00:00:00Z"),
+            ("verbose", "1"),
+        ]);
+        let sig = sign(
+            SignatureMethod::HmacSha256,
+            "ENV_SECRET_ACCESS_KEY",
+            "/iaas",
+            &p,
+        );
+        assert_eq!(sig, "ZHa2iQ8PeyP1ktMF9C+DjOQBl537ti9RnYZ1Qqr6KRg=");
+    }
+
+    #[test]
+    fn tv4_hmac_sha1() {
+        let p = tv1_params("pek3a", "HmacSHA1");
+        let sig = sign(SignatureMethod::HmacSha1, "SECRETACCESSKEY", "/iaas/", &p);
+        assert_eq!(sig, "J6HXH2ms54sgN+hVb2Hli8M9IQM=");
+    }
+
+    #[test]
+    fn tv5_custom_service() {
+        let sp = r#"{"database":"*","host":"%","passwd":"Passwd@123","priv":"StandardAccount","ssl":"NO","user":"u1"}"#;
+        let p = Params::from_pairs([
+            ("access_key_id", "QYACCESSKEYIDEXAMPLE"),
+            ("action", "RunClusterCustomService"),
+            ("cluster", "cl-ouhutv70"),
+            ("role", "maininstance"),
+            ("service", "add_user"),
+            ("service_params", sp),
+            ("signature_method", "HmacSHA256"),
+            ("signature_version", "1"),
+            ("time_stamp", "2013-08-27T14:30:10Z"),
+            ("version", "1"),
+            ("zone", "sh1a"),
+        ]);
+        assert!(string_to_sign("GET", "/iaas/", &p).contains(
+            "service_params=%7B%22database%22%3A%22%2A%22%2C%22host%22%3A%22%25%22%2C%22passwd%22%3A%22Passwd%40123%22"
+        ));
+        let sig = sign(SignatureMethod::HmacSha256, "SECRETACCESSKEY", "/iaas/", &p);
+        assert_eq!(sig, "AbV9j6iOCOZgL/EgPSi1hwCh+H7NsqNT1t6l5BZAExo=");
+    }
+
+    #[test]
+    fn reserved_characters_are_encoded_upper_case_and_unreserved_kept() {
+        let q = canonical_query(
+            [("k", "a b+c*d/e~f-g_h.i:j&k=l%m@n,o")]
+                .iter()
+                .map(|(a, b)| (*a, *b)),
+        );
+        assert_eq!(q, "k=a%20b%2Bc%2Ad%2Fe~f-g_h.i%3Aj%26k%3Dl%25m%40n%2Co");
+    }
+
+    #[test]
+    fn utf8_and_empty_values_and_sort_order() {
+        let q = canonical_query(
+            [
+                ("vxnets.2", ""),
+                ("vxnets.10", "x"),
+                ("name", "数据库"),
+                ("Zed", "1"),
+                ("_u", "2"),
+                ("signature", "ignored"),
+            ]
+            .iter()
+            .map(|(a, b)| (*a, *b)),
+        );
+        assert_eq!(
+            q,
+            "Zed=1&_u=2&name=%E6%95%B0%E6%8D%AE%E5%BA%93&vxnets.10=x&vxnets.2="
+        );
+    }
+
+    #[test]
+    fn matches_is_constant_time_compare_of_decoded_bytes() {
+        let p = tv1_params("pek3a", "HmacSHA256");
+        let sig = compute(
+            SignatureMethod::HmacSha256,
+            b"SECRETACCESSKEY",
+            &string_to_sign("GET", "/iaas/", &p),
+        );
+        assert!(sig.matches("byjccvWIvAftaq+oublemagH3bYAlDWxxLFAzAsyslw="));
+        // a `+` that a decoder turned into a space
+        assert!(sig.matches("byjccvWIvAftaq oublemagH3bYAlDWxxLFAzAsyslw="));
+        assert!(!sig.matches("byjccvWIvAftaq+oublemagH3bYAlDWxxLFAzAsysl0="));
+        assert!(!sig.matches("not base64!"));
+        assert!(!sig.matches(""));
+        // same MAC under a different path
+        let other = compute(
+            SignatureMethod::HmacSha256,
+            b"SECRETACCESSKEY",
+            &string_to_sign("GET", "/iaas", &p),
+        );
+        assert!(!other.matches("byjccvWIvAftaq+oublemagH3bYAlDWxxLFAzAsyslw="));
+    }
+}

@@ -1,0 +1,78 @@
+//! `qcgate keys create|list|revoke`: works while `serve` runs.
+
+use std::process::ExitCode;
+
+use super::{CliResult, DataDir};
+use crate::ids::{is_owner_id, owner_id};
+use crate::store::{self, keys};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create a key and print its secret (shown only this once).
+    Create {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The account the key acts for (default: a new usr-XXXXXXXX).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Print exactly one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+    },
+    /// Revoke a key; requests signed with it fail from now on.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        dir: DataDir,
+    },
+}
+
+pub fn run(cmd: Command) -> CliResult {
+    match cmd {
+        Command::Create { dir, owner, json } => {
+            let owner = owner.unwrap_or_else(owner_id);
+            if !is_owner_id(&owner) {
+                return Err(format!("--owner must look like usr-XXXXXXXX, got {owner:?}").into());
+            }
+            let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
+            let key = store::with_tx(&mut conn, |c| keys::create(c, &owner))?;
+            if json {
+                println!("{}", serde_json::to_string(&key)?);
+            } else {
+                println!("access_key_id:     {}", key.access_key_id);
+                println!("secret_access_key: {}", key.secret_access_key);
+                println!("owner:             {}", key.owner);
+                println!("(the secret is shown only this once)");
+            }
+        }
+        Command::List { dir } => {
+            let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
+            println!(
+                "{:<22} {:<14} {:<22} STATUS",
+                "ACCESS_KEY_ID", "OWNER", "CREATED"
+            );
+            for k in keys::list(&conn)? {
+                println!(
+                    "{:<22} {:<14} {:<22} {}",
+                    k.access_key_id,
+                    k.owner,
+                    crate::clock::format_ts(k.created_at),
+                    if k.revoked { "revoked" } else { "active" }
+                );
+            }
+        }
+        Command::Revoke { id, dir } => {
+            let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
+            if !store::with_tx(&mut conn, |c| keys::revoke(c, &id))? {
+                return Err(format!("no active key {id}").into());
+            }
+            println!("revoked {id}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

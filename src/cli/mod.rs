@@ -1,0 +1,75 @@
+//! The command line. Its commands and flags are a contract other tooling drives.
+
+mod call;
+mod clusters;
+mod keys;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "qcgate",
+    version,
+    about = "A self-hosted, QingCloud-compatible API gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the gateway and its workers.
+    Serve(serve::Args),
+    /// Manage access keys (local only; no API action can read or create keys).
+    #[command(subcommand)]
+    Keys(keys::Command),
+    /// Register and list the clusters the gateway fronts.
+    #[command(subcommand)]
+    Clusters(clusters::Command),
+    /// Send one signed request and print the JSON reply.
+    Call(call::Args),
+}
+
+/// `--data-dir`, shared by the local commands.
+#[derive(clap::Args, Clone)]
+pub struct DataDir {
+    #[arg(long, default_value = "./qcgate-data")]
+    pub data_dir: PathBuf,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("qcgate=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Keys(c) => keys::run(c),
+        Command::Clusters(c) => clusters::run(c),
+        Command::Call(a) => call::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("qcgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}

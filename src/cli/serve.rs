@@ -1,0 +1,113 @@
+//! `qcgate serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::CliResult;
+use crate::config::Config;
+use crate::store::Durability;
+use crate::store::keys::NewKey;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on (default 127.0.0.1:7777).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Where the SQLite file lives (default ./qcgate-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A TOML file with any of the settings in README "Configuration".
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Milliseconds the model executor takes per job (default 1000).
+    #[arg(long)]
+    model_delay: Option<u64>,
+    /// normal: survives a crash; full: also survives power loss.
+    #[arg(long, value_enum)]
+    durability: Option<Durability>,
+}
+
+pub fn run(args: Args) -> CliResult {
+    let mut cfg = Config::load(args.config.as_deref())?;
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    if let Some(d) = args.data_dir {
+        cfg.data_dir = d;
+    }
+    if let Some(ms) = args.model_delay {
+        cfg.model_delay_ms = ms;
+    }
+    if let Some(d) = args.durability {
+        cfg.durability = d;
+    }
+    super::runtime()?.block_on(async {
+        let gw = crate::app::start(&cfg).await?;
+        println!(
+            "qcgate is listening on http://{}/iaas/ (data in {})",
+            gw.addr,
+            cfg.data_dir.display()
+        );
+        if let Some(key) = &gw.first_key {
+            print_first_key(key, gw.addr);
+        }
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests and running jobs");
+        gw.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn print_first_key(key: &NewKey, addr: SocketAddr) {
+    let (host, port) = (addr.ip(), addr.port());
+    let (ak, sk) = (&key.access_key_id, &key.secret_access_key);
+    println!(
+        r#"
+A first access key was created. Its secret is shown only this once:
+  access_key_id:     {ak}
+  secret_access_key: {sk}
+  owner:             {owner}
+
+Python SDK (pip install qingcloud-sdk):
+  from qingcloud.iaas.connection import APIConnection
+  conn = APIConnection("{ak}", "{sk}", "pek3a",
+                       host="{host}", port={port}, protocol="http")
+  print(conn.send_request("DescribeJobs", {{"zone": "pek3a"}}))
+
+qingcloud-cli (save as qcgate.yaml, then: qingcloud iaas describe-jobs -f qcgate.yaml):
+  qy_access_key_id: '{ak}'
+  qy_secret_access_key: '{sk}'
+  zone: 'pek3a'
+  host: '{host}'
+  port: {port}
+  protocol: 'http'
+
+qcgate call:
+  export QCGATE_ACCESS_KEY_ID={ak} QCGATE_SECRET_ACCESS_KEY={sk}
+  qcgate call DescribeJobs --endpoint http://{host}:{port}/iaas/ --zone pek3a
+"#,
+        owner = key.owner
+    );
+}

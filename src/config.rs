@@ -1,0 +1,78 @@
+//! Settings: defaults, overridden by the `--config` TOML file, overridden by flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::store::Durability;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// How long the model executor takes per job.
+    pub model_delay_ms: u64,
+    pub workers: usize,
+    /// Allowed |now − time_stamp| without `expires`.
+    pub time_skew_secs: i64,
+    /// Longest `expires − time_stamp` accepted.
+    pub max_expires_secs: i64,
+    pub durability: Durability,
+    /// A job's lease; a heartbeat renews it every third of this.
+    pub lease_secs: i64,
+    pub max_connections: usize,
+    /// Time allowed to send request headers (slowloris guard).
+    pub header_timeout_secs: u64,
+    /// Time allowed to send a POST body.
+    pub body_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7777)),
+            data_dir: PathBuf::from("./qcgate-data"),
+            model_delay_ms: 1000,
+            workers: 8,
+            time_skew_secs: 60,
+            max_expires_secs: 3600,
+            durability: Durability::Normal,
+            lease_secs: 30,
+            max_connections: 1024,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,151 @@
+//! The HTTP edge: routes, reads the request within its limits, runs the
+//! request path (parse → authenticate → dispatch → handle) and renders the
+//! envelope. Every `/iaas` answer is HTTP 200 with `application/json`.
+
+mod envelope;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::actions::{self, Context};
+use crate::app::AppState;
+use crate::auth::{self, SignedRequest};
+use crate::clock::now_unix;
+use crate::error::ApiError;
+use crate::params::{Params, printable};
+use crate::store::keys;
+
+/// Largest query string or form body.
+pub const MAX_INPUT: usize = 1024 * 1024;
+
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    match path {
+        "/iaas" | "/iaas/" => {}
+        "/healthz" => return envelope::json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+        _ => {
+            let err = ApiError::InvalidAction(format!(
+                "no API at path [{}]; the API is served at /iaas/",
+                printable(path)
+            ));
+            return envelope::json(StatusCode::NOT_FOUND, envelope::error_body(&err));
+        }
+    }
+    let started = Instant::now();
+    let (action, body) = match api(&state, req).await {
+        Ok((action, reply)) => (action.clone(), envelope::success_body(&action, reply)),
+        Err((action, err)) => {
+            if err.ret_code() >= 5000 {
+                tracing::warn!(action = %action, ret_code = err.ret_code(), "request failed");
+            }
+            (action, envelope::error_body(&err))
+        }
+    };
+    tracing::debug!(action = %action, micros = started.elapsed().as_micros() as u64, "request");
+    envelope::json(StatusCode::OK, body)
+}
+
+type Outcome = Result<(String, actions::Reply), (String, ApiError)>;
+
+async fn api(state: &AppState, req: Request<Incoming>) -> Outcome {
+    let unknown = || "?".to_string();
+    let verb = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").as_bytes().to_vec();
+    if query.len() > MAX_INPUT {
+        return Err((
+            unknown(),
+            ApiError::InvalidParameter("the query string is larger than 1 MiB".into()),
+        ));
+    }
+    let body = match verb {
+        Method::GET => Bytes::new(),
+        Method::POST => read_form(state, req).await.map_err(|e| (unknown(), e))?,
+        other => {
+            return Err((
+                unknown(),
+                ApiError::InvalidAction(format!(
+                    "HTTP method {} is not supported; use GET or POST",
+                    printable(other.as_str())
+                )),
+            ));
+        }
+    };
+
+    // parse
+    let mut params = Params::parse(&[&query, &body]).map_err(|e| (unknown(), e))?;
+    let signature = params.take("signature").unwrap_or_default();
+    let action = params.get("action").map(printable).unwrap_or_else(unknown);
+
+    // authenticate (once, for every action)
+    let signed = SignedRequest {
+        verb: verb.as_str(),
+        path: &path,
+        params: &params,
+        signature: &signature,
+    };
+    let caller = auth::authenticate(&signed, &state.window, now_unix(), |id| {
+        Ok(state.store.readers.with(|c| keys::lookup(c, id))?)
+    })
+    .map_err(|e| (action.clone(), e))?;
+
+    // dispatch
+    let name = params.required("action").map_err(|e| (action.clone(), e))?;
+    let handler = actions::find(name).ok_or_else(|| {
+        (
+            action.clone(),
+            ApiError::InvalidAction(format!("action [{action}] does not exist")),
+        )
+    })?;
+    let cx = Context {
+        state,
+        caller: &caller,
+        params: &params,
+    };
+    match handler.handle(&cx).await {
+        Ok(reply) => Ok((action, reply)),
+        Err(e) => Err((action, e)),
+    }
+}
+
+async fn read_form(state: &AppState, req: Request<Incoming>) -> Result<Bytes, ApiError> {
+    let ctype = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ctype.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(ApiError::InvalidParameter(
+            "a POST body must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let limited = Limited::new(req.into_body(), MAX_INPUT);
+    match tokio::time::timeout(state.body_timeout, limited.collect()).await {
+        Err(_) => Err(ApiError::InvalidParameter(
+            "the request body was not received in time".into(),
+        )),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::InvalidParameter(
+                "the request body is larger than 1 MiB".into(),
+            ))
+        }
+        Ok(Err(_)) => Err(ApiError::InvalidParameter(
+            "the request body could not be read".into(),
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+pub(crate) fn content_type_json() -> HeaderValue {
+    HeaderValue::from_static("application/json")
+}

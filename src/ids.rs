@@ -1,0 +1,90 @@
+//! Resource ids, all drawn from the thread-local CSPRNG (ChaCha, OS-seeded).
+
+use rand::RngExt;
+
+const LOWER: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const UPPER_DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+fn draw(prefix: &str, alphabet: &[u8], n: usize) -> String {
+    let mut rng = rand::rng();
+    let mut s = String::with_capacity(prefix.len() + n);
+    s.push_str(prefix);
+    for _ in 0..n {
+        s.push(alphabet[rng.random_range(0..alphabet.len())] as char);
+    }
+    s
+}
+
+/// `j-` + 11 × `[0-9a-z]` (notes §4.3).
+pub fn job_id() -> String {
+    draw("j-", LOWER, 11)
+}
+
+pub fn cluster_id() -> String {
+    draw("cl-", LOWER, 8)
+}
+
+pub fn node_id() -> String {
+    draw("cln-", LOWER, 8)
+}
+
+/// 20 upper-case letters, like QingCloud's.
+pub fn access_key_id() -> String {
+    draw("", UPPER, 20)
+}
+
+pub fn secret_access_key() -> String {
+    draw("", ALNUM, 40)
+}
+
+pub fn owner_id() -> String {
+    draw("usr-", UPPER_DIGITS, 8)
+}
+
+/// `j-` followed by lower-case alphanumerics (older ids had 8).
+pub fn is_job_id(s: &str) -> bool {
+    s.strip_prefix("j-")
+        .is_some_and(|r| !r.is_empty() && r.len() <= 32 && r.bytes().all(|b| LOWER.contains(&b)))
+}
+
+pub fn is_cluster_id(s: &str) -> bool {
+    s.strip_prefix("cl-")
+        .is_some_and(|r| !r.is_empty() && r.len() <= 32 && r.bytes().all(|b| LOWER.contains(&b)))
+}
+
+pub fn is_owner_id(s: &str) -> bool {
+    s.strip_prefix("usr-").is_some_and(|r| {
+        !r.is_empty() && r.len() <= 32 && r.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+/// Zones are lower-case ids such as `pek3a`, `sh1a`, `gd2`.
+pub fn is_zone(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes() {
+        let j = job_id();
+        assert_eq!(j.len(), 13);
+        assert!(is_job_id(&j));
+        assert_ne!(job_id(), job_id());
+        assert!(is_cluster_id(&cluster_id()));
+        assert!(is_owner_id(&owner_id()));
+        let ak = access_key_id();
+        assert!(ak.len() == 20 && ak.bytes().all(|b| b.is_ascii_uppercase()));
+        assert!(!is_job_id("j-ABC"));
+        assert!(!is_job_id("j-"));
+        assert!(!is_zone("PEK3A"));
+        assert!(is_zone("pek3a"));
+    }
+}

@@ -1,0 +1,26 @@
+//! qcgate: a self-hosted, QingCloud-compatible API gateway.
+//!
+//! Request path: [`http`] (edge) → [`params`] (decode) → [`auth`] (signature,
+//! time window) → [`actions`] (dispatch, handle; custom services in
+//! [`services`]) → [`store`] (group commit) → envelope.
+//! Beside it, [`worker`]: claim → execute → record.
+
+pub mod actions;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod params;
+pub mod redact;
+pub mod secret;
+pub mod services;
+pub mod store;
+pub mod worker;
+
+/// A boxed future, for traits whose handlers are async.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -1,0 +1,228 @@
+//! Request parameters: decoded once from the query string or form body.
+//!
+//! Decoding is strict where the signature depends on it: a repeated name or
+//! bytes that are not UTF-8 after `%XX` decoding are refused rather than
+//! guessed at, because the client signed something we cannot reproduce.
+
+use std::collections::BTreeMap;
+
+use percent_encoding::percent_decode;
+
+use crate::error::ApiError;
+
+/// Upper bound on the number of parameters in one request.
+pub const MAX_PARAMS: usize = 512;
+
+/// Decoded parameters, sorted by name (byte order, as the signature needs).
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    map: BTreeMap<String, String>,
+}
+
+impl Params {
+    /// Parse one or more `application/x-www-form-urlencoded` sources into one set.
+    pub fn parse(sources: &[&[u8]]) -> Result<Params, ApiError> {
+        let mut map = BTreeMap::new();
+        for src in sources {
+            for seg in src.split(|b| *b == b'&') {
+                if seg.is_empty() {
+                    continue;
+                }
+                let (name, value) = match seg.iter().position(|b| *b == b'=') {
+                    Some(i) => (&seg[..i], &seg[i + 1..]),
+                    None => (seg, &b""[..]),
+                };
+                let name = decode(name)?;
+                if name.is_empty() {
+                    return Err(ApiError::InvalidParameter(
+                        "a parameter has an empty name".into(),
+                    ));
+                }
+                let value = decode(value).map_err(|_| {
+                    ApiError::invalid(&printable(&name), "is not valid UTF-8 after decoding")
+                })?;
+                if map.len() >= MAX_PARAMS {
+                    return Err(ApiError::InvalidParameter(format!(
+                        "too many parameters (at most {MAX_PARAMS})"
+                    )));
+                }
+                if map.contains_key(&name) {
+                    return Err(ApiError::invalid(&printable(&name), "is repeated"));
+                }
+                map.insert(name, value);
+            }
+        }
+        Ok(Params { map })
+    }
+
+    pub fn from_pairs<I, K, V>(pairs: I) -> Params
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Params {
+            map: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str)
+    }
+
+    pub fn take(&mut self, name: &str) -> Option<String> {
+        self.map.remove(name)
+    }
+
+    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.map.insert(name.into(), value.into());
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// A required, non-empty parameter.
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        match self.get(name) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(ApiError::missing(name)),
+        }
+    }
+
+    /// An optional parameter; an empty value counts as absent.
+    pub fn optional(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.is_empty())
+    }
+
+    /// A list parameter: `name.1`, `name.2`, … (1-based, in index order), or the
+    /// scalar `name=` form the Python SDK sends for a single value.
+    pub fn list(&self, name: &str) -> Result<Vec<&str>, ApiError> {
+        let mut items: Vec<(u32, &str)> = Vec::new();
+        let prefix = format!("{name}.");
+        for (k, v) in self.map.range(prefix.clone()..) {
+            let Some(idx) = k.strip_prefix(&prefix) else {
+                break;
+            };
+            let n: u32 = idx
+                .parse()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| ApiError::invalid(k, "needs a 1-based numeric index"))?;
+            if !v.is_empty() {
+                items.push((n, v.as_str()));
+            }
+        }
+        items.sort_by_key(|(n, _)| *n);
+        let mut out: Vec<&str> = items.into_iter().map(|(_, v)| v).collect();
+        if let Some(v) = self.optional(name) {
+            out.insert(0, v);
+        }
+        Ok(out)
+    }
+
+    /// An optional unsigned integer within `[min, max]`.
+    pub fn int(&self, name: &str, default: u64, min: u64, max: u64) -> Result<u64, ApiError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(n),
+                _ => Err(ApiError::invalid(
+                    name,
+                    format!("must be an integer from {min} to {max}"),
+                )),
+            },
+        }
+    }
+}
+
+/// Form decoding: `+` is a space, then `%XX`; the result must be UTF-8.
+fn decode(raw: &[u8]) -> Result<String, ApiError> {
+    let plus_free: std::borrow::Cow<[u8]> = if raw.contains(&b'+') {
+        raw.iter()
+            .map(|b| if *b == b'+' { b' ' } else { *b })
+            .collect::<Vec<u8>>()
+            .into()
+    } else {
+        raw.into()
+    };
+    let bytes: Vec<u8> = percent_decode(&plus_free).collect();
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::InvalidParameter("a parameter name is not valid UTF-8".into()))
+}
+
+/// A name safe to echo in a message: control characters dropped, length capped.
+pub fn printable(name: &str) -> String {
+    let mut s: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+    if name.chars().count() > 64 {
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Params, ApiError> {
+        Params::parse(&[s.as_bytes()])
+    }
+
+    #[test]
+    fn decodes_plus_and_percent_and_skips_empty_segments() {
+        let params = p("&&a=x+y%20z&&b=%2B&c").unwrap();
+        assert_eq!(params.get("a"), Some("x y z"));
+        assert_eq!(params.get("b"), Some("+"));
+        assert_eq!(params.get("c"), Some(""));
+        assert_eq!(params.len(), 3);
+    }
+
+    #[test]
+    fn repeated_key_is_refused() {
+        let err = p("a=1&a=2").unwrap_err();
+        assert_eq!(err.ret_code(), 1100);
+        assert!(err.to_string().contains("[a] is repeated"));
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        assert_eq!(p("a=%FF%FE").unwrap_err().ret_code(), 1100);
+        assert_eq!(p("%FF=1").unwrap_err().ret_code(), 1100);
+    }
+
+    #[test]
+    fn list_accepts_indexed_and_scalar_forms_in_index_order() {
+        let params = p("jobs.10=c&jobs.2=b&jobs.1=a").unwrap();
+        assert_eq!(params.list("jobs").unwrap(), vec!["a", "b", "c"]);
+        let params = p("status=pending").unwrap();
+        assert_eq!(params.list("status").unwrap(), vec!["pending"]);
+        assert_eq!(
+            p("jobs.0=x").unwrap().list("jobs").unwrap_err().ret_code(),
+            1100
+        );
+        assert!(p("jobsx=1").unwrap().list("jobs").unwrap().is_empty());
+    }
+
+    #[test]
+    fn int_bounds() {
+        let params = p("limit=101&offset=abc&x=5").unwrap();
+        assert_eq!(
+            params.int("limit", 20, 1, 100).unwrap_err().ret_code(),
+            1100
+        );
+        assert_eq!(params.int("offset", 0, 0, 10).unwrap_err().ret_code(), 1100);
+        assert_eq!(params.int("x", 0, 0, 10).unwrap(), 5);
+        assert_eq!(params.int("missing", 20, 1, 100).unwrap(), 20);
+    }
+}

@@ -1,0 +1,57 @@
+//! Custom services run by `RunClusterCustomService`. Each service is one file;
+//! registering it is one line in `REGISTRY`.
+
+pub mod schema;
+mod start_standby;
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::store::clusters::Cluster;
+use crate::worker::Effect;
+use schema::Fields;
+
+pub trait Service: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// Roles the service may run on; the first is the default when none is sent.
+    fn roles(&self) -> &'static [&'static str];
+    /// Whether running it again after an interruption is harmless. A service
+    /// that is not is never retried automatically (see README, "Jobs").
+    fn idempotent(&self) -> bool;
+    /// Validates `service_params` against the schema and the cluster's state;
+    /// returns what the executor needs, with every secret removed.
+    fn prepare(&self, cx: &PrepareCx<'_>, fields: Fields) -> Result<Value, ApiError>;
+    /// The model executor's effect on the cluster model.
+    fn model(&self, cluster_id: &str, params: &Value) -> Effect;
+}
+
+/// What a service may look at while validating a request.
+pub struct PrepareCx<'a> {
+    pub cluster: &'a Cluster,
+    pub owner: &'a str,
+    /// A read connection, for checks that involve other resources.
+    pub conn: &'a Connection,
+}
+
+static REGISTRY: &[&dyn Service] = &[&start_standby::StartStandby];
+
+pub fn find(name: &str) -> Option<&'static dyn Service> {
+    REGISTRY.iter().copied().find(|s| s.name() == name)
+}
+
+/// Service names, sorted, as listed in error messages.
+pub fn names() -> Vec<&'static str> {
+    let mut v: Vec<_> = REGISTRY.iter().map(|s| s.name()).collect();
+    v.sort_unstable();
+    v
+}
+
+/// What a custom-service job carries to its executor (stored as JSON).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Task {
+    pub service: String,
+    pub cluster: String,
+    pub role: String,
+    pub params: Value,
+}

@@ -1,0 +1,332 @@
+//! Jobs: enqueue, describe, and the worker side (claim, heartbeat, finish, rescue).
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use super::StoreError;
+use crate::clock::{now_millis, now_unix};
+use crate::ids;
+
+pub const STATUSES: [&str; 4] = ["pending", "working", "successful", "failed"];
+
+/// A job as an action hands it to the store.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub owner: String,
+    pub zone: String,
+    pub action: String,
+    /// Jobs of one lane (usually one cluster) run one at a time, in order.
+    pub lane: String,
+    pub resource_ids: Vec<String>,
+    pub directive: String,
+    pub task: String,
+}
+
+/// Inserts a pending job and returns its id; durable once the writer commits.
+pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
+    let now = now_unix();
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO jobs (id, owner, zone, action, status, lane, resource_ids, directive, task,
+                           create_time, status_time, enqueued_ms)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+    )?;
+    let resource_ids = job.resource_ids.join(" ");
+    let mut id = ids::job_id();
+    // A collision in 36^11 is not expected; one retry turns it into "never".
+    for attempt in 0..2 {
+        match stmt.execute(params![
+            id,
+            job.owner,
+            job.zone,
+            job.action,
+            job.lane,
+            resource_ids,
+            job.directive,
+            job.task,
+            now,
+            now_millis()
+        ]) {
+            Ok(_) => break,
+            Err(e) if attempt == 0 && is_constraint(&e) => id = ids::job_id(),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO lanes (lane, pending) VALUES (?1, 1)
+         ON CONFLICT(lane) DO UPDATE SET pending = pending + 1",
+    )?
+    .execute([&job.lane])?;
+    Ok(id)
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+/// One row of `job_set`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobView {
+    pub job_id: String,
+    pub job_action: String,
+    pub status: String,
+    pub create_time: String,
+    pub status_time: String,
+    pub resource_ids: String,
+    pub owner: String,
+    pub error_codes: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub error_message: String,
+    pub directive: String,
+}
+
+#[derive(Debug, Default)]
+pub struct JobFilter {
+    pub owner: String,
+    pub zone: Option<String>,
+    pub ids: Vec<String>,
+    pub statuses: Vec<String>,
+    pub action: Option<String>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+impl JobFilter {
+    fn where_clause(&self) -> (String, Vec<SqlValue>) {
+        let mut sql = String::from("owner = ?");
+        let mut args = vec![SqlValue::Text(self.owner.clone())];
+        if let Some(zone) = &self.zone {
+            sql.push_str(" AND zone = ?");
+            args.push(SqlValue::Text(zone.clone()));
+        }
+        let mut any_of = |col: &str, values: &[String]| {
+            if !values.is_empty() {
+                sql.push_str(&format!(
+                    " AND {col} IN ({})",
+                    vec!["?"; values.len()].join(",")
+                ));
+                args.extend(values.iter().cloned().map(SqlValue::Text));
+            }
+        };
+        any_of("id", &self.ids);
+        any_of("status", &self.statuses);
+        if let Some(action) = &self.action {
+            sql.push_str(" AND action = ?");
+            args.push(SqlValue::Text(action.clone()));
+        }
+        (sql, args)
+    }
+}
+
+/// The ids in `filter.ids` that the owner cannot see (in this zone).
+pub fn missing_ids(conn: &Connection, filter: &JobFilter) -> Result<Vec<String>, StoreError> {
+    let mut missing = Vec::new();
+    let mut stmt = conn.prepare_cached("SELECT zone FROM jobs WHERE id = ?1 AND owner = ?2")?;
+    for id in &filter.ids {
+        let zone: Option<String> = stmt
+            .query_row(params![id, filter.owner], |r| r.get(0))
+            .optional()?;
+        let visible = match (&zone, &filter.zone) {
+            (None, _) => false,
+            (Some(z), Some(want)) => z == want,
+            (Some(_), None) => true,
+        };
+        if !visible {
+            missing.push(id.clone());
+        }
+    }
+    Ok(missing)
+}
+
+/// Newest first; `total` counts every match before paging.
+pub fn describe(conn: &Connection, filter: &JobFilter) -> Result<(Vec<JobView>, u64), StoreError> {
+    let (clause, mut args) = filter.where_clause();
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM jobs WHERE {clause}"))?
+        .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+    args.push(SqlValue::Integer(filter.limit as i64));
+    args.push(SqlValue::Integer(filter.offset as i64));
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id, action, status, create_time, status_time, resource_ids, owner, error_codes, error_message, directive
+         FROM jobs WHERE {clause} ORDER BY seq DESC LIMIT ? OFFSET ?"
+    ))?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+        Ok(JobView {
+            job_id: r.get(0)?,
+            job_action: r.get(1)?,
+            status: r.get(2)?,
+            create_time: crate::clock::format_ts(r.get(3)?),
+            status_time: crate::clock::format_ts(r.get(4)?),
+            resource_ids: r.get(5)?,
+            owner: r.get(6)?,
+            error_codes: r.get(7)?,
+            error_message: r.get(8)?,
+            directive: r.get(9)?,
+        })
+    })?;
+    Ok((rows.collect::<Result<_, _>>()?, total as u64))
+}
+
+/// A job a worker holds the lease on.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub seq: i64,
+    pub job_id: String,
+    pub action: String,
+    pub lane: String,
+    pub task: String,
+    pub attempts: i64,
+    pub enqueued_ms: i64,
+    pub started_ms: i64,
+}
+
+/// Takes the oldest pending job of a lane that has nothing running.
+pub fn claim(
+    conn: &Connection,
+    worker: &str,
+    lease_secs: i64,
+) -> Result<Option<Claimed>, StoreError> {
+    let lane: Option<String> = conn
+        .prepare_cached("SELECT lane FROM lanes WHERE busy = 0 AND pending > 0 LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    let Some(lane) = lane else { return Ok(None) };
+    let row = conn
+        .prepare_cached(
+            "SELECT seq, id, action, task, attempts, enqueued_ms FROM jobs
+             WHERE lane = ?1 AND status = 'pending' ORDER BY seq LIMIT 1",
+        )?
+        .query_row([&lane], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, i64>(4)?,
+                r.get(5)?,
+            ))
+        })
+        .optional()?;
+    let Some((seq, job_id, action, task, attempts, enqueued_ms)) = row else {
+        // The count drifted (should not happen); repair it rather than spin.
+        conn.execute("UPDATE lanes SET pending = 0 WHERE lane = ?1", [&lane])?;
+        return Ok(None);
+    };
+    let now = now_unix();
+    let started_ms = now_millis();
+    conn.prepare_cached(
+        "UPDATE jobs SET status = 'working', status_time = ?2, lease_owner = ?3, lease_expires = ?4,
+                         attempts = attempts + 1, started_ms = ?5
+         WHERE seq = ?1",
+    )?
+    .execute(params![seq, now, worker, now + lease_secs, started_ms])?;
+    conn.prepare_cached("UPDATE lanes SET busy = 1, pending = pending - 1 WHERE lane = ?1")?
+        .execute([&lane])?;
+    Ok(Some(Claimed {
+        seq,
+        job_id,
+        action,
+        lane,
+        task,
+        attempts: attempts + 1,
+        enqueued_ms,
+        started_ms,
+    }))
+}
+
+/// Extends a lease; false if the worker no longer holds it.
+pub fn heartbeat(
+    conn: &Connection,
+    seq: i64,
+    worker: &str,
+    lease_secs: i64,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE jobs SET lease_expires = ?3 WHERE seq = ?1 AND lease_owner = ?2 AND status = 'working'",
+        )?
+        .execute(params![seq, worker, now_unix() + lease_secs])?;
+    Ok(n == 1)
+}
+
+/// Whether `worker` still holds the lease on job `seq`.
+pub fn holds_lease(conn: &Connection, seq: i64, worker: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM jobs WHERE seq = ?1 AND lease_owner = ?2 AND status = 'working'",
+        )?
+        .query_row(params![seq, worker], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub enum Ending {
+    Successful,
+    Failed {
+        code: u32,
+        message: String,
+    },
+    /// Back to the queue (an idempotent job whose lease ran out).
+    Requeued,
+}
+
+/// Records the end of a job and frees its lane.
+pub fn finish(conn: &Connection, seq: i64, lane: &str, ending: &Ending) -> Result<(), StoreError> {
+    let now = now_unix();
+    match ending {
+        Ending::Successful => {
+            conn.prepare_cached(
+                "UPDATE jobs SET status = 'successful', status_time = ?2, lease_owner = NULL, lease_expires = NULL
+                 WHERE seq = ?1",
+            )?
+            .execute(params![seq, now])?;
+        }
+        Ending::Failed { code, message } => {
+            conn.prepare_cached(
+                "UPDATE jobs SET status = 'failed', status_time = ?2, error_codes = ?3, error_message = ?4,
+                                 lease_owner = NULL, lease_expires = NULL
+                 WHERE seq = ?1",
+            )?
+            .execute(params![seq, now, code.to_string(), message])?;
+        }
+        Ending::Requeued => {
+            conn.prepare_cached(
+                "UPDATE jobs SET status = 'pending', status_time = ?2, lease_owner = NULL, lease_expires = NULL
+                 WHERE seq = ?1",
+            )?
+            .execute(params![seq, now])?;
+            conn.prepare_cached("UPDATE lanes SET pending = pending + 1 WHERE lane = ?1")?
+                .execute([lane])?;
+        }
+    }
+    conn.prepare_cached("UPDATE lanes SET busy = 0 WHERE lane = ?1")?
+        .execute([lane])?;
+    Ok(())
+}
+
+/// A working job whose lease ran out (or, at start-up, any working job).
+#[derive(Debug, Clone)]
+pub struct Orphan {
+    pub seq: i64,
+    pub job_id: String,
+    pub lane: String,
+    pub task: String,
+    pub attempts: i64,
+}
+
+pub fn orphans(conn: &Connection, expired_before: i64) -> Result<Vec<Orphan>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, id, lane, task, attempts FROM jobs WHERE status = 'working' AND lease_expires < ?1",
+    )?;
+    let rows = stmt.query_map([expired_before], |r| {
+        Ok(Orphan {
+            seq: r.get(0)?,
+            job_id: r.get(1)?,
+            lane: r.get(2)?,
+            task: r.get(3)?,
+            attempts: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,108 @@
+//! Durable state in one SQLite file (WAL).
+//!
+//! Writes go through a single writer thread that commits concurrent requests
+//! together (group commit); reads use a small pool of read-only connections and
+//! never wait for the writer.
+
+pub mod clusters;
+pub mod jobs;
+pub mod keys;
+mod read_pool;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::Notify;
+
+pub use read_pool::ReadPool;
+pub use writer::Writer;
+
+pub const DB_FILE: &str = "qcgate.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("commit failed: {0}")]
+    Commit(String),
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// `synchronous=NORMAL` survives a process crash; `FULL` also survives power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    #[default]
+    Normal,
+    Full,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pub writer: Writer,
+    pub readers: Arc<ReadPool>,
+    /// Wakes an idle worker when a job is committed.
+    pub job_ready: Arc<Notify>,
+}
+
+impl Store {
+    pub fn open(
+        data_dir: &Path,
+        durability: Durability,
+    ) -> Result<(Store, std::thread::JoinHandle<()>), StoreError> {
+        let path = db_path(data_dir);
+        let conn = open_rw(&path)?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match durability {
+                Durability::Normal => "NORMAL",
+                Durability::Full => "FULL",
+            },
+        )?;
+        let (writer, handle) = Writer::spawn(conn);
+        let store = Store {
+            writer,
+            readers: Arc::new(ReadPool::new(path, 8)),
+            job_ready: Arc::new(Notify::new()),
+        };
+        Ok((store, handle))
+    }
+}
+
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(DB_FILE)
+}
+
+/// A read-write connection with the schema in place. Used by the writer and by
+/// the local CLI commands, which may run while `serve` does.
+pub fn open_rw(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.execute_batch(include_str!("schema.sql"))?;
+    Ok(conn)
+}
+
+/// Runs `f` in one immediate transaction on a direct connection (CLI commands).
+pub fn with_tx<R>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let r = f(&tx)?;
+    tx.commit()?;
+    Ok(r)
+}

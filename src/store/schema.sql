@@ -1,0 +1,57 @@
+-- qcgate schema. Times are unix seconds (UTC) unless the name says _ms.
+CREATE TABLE IF NOT EXISTS access_keys (
+  id          TEXT PRIMARY KEY,
+  secret      TEXT NOT NULL,
+  owner       TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  revoked_at  INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS clusters (
+  id           TEXT PRIMARY KEY,
+  owner        TEXT NOT NULL,
+  zone         TEXT NOT NULL,
+  name         TEXT NOT NULL DEFAULT '',
+  status       TEXT NOT NULL DEFAULT 'active',
+  dr_role      TEXT NOT NULL DEFAULT 'primary',   -- primary | standby
+  standby_of   TEXT,                              -- source cluster id while a standby
+  sync_way     TEXT,                              -- full | increment
+  sync_status  TEXT,                              -- NORMAL while syncing
+  create_time  INTEGER NOT NULL,
+  status_time  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS clusters_owner ON clusters(owner, id);
+
+-- seq gives submission order; id is what clients see.
+CREATE TABLE IF NOT EXISTS jobs (
+  seq            INTEGER PRIMARY KEY,
+  id             TEXT NOT NULL UNIQUE,
+  owner          TEXT NOT NULL,
+  zone           TEXT NOT NULL,
+  action         TEXT NOT NULL,
+  status         TEXT NOT NULL CHECK (status IN ('pending', 'working', 'successful', 'failed')),
+  lane           TEXT NOT NULL,                   -- jobs of one lane run one at a time, in seq order
+  resource_ids   TEXT NOT NULL,
+  directive      TEXT NOT NULL,                   -- the request, secrets removed
+  task           TEXT NOT NULL,                   -- what the executor needs, secrets removed
+  error_codes    TEXT NOT NULL DEFAULT '',
+  error_message  TEXT NOT NULL DEFAULT '',
+  create_time    INTEGER NOT NULL,
+  status_time    INTEGER NOT NULL,
+  enqueued_ms    INTEGER NOT NULL,
+  started_ms     INTEGER,
+  lease_owner    TEXT,
+  lease_expires  INTEGER,
+  attempts       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_owner_seq ON jobs(owner, seq);
+CREATE INDEX IF NOT EXISTS jobs_lane_pending ON jobs(lane, seq) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS jobs_working ON jobs(lease_expires) WHERE status = 'working';
+
+-- One row per lane so a claim is an index lookup, however long the backlog.
+CREATE TABLE IF NOT EXISTS lanes (
+  lane     TEXT PRIMARY KEY,
+  pending  INTEGER NOT NULL DEFAULT 0,
+  busy     INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS lanes_ready ON lanes(lane) WHERE busy = 0 AND pending > 0;

@@ -1,0 +1,17 @@
+//! Executors run jobs. They only compute; recording the outcome (and applying
+//! its effect to the model) happens afterwards in one transaction.
+
+use crate::BoxFuture;
+use crate::store::jobs::Claimed;
+use crate::worker::Effect;
+
+/// Why a job failed, as shown in `error_codes` / `error_message`.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub code: u32,
+    pub message: String,
+}
+
+pub trait Executor: Send + Sync + 'static {
+    fn execute<'a>(&'a self, job: &'a Claimed) -> BoxFuture<'a, Result<Effect, Failure>>;
+}

@@ -1,0 +1,193 @@
+//! Workers: claim → execute → record, beside the request path.
+//!
+//! A claim takes a lease (owner + expiry) that a heartbeat extends while the
+//! job runs; jobs of one lane (cluster) run one at a time, in submission order.
+//! The rescuer hands back jobs whose lease ran out: an idempotent service goes
+//! back to the queue, any other ends `failed` as interrupted, never re-run.
+
+pub mod executor;
+pub mod model;
+mod rescue;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::store::jobs::{self, Claimed, Ending};
+use crate::store::{Store, StoreError};
+use executor::{Executor, Failure};
+pub use rescue::rescue_orphans;
+
+/// What a job does to the model, applied in the transaction that records it.
+pub type Effect = Box<dyn FnOnce(&Connection) -> Result<(), EffectError> + Send>;
+
+#[derive(Debug)]
+pub enum EffectError {
+    /// The model's state no longer allows the operation: the job fails with this message.
+    Refused(String),
+    Store(StoreError),
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub workers: usize,
+    pub lease_secs: i64,
+    /// Fallback poll when no wake-up arrives.
+    pub poll: Duration,
+    /// Unique per process, so leases of a dead process are recognisable.
+    pub instance: String,
+}
+
+pub struct WorkerPool {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl WorkerPool {
+    pub fn spawn(store: Store, executor: Arc<dyn Executor>, cfg: WorkerConfig) -> WorkerPool {
+        let (stop, stop_rx) = watch::channel(false);
+        let mut handles = Vec::new();
+        for n in 0..cfg.workers {
+            let worker = Worker {
+                id: format!("{}-{n}", cfg.instance),
+                store: store.clone(),
+                executor: executor.clone(),
+                cfg: cfg.clone(),
+            };
+            handles.push(tokio::spawn(worker.run(stop_rx.clone())));
+        }
+        handles.push(tokio::spawn(rescue::run(store, cfg, stop_rx)));
+        WorkerPool { stop, handles }
+    }
+
+    /// Stops claiming; jobs already running finish and are recorded.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+struct Worker {
+    id: String,
+    store: Store,
+    executor: Arc<dyn Executor>,
+    cfg: WorkerConfig,
+}
+
+impl Worker {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            let (wid, lease) = (self.id.clone(), self.cfg.lease_secs);
+            match self
+                .store
+                .writer
+                .write(move |c| jobs::claim(c, &wid, lease))
+                .await
+            {
+                Ok(Some(job)) => {
+                    // Another job may be ready too: pass the wake-up on.
+                    self.store.job_ready.notify_one();
+                    self.run_job(job).await;
+                }
+                Ok(None) => {
+                    tokio::select! {
+                        _ = self.store.job_ready.notified() => {}
+                        _ = tokio::time::sleep(self.cfg.poll) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+                Err(StoreError::Closed) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "claim failed");
+                    tokio::time::sleep(self.cfg.poll).await;
+                }
+            }
+        }
+    }
+
+    async fn run_job(&self, job: Claimed) {
+        tracing::debug!(job_id = %job.job_id, action = %job.action, "job started");
+        let heartbeat = self.spawn_heartbeat(job.seq);
+        let outcome = self.executor.execute(&job).await;
+        heartbeat.abort();
+        let (seq, lane, wid) = (job.seq, job.lane.clone(), self.id.clone());
+        let recorded = self
+            .store
+            .writer
+            .write(move |c| record(c, seq, &lane, &wid, outcome))
+            .await;
+        match recorded {
+            Ok(true) => tracing::debug!(job_id = %job.job_id, "job recorded"),
+            Ok(false) => {
+                tracing::warn!(job_id = %job.job_id, "lease lost before the job was recorded")
+            }
+            Err(e) => tracing::error!(job_id = %job.job_id, error = %e, "recording a job failed"),
+        }
+    }
+
+    fn spawn_heartbeat(&self, seq: i64) -> JoinHandle<()> {
+        let (store, wid, lease) = (self.store.clone(), self.id.clone(), self.cfg.lease_secs);
+        tokio::spawn(async move {
+            let every = Duration::from_secs((lease / 3).max(1) as u64);
+            loop {
+                tokio::time::sleep(every).await;
+                let wid = wid.clone();
+                if !matches!(
+                    store
+                        .writer
+                        .write(move |c| jobs::heartbeat(c, seq, &wid, lease))
+                        .await,
+                    Ok(true)
+                ) {
+                    break;
+                }
+            }
+        })
+    }
+}
+
+/// Applies the effect and records the ending in one transaction. Returns false
+/// (and changes nothing) if this worker no longer holds the lease.
+fn record(
+    conn: &Connection,
+    seq: i64,
+    lane: &str,
+    worker: &str,
+    outcome: Result<Effect, Failure>,
+) -> Result<bool, StoreError> {
+    if !jobs::holds_lease(conn, seq, worker)? {
+        return Ok(false);
+    }
+    let ending = match outcome {
+        Err(f) => Ending::Failed {
+            code: f.code,
+            message: f.message,
+        },
+        Ok(effect) => {
+            conn.execute_batch("SAVEPOINT effect")?;
+            match effect(conn) {
+                Ok(()) => {
+                    conn.execute_batch("RELEASE effect")?;
+                    Ending::Successful
+                }
+                Err(err) => {
+                    conn.execute_batch("ROLLBACK TO effect; RELEASE effect")?;
+                    match err {
+                        EffectError::Refused(message) => Ending::Failed {
+                            code: 1400,
+                            message,
+                        },
+                        EffectError::Store(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    };
+    jobs::finish(conn, seq, lane, &ending)?;
+    Ok(true)
+}

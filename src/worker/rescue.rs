@@ -1,0 +1,66 @@
+//! Jobs whose worker died: found by expired lease, then requeued or failed.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::watch;
+
+use super::WorkerConfig;
+use crate::clock::now_unix;
+use crate::services::{self, Task};
+use crate::store::jobs::{self, Ending};
+use crate::store::{Store, StoreError};
+
+/// Attempts after which even an idempotent job is failed rather than requeued.
+const MAX_ATTEMPTS: i64 = 3;
+
+/// Rescues working jobs whose lease expired before `expired_before`.
+pub fn rescue_orphans(conn: &Connection, expired_before: i64) -> Result<usize, StoreError> {
+    let orphans = jobs::orphans(conn, expired_before)?;
+    for o in &orphans {
+        let service = serde_json::from_str::<Task>(&o.task)
+            .ok()
+            .and_then(|t| services::find(&t.service));
+        let ending = match service {
+            Some(s) if s.idempotent() && o.attempts < MAX_ATTEMPTS => Ending::Requeued,
+            Some(s) if s.idempotent() => Ending::Failed {
+                code: 5000,
+                message: format!(
+                    "JobInterrupted, {} was interrupted {} times; giving up",
+                    s.name(),
+                    o.attempts
+                ),
+            },
+            Some(s) => Ending::Failed {
+                code: 5000,
+                message: format!(
+                    "JobInterrupted, the gateway stopped while {} was running; it is not safe to repeat, so it was not retried: check the cluster and submit it again",
+                    s.name()
+                ),
+            },
+            None => Ending::Failed {
+                code: 5000,
+                message: "JobInterrupted, the gateway stopped while this job was running".into(),
+            },
+        };
+        tracing::warn!(job_id = %o.job_id, ?ending, "rescued an orphaned job");
+        jobs::finish(conn, o.seq, &o.lane, &ending)?;
+    }
+    Ok(orphans.len())
+}
+
+pub(super) async fn run(store: Store, cfg: WorkerConfig, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_secs((cfg.lease_secs / 2).max(1) as u64);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        match store.writer.write(|c| rescue_orphans(c, now_unix())).await {
+            Ok(0) => {}
+            Ok(_) => store.job_ready.notify_one(),
+            Err(StoreError::Closed) => return,
+            Err(e) => tracing::error!(error = %e, "rescue failed"),
+        }
+    }
+}
