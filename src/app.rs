@@ -170,7 +170,7 @@ async fn serve(
         let state = state.clone();
         let conn =
             http.serve_connection(
-                TokioIo::new(stream),
+                crate::http::JsonRejections::new(TokioIo::new(stream)),
                 service_fn(move |req| {
                     let state = state.clone();
                     async move {

@@ -30,14 +30,11 @@ impl Action for RunClusterCustomService {
                     .filter(|c| c.zone == zone);
                 Ok(cluster.map(|cluster| -> Result<_, ApiError> {
                     let service = services::find(service_name).ok_or_else(|| {
-                        ApiError::invalid(
-                            "service",
-                            format!(
-                                "[{}] is not a service of cluster [{cluster_id}]; its services are: {}",
-                                crate::params::printable(service_name),
-                                services::names().join(", ")
-                            ),
-                        )
+                        ApiError::InvalidParameter(format!(
+                            "service [{}] is not a service of cluster [{cluster_id}]; its services are: {}",
+                            crate::params::printable(service_name),
+                            services::names().join(", ")
+                        ))
                     })?;
                     let role = match p.optional("role") {
                         Some(r) if service.roles().contains(&r) => r.to_string(),
@@ -53,7 +50,8 @@ impl Action for RunClusterCustomService {
                             ));
                         }
                     };
-                    let fields = Fields::new(schema::parse(p.optional("service_params"))?);
+                    let raw = p.optional("service_params");
+                    let fields = Fields::new(schema::parse(raw)?, raw.is_none());
                     let pcx = PrepareCx { cluster: &cluster, owner, conn };
                     let task_params = service.prepare(&pcx, fields)?;
                     let mut shown = task_params.clone();

@@ -3,6 +3,9 @@
 //! envelope. Every `/iaas` answer is HTTP 200 with `application/json`.
 
 mod envelope;
+mod raw_errors;
+
+pub use raw_errors::JsonRejections;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -37,6 +37,8 @@ pub fn parse(raw: Option<&str>) -> Result<Map<String, Value>, ApiError> {
 /// The fields of one `service_params` object; `finish` refuses leftovers.
 pub struct Fields {
     map: Map<String, Value>,
+    /// `service_params` was not sent at all.
+    absent: bool,
 }
 
 fn field_name(name: &str) -> String {
@@ -44,8 +46,16 @@ fn field_name(name: &str) -> String {
 }
 
 impl Fields {
-    pub fn new(map: Map<String, Value>) -> Self {
-        Fields { map }
+    pub fn new(map: Map<String, Value>, absent: bool) -> Self {
+        Fields { map, absent }
+    }
+
+    fn missing(&self, name: &str) -> ApiError {
+        if self.absent {
+            ApiError::missing("service_params")
+        } else {
+            ApiError::missing(&field_name(name))
+        }
     }
 
     fn bad(name: &str, why: impl std::fmt::Display) -> ApiError {
@@ -54,8 +64,10 @@ impl Fields {
 
     /// A required string.
     pub fn string(&mut self, name: &str) -> Result<String, ApiError> {
-        self.opt_string(name)?
-            .ok_or_else(|| ApiError::missing(&field_name(name)))
+        match self.opt_string(name)? {
+            Some(v) => Ok(v),
+            None => Err(self.missing(name)),
+        }
     }
 
     pub fn opt_string(&mut self, name: &str) -> Result<Option<String>, ApiError> {
@@ -93,7 +105,7 @@ impl Fields {
     /// because the documentation's own example sends one.
     pub fn int(&mut self, name: &str, min: i64, max: i64) -> Result<i64, ApiError> {
         let n = match self.map.remove(name) {
-            None | Some(Value::Null) => return Err(ApiError::missing(&field_name(name))),
+            None | Some(Value::Null) => return Err(self.missing(name)),
             Some(Value::Number(n)) => n.as_i64(),
             Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
             Some(_) => None,
@@ -131,7 +143,7 @@ impl Fields {
             }
         }
         match found {
-            None => Err(ApiError::missing(&field_name(names[0]))),
+            None => Err(self.missing(names[0])),
             Some((s, name)) if s.is_empty() || s.chars().count() > max_len => Err(Self::bad(
                 name,
                 format!("must be 1 to {max_len} characters"),
@@ -174,7 +186,7 @@ mod tests {
     use serde_json::json;
 
     fn fields(v: Value) -> Fields {
-        Fields::new(v.as_object().cloned().unwrap_or_default())
+        Fields::new(v.as_object().cloned().unwrap_or_default(), false)
     }
 
     #[test]

@@ -1,0 +1,217 @@
+//! Test harness: a real gateway on 127.0.0.1:0 with a temporary data dir,
+//! real signed requests over HTTP, and a real SQLite file.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use qcgate::app::{self, Gateway};
+use qcgate::client::{Client, Credentials};
+use qcgate::config::Config;
+use qcgate::secret::Secret;
+use qcgate::store::{self, clusters, keys};
+use serde_json::Value;
+
+pub const ZONE: &str = "sh1a";
+
+pub struct Harness {
+    pub gw: Option<Gateway>,
+    pub dir: tempfile::TempDir,
+    pub endpoint: String,
+    /// Owner A's key (the first key, created by the gateway itself).
+    pub a: Credentials,
+    pub owner_a: String,
+    /// Owner B's key, created the way `qcgate keys create` does.
+    pub b: Credentials,
+    pub owner_b: String,
+}
+
+impl Harness {
+    pub async fn start(model_delay_ms: u64) -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, model_delay_ms).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, model_delay_ms: u64) -> Harness {
+        let cfg = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: dir.path().to_path_buf(),
+            model_delay_ms,
+            ..Config::default()
+        };
+        let gw = app::start(&cfg).await.expect("gateway starts");
+        let first = gw
+            .first_key
+            .clone()
+            .expect("a first key on an empty data dir");
+        let mut conn = store::open_rw(&store::db_path(dir.path())).expect("db");
+        let b = store::with_tx(&mut conn, |c| keys::create(c, "usr-OWNERBBB")).expect("key b");
+        Harness {
+            endpoint: format!("http://{}/iaas/", gw.addr),
+            gw: Some(gw),
+            a: Credentials {
+                access_key_id: first.access_key_id.clone(),
+                secret_access_key: Secret::new(first.secret_access_key.clone()),
+            },
+            owner_a: first.owner.clone(),
+            b: Credentials {
+                access_key_id: b.access_key_id,
+                secret_access_key: Secret::new(b.secret_access_key),
+            },
+            owner_b: b.owner,
+            dir,
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        store::db_path(self.dir.path())
+    }
+
+    /// Registers a cluster, as `qcgate clusters add` does.
+    pub fn add_cluster(&self, id: &str, zone: &str, owner: &str) {
+        let mut conn = store::open_rw(&self.db()).expect("db");
+        let added =
+            store::with_tx(&mut conn, |c| clusters::add(c, id, zone, owner, "")).expect("add");
+        assert!(added, "cluster {id} added");
+    }
+
+    pub fn cluster(&self, id: &str) -> clusters::Cluster {
+        let conn = store::open_rw(&self.db()).expect("db");
+        clusters::list(&conn)
+            .expect("list")
+            .into_iter()
+            .find(|c| c.cluster_id == id)
+            .expect("cluster exists")
+    }
+
+    pub fn client_a(&self) -> Client {
+        Client::new(&self.endpoint, self.a.clone()).expect("client")
+    }
+
+    pub fn client_b(&self) -> Client {
+        Client::new(&self.endpoint, self.b.clone()).expect("client")
+    }
+
+    pub fn client_with(&self, access_key_id: &str, secret: &str) -> Client {
+        Client::new(
+            &self.endpoint,
+            Credentials {
+                access_key_id: access_key_id.into(),
+                secret_access_key: Secret::new(secret),
+            },
+        )
+        .expect("client")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(gw) = self.gw.take() {
+            gw.shutdown().await;
+        }
+    }
+}
+
+/// The service_params of seed 001, with the given source cluster.
+pub fn standby_params(source: &str) -> String {
+    format!(
+        r#"{{"sync_way":"full","zone":"sh1a","host":"192.168.0.232","cluster_id":"{source}","user":"migrate_user","password":"Passwd@123","port":3306}}"#
+    )
+}
+
+pub async fn start_standby(client: &mut Client, cluster: &str, source: &str) -> Value {
+    let sp = standby_params(source);
+    client
+        .call(
+            "RunClusterCustomService",
+            &[
+                ("cluster", cluster),
+                ("role", "maininstance"),
+                ("service", "start_standby"),
+                ("service_params", &sp),
+                ("zone", ZONE),
+            ],
+        )
+        .await
+        .expect("reply")
+}
+
+pub async fn job(client: &mut Client, job_id: &str) -> Value {
+    let r = client
+        .call("DescribeJobs", &[("jobs.1", job_id), ("zone", ZONE)])
+        .await
+        .expect("reply");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    r["job_set"][0].clone()
+}
+
+/// Polls until the job leaves pending/working; returns every status seen.
+pub async fn wait_job(
+    client: &mut Client,
+    job_id: &str,
+    timeout: Duration,
+) -> (Value, Vec<String>) {
+    let deadline = Instant::now() + timeout;
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let j = job(client, job_id).await;
+        let status = j["status"].as_str().unwrap_or("?").to_string();
+        if seen.last() != Some(&status) {
+            seen.push(status.clone());
+        }
+        if status != "pending" && status != "working" {
+            return (j, seen);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {job_id} still {status} after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Compares an error envelope with `fixtures/errors/NAME.json`
+/// (`UPDATE_GOLDEN=1` rewrites the file). Timestamps are normalised.
+pub fn assert_golden(name: &str, reply: &Value) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/errors")
+        .join(format!("{name}.json"));
+    let actual = normalise(&serde_json::to_string_pretty(reply).expect("json")) + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, &actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing golden file {} (run with UPDATE_GOLDEN=1)",
+            path.display()
+        )
+    });
+    assert_eq!(actual, expected, "reply differs from {}", path.display());
+}
+
+/// Replaces `YYYY-MM-DDThh:mm:ssZ` with `<TIME>`.
+fn normalise(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let shape = b"dddd-dd-ddTdd:dd:ddZ";
+    while i < b.len() {
+        if i + shape.len() <= b.len()
+            && shape
+                .iter()
+                .zip(&b[i..i + shape.len()])
+                .all(|(p, c)| match p {
+                    b'd' => c.is_ascii_digit(),
+                    _ => p == c,
+                })
+        {
+            out.push_str("<TIME>");
+            i += shape.len();
+        } else {
+            let ch = s[i..].chars().next().expect("char");
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
