@@ -14,4 +14,11 @@ pub struct Failure {
 
 pub trait Executor: Send + Sync + 'static {
     fn execute<'a>(&'a self, job: &'a Claimed) -> BoxFuture<'a, Result<Effect, Failure>>;
+
+    /// True when dropping `execute` before it completes leaves nothing done,
+    /// so on shutdown a running job can go back to `pending` instead of being
+    /// waited for.
+    fn cancel_safe(&self) -> bool {
+        false
+    }
 }

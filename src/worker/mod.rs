@@ -92,7 +92,7 @@ impl Worker {
                 Ok(Some(job)) => {
                     // Another job may be ready too: pass the wake-up on.
                     self.store.job_ready.notify_one();
-                    self.run_job(job).await;
+                    self.run_job(job, stop.clone()).await;
                 }
                 Ok(None) => {
                     tokio::select! {
@@ -110,10 +110,17 @@ impl Worker {
         }
     }
 
-    async fn run_job(&self, job: Claimed) {
+    async fn run_job(&self, job: Claimed, mut stop: watch::Receiver<bool>) {
         tracing::debug!(job_id = %job.job_id, action = %job.action, "job started");
         let heartbeat = self.spawn_heartbeat(job.seq);
-        let outcome = self.executor.execute(&job).await;
+        let outcome = if self.executor.cancel_safe() {
+            tokio::select! {
+                o = self.executor.execute(&job) => Some(o),
+                _ = stop.wait_for(|s| *s) => None,
+            }
+        } else {
+            Some(self.executor.execute(&job).await)
+        };
         heartbeat.abort();
         let (seq, lane, wid) = (job.seq, job.lane.clone(), self.id.clone());
         let recorded = self
@@ -153,22 +160,24 @@ impl Worker {
 
 /// Applies the effect and records the ending in one transaction. Returns false
 /// (and changes nothing) if this worker no longer holds the lease.
+/// `None` means the job was stopped before it did anything: back to pending.
 fn record(
     conn: &Connection,
     seq: i64,
     lane: &str,
     worker: &str,
-    outcome: Result<Effect, Failure>,
+    outcome: Option<Result<Effect, Failure>>,
 ) -> Result<bool, StoreError> {
     if !jobs::holds_lease(conn, seq, worker)? {
         return Ok(false);
     }
     let ending = match outcome {
-        Err(f) => Ending::Failed {
+        None => Ending::Requeued,
+        Some(Err(f)) => Ending::Failed {
             code: f.code,
             message: f.message,
         },
-        Ok(effect) => {
+        Some(Ok(effect)) => {
             conn.execute_batch("SAVEPOINT effect")?;
             match effect(conn) {
                 Ok(()) => {
