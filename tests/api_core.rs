@@ -237,7 +237,8 @@ async fn request_level_errors() {
     let mut c = h.client_a();
     let sp = standby_params(SOURCE);
 
-    let cases: Vec<(&str, Vec<(&str, &str)>, i64)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, i64);
+    let cases: Vec<Case> = vec![
         (
             "cluster_missing",
             vec![

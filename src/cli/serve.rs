@@ -49,8 +49,9 @@ pub fn run(args: Args) -> CliResult {
             gw.addr,
             cfg.data_dir.display()
         );
-        if let Some(key) = &gw.first_key {
-            print_first_key(key, gw.addr);
+        match &gw.first_key {
+            Some(key) => print_first_key(key, gw.addr),
+            None => println!("Using the access keys already in the data dir (qcgate keys list)."),
         }
         wait_for_signal().await;
         tracing::info!("shutting down: finishing in-flight requests and running jobs");

@@ -13,13 +13,13 @@ const MAX_BATCH: usize = 512;
 /// Queued operations before callers wait (backpressure).
 const QUEUE: usize = 8192;
 
+/// Answers a caller once the commit's outcome is known.
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
 trait WriteOp: Send {
     /// Runs inside the open transaction; returns whether it succeeded and how
     /// to answer once the commit's outcome is known.
-    fn apply(
-        self: Box<Self>,
-        conn: &Connection,
-    ) -> (bool, Box<dyn FnOnce(Result<(), StoreError>) + Send>);
+    fn apply(self: Box<Self>, conn: &Connection) -> (bool, Completion);
     fn abort(self: Box<Self>, err: StoreError);
 }
 
@@ -33,10 +33,7 @@ where
     F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     R: Send + 'static,
 {
-    fn apply(
-        self: Box<Self>,
-        conn: &Connection,
-    ) -> (bool, Box<dyn FnOnce(Result<(), StoreError>) + Send>) {
+    fn apply(self: Box<Self>, conn: &Connection) -> (bool, Completion) {
         let Op { f, reply } = *self;
         let result = f(conn);
         let ok = result.is_ok();

@@ -1,0 +1,391 @@
+//! The `qcgate` binary as users run it: serve, the local commands beside it,
+//! `qcgate call`, SIGTERM, and SIGKILL under write load.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use qcgate::client::{Client, Credentials};
+use qcgate::secret::Secret;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_qcgate");
+
+struct Served {
+    child: Child,
+    endpoint: String,
+    /// The first key, if this start created one: (id, secret, owner).
+    key: Option<(String, String, String)>,
+}
+
+fn serve(dir: &Path, model_delay_ms: u64) -> Served {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--model-delay",
+            &model_delay_ms.to_string(),
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("utf8");
+    let endpoint = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("listening line names the endpoint")
+        .to_string();
+    let mut key = None;
+    let second = lines.next().expect("a second line").expect("utf8");
+    if second.is_empty() {
+        let mut field = |name: &str| -> String {
+            for l in lines.by_ref() {
+                let l = l.expect("utf8");
+                if let Some(v) = l.trim().strip_prefix(name) {
+                    return v.trim().to_string();
+                }
+            }
+            panic!("serve did not print {name}");
+        };
+        let id = field("access_key_id:");
+        let secret = field("secret_access_key:");
+        let owner = field("owner:");
+        key = Some((id, secret, owner));
+    }
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Served {
+        child,
+        endpoint,
+        key,
+    }
+}
+
+fn qcgate(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("qcgate runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not exit within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serve_prints_a_first_key_once_and_local_commands_work_beside_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_str().expect("path");
+    let mut s = serve(tmp.path(), 100);
+    let (ak, sk, owner) = s.key.clone().expect("first start prints a key");
+    assert_eq!(ak.len(), 20);
+
+    // keys create --json: exactly one JSON object
+    let (ok, out) = qcgate(
+        &[
+            "keys",
+            "create",
+            "--data-dir",
+            dir,
+            "--owner",
+            "usr-TESTER01",
+            "--json",
+        ],
+        &[],
+    );
+    assert!(ok);
+    let k: Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(k["owner"], "usr-TESTER01");
+    let second_secret = k["secret_access_key"].as_str().expect("secret").to_string();
+    assert_eq!(k.as_object().map(|o| o.len()), Some(3));
+
+    let (ok, out) = qcgate(&["keys", "list", "--data-dir", dir], &[]);
+    assert!(ok && out.contains(&ak) && out.contains("usr-TESTER01"));
+    assert!(
+        !out.contains(&sk) && !out.contains(&second_secret),
+        "keys list never prints secrets"
+    );
+
+    let (ok, _) = qcgate(
+        &[
+            "clusters",
+            "add",
+            "--id",
+            "cl-cli00001",
+            "--zone",
+            "sh1a",
+            "--owner",
+            &owner,
+            "--data-dir",
+            dir,
+        ],
+        &[],
+    );
+    assert!(ok);
+    let (ok, out) = qcgate(&["clusters", "list", "--data-dir", dir], &[]);
+    assert!(ok && out.contains("cl-cli00001"));
+    let (ok, _) = qcgate(
+        &[
+            "clusters",
+            "add",
+            "--id",
+            "bad",
+            "--zone",
+            "sh1a",
+            "--owner",
+            &owner,
+            "--data-dir",
+            dir,
+        ],
+        &[],
+    );
+    assert!(!ok, "a malformed cluster id is refused");
+
+    // qcgate call, credentials from the environment, JSON encoded for the user
+    let env = [
+        ("QCGATE_ACCESS_KEY_ID", ak.as_str()),
+        ("QCGATE_SECRET_ACCESS_KEY", sk.as_str()),
+    ];
+    let sp = r#"service_params={"sync_way":"full","zone":"sh1a","host":"192.168.0.232","cluster_id":"cl-9np7ig3g","user":"migrate_user","password":"Passwd@123","port":3306}"#;
+    let (ok, out) = qcgate(
+        &[
+            "call",
+            "RunClusterCustomService",
+            "--endpoint",
+            &s.endpoint,
+            "--zone",
+            "sh1a",
+            "cluster=cl-cli00001",
+            "role=maininstance",
+            "service=start_standby",
+            sp,
+        ],
+        &env,
+    );
+    assert!(ok, "{out}");
+    let r: Value = serde_json::from_str(&out).expect("JSON");
+    let job_id = r["job_id"].as_str().expect("job").to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, out) = qcgate(
+            &[
+                "call",
+                "DescribeJobs",
+                "--endpoint",
+                &s.endpoint,
+                "--post",
+                &format!("jobs.1={job_id}"),
+            ],
+            &env,
+        );
+        assert!(ok, "{out}");
+        let r: Value = serde_json::from_str(&out).expect("JSON");
+        if r["job_set"][0]["status"] == "successful" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{r}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // revoke, then the key is refused; `call` exits non-zero on an error envelope
+    let (ok, _) = qcgate(&["keys", "revoke", &ak, "--data-dir", dir], &[]);
+    assert!(ok);
+    let (ok, out) = qcgate(&["call", "DescribeJobs", "--endpoint", &s.endpoint], &env);
+    assert!(!ok);
+    assert!(out.contains("1200"), "{out}");
+
+    // a second serve on the same data dir is refused
+    let (ok, _) = qcgate(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", dir],
+        &[],
+    );
+    assert!(!ok);
+
+    sigterm(&s.child);
+    assert!(wait_exit(&mut s.child, Duration::from_secs(15)).success());
+
+    // a restart creates no new key
+    let mut again = serve(tmp.path(), 100);
+    assert!(again.key.is_none(), "the first key is printed only once");
+    sigterm(&again.child);
+    assert!(wait_exit(&mut again.child, Duration::from_secs(15)).success());
+}
+
+#[test]
+fn sigkill_under_write_load_loses_no_acknowledged_job() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_str().expect("path").to_string();
+    let mut s = serve(tmp.path(), 300);
+    let (ak, sk, owner) = s.key.clone().expect("key");
+    let clusters: Vec<String> = (0..16).map(|i| format!("cl-crash{i:03}")).collect();
+    for c in &clusters {
+        assert!(
+            qcgate(
+                &[
+                    "clusters",
+                    "add",
+                    "--id",
+                    c,
+                    "--zone",
+                    "sh1a",
+                    "--owner",
+                    &owner,
+                    "--data-dir",
+                    &dir
+                ],
+                &[]
+            )
+            .0
+        );
+    }
+    let creds = Credentials {
+        access_key_id: ak.clone(),
+        secret_access_key: Secret::new(sk.clone()),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+
+    // Writers submit as fast as they can; the gateway is killed mid-stream.
+    let acked: Vec<String> = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for (i, cluster) in clusters.iter().enumerate() {
+            let mut client = Client::new(&s.endpoint, creds.clone()).expect("client");
+            let cluster = cluster.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                let sp = format!(
+                    r#"{{"sync_way":"full","zone":"sh1a","host":"127.0.0.1","cluster_id":"cl-src{i:05}","user":"u","passwd":"p","port":3306}}"#
+                );
+                for _ in 0..10_000 {
+                    let r = client
+                        .call(
+                            "RunClusterCustomService",
+                            &[("cluster", &cluster), ("service", "start_standby"), ("service_params", &sp), ("zone", "sh1a")],
+                        )
+                        .await;
+                    match r {
+                        Ok(v) if v["ret_code"] == 0 => mine.push(v["job_id"].as_str().expect("id").to_string()),
+                        Ok(v) if v["ret_code"] == 1400 => {} // already a standby: refused, nothing stored
+                        Ok(v) => panic!("unexpected reply {v}"),
+                        Err(_) => break, // the gateway is gone
+                    }
+                }
+                mine
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        s.child.kill().expect("SIGKILL");
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("task"));
+        }
+        all
+    });
+    let _ = s.child.wait();
+    assert!(
+        acked.len() >= 16,
+        "the load produced acknowledged jobs: {}",
+        acked.len()
+    );
+
+    // Restart: every acknowledged job is there and reaches a terminal status.
+    let mut again = serve(tmp.path(), 1);
+    let mut tally = std::collections::BTreeMap::<String, usize>::new();
+    rt.block_on(async {
+        let mut client = Client::new(&again.endpoint, creds.clone()).expect("client");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for chunk in acked.chunks(50) {
+            loop {
+                let params: Vec<(String, String)> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| (format!("jobs.{}", i + 1), id.clone()))
+                    .collect();
+                let mut p: Vec<(&str, &str)> = params
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                p.push(("limit", "100"));
+                let r = client.call("DescribeJobs", &p).await.expect("reply");
+                assert_eq!(
+                    r["ret_code"], 0,
+                    "an acknowledged job is missing after the crash: {r}"
+                );
+                assert_eq!(r["total_count"].as_u64(), Some(chunk.len() as u64));
+                let open = r["job_set"]
+                    .as_array()
+                    .expect("set")
+                    .iter()
+                    .filter(|j| j["status"] == "pending" || j["status"] == "working")
+                    .count();
+                if open == 0 {
+                    for j in r["job_set"].as_array().expect("set") {
+                        let kind = format!(
+                            "{} {}",
+                            j["status"],
+                            j["error_message"]
+                                .as_str()
+                                .unwrap_or("")
+                                .split(',')
+                                .next()
+                                .unwrap_or("")
+                        );
+                        *tally.entry(kind).or_default() += 1;
+                        if j["status"] == "failed" {
+                            let m = j["error_message"].as_str().unwrap_or("");
+                            assert!(
+                                m.contains("JobInterrupted") || m.contains("already a standby"),
+                                "{j}"
+                            );
+                        }
+                    }
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "jobs did not finish after restart"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    eprintln!(
+        "acknowledged before SIGKILL: {}; after restart: {tally:?}",
+        acked.len()
+    );
+    sigterm(&again.child);
+    assert!(wait_exit(&mut again.child, Duration::from_secs(15)).success());
+}
