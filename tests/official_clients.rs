@@ -23,14 +23,36 @@ fn python_clients() -> PathBuf {
             && bin.join("qingcloud").exists()
     };
     if !ready(&bin) {
-        let made = Command::new("python3").arg("-m").arg("venv").arg(&venv).status();
-        assert!(made.is_ok_and(|s| s.success()), "python3 -m venv failed (install python3-venv)");
-        let installed = Command::new(bin.join("python"))
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", SDK, CLI])
+        let made = Command::new("python3")
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv)
             .status();
-        assert!(installed.is_ok_and(|s| s.success()), "pip install {SDK} {CLI} failed");
+        assert!(
+            made.is_ok_and(|s| s.success()),
+            "python3 -m venv failed (install python3-venv)"
+        );
+        let installed = Command::new(bin.join("python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                SDK,
+                CLI,
+            ])
+            .status();
+        assert!(
+            installed.is_ok_and(|s| s.success()),
+            "pip install {SDK} {CLI} failed"
+        );
     }
-    assert!(ready(&bin), "the official clients are not importable from {}", venv.display());
+    assert!(
+        ready(&bin),
+        "the official clients are not importable from {}",
+        venv.display()
+    );
     bin
 }
 
@@ -49,7 +71,11 @@ async fn official_python_sdk_and_cli_work_unmodified() {
         "/tests/clients/official_python.py"
     );
     let bin = python_clients();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = tokio::process::Command::new(bin.join("python"))
         .env("PATH", path)
         .args([
