@@ -8,6 +8,7 @@
 pub mod actions;
 pub mod app;
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod clock;

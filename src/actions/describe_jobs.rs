@@ -7,7 +7,7 @@ use crate::BoxFuture;
 use crate::error::ApiError;
 use crate::ids::is_job_id;
 use crate::params::printable;
-use crate::store::jobs::{self, JobFilter, STATUSES};
+use crate::store::jobs::{self, Described, JobFilter, STATUSES};
 
 pub struct DescribeJobs;
 
@@ -47,13 +47,15 @@ impl Action for DescribeJobs {
                 offset: p.int("offset", 0, 0, i64::MAX as u64)?,
                 limit: p.int("limit", 20, 0, u64::MAX)?.min(MAX_LIMIT),
             };
-            let (set, total) = cx.state.store.readers.with(|conn| {
-                let missing = jobs::missing_ids(conn, &filter)?;
-                if let Some(id) = missing.first() {
-                    return Ok(Err(ApiError::not_found(id)));
-                }
-                Ok(Ok(jobs::describe(conn, &filter)?))
-            })??;
+            let (set, total) = match cx
+                .state
+                .store
+                .readers
+                .with(|conn| jobs::describe(conn, &filter))?
+            {
+                Described::Page(set, total) => (set, total),
+                Described::Missing(id) => return Err(ApiError::not_found(&id)),
+            };
 
             let mut reply = Reply::new();
             reply.insert(

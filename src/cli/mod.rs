@@ -1,5 +1,6 @@
 //! The command line. Its commands and flags are a contract other tooling drives.
 
+mod bench;
 mod call;
 mod clusters;
 mod keys;
@@ -33,6 +34,10 @@ enum Command {
     Clusters(clusters::Command),
     /// Send one signed request and print the JSON reply.
     Call(call::Args),
+    /// Measure the gateway against a bare hyper server on this machine.
+    Bench(bench::Args),
+    #[command(hide = true)]
+    BenchCeiling(bench::CeilingArgs),
 }
 
 /// `--data-dir`, shared by the local commands.
@@ -56,6 +61,8 @@ pub fn main() -> ExitCode {
         Command::Keys(c) => keys::run(c),
         Command::Clusters(c) => clusters::run(c),
         Command::Call(a) => call::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::BenchCeiling(a) => bench::ceiling(a),
     };
     match result {
         Ok(code) => code,

@@ -107,7 +107,6 @@ impl JobFilter {
                 args.extend(values.iter().cloned().map(SqlValue::Text));
             }
         };
-        any_of("id", &self.ids);
         any_of("status", &self.statuses);
         if let Some(action) = &self.action {
             sql.push_str(" AND action = ?");
@@ -117,28 +116,39 @@ impl JobFilter {
     }
 }
 
-/// The ids in `filter.ids` that the owner cannot see (in this zone).
-pub fn missing_ids(conn: &Connection, filter: &JobFilter) -> Result<Vec<String>, StoreError> {
-    let mut missing = Vec::new();
-    let mut stmt = conn.prepare_cached("SELECT zone FROM jobs WHERE id = ?1 AND owner = ?2")?;
-    for id in &filter.ids {
-        let zone: Option<String> = stmt
-            .query_row(params![id, filter.owner], |r| r.get(0))
-            .optional()?;
-        let visible = match (&zone, &filter.zone) {
-            (None, _) => false,
-            (Some(z), Some(want)) => z == want,
-            (Some(_), None) => true,
-        };
-        if !visible {
-            missing.push(id.clone());
-        }
-    }
-    Ok(missing)
+const VIEW_COLUMNS: &str = "seq, id, action, status, create_time, status_time, resource_ids, owner, error_codes, error_message, directive, zone";
+
+fn view_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, JobView)> {
+    Ok((
+        r.get(0)?,
+        r.get(11)?,
+        JobView {
+            job_id: r.get(1)?,
+            job_action: r.get(2)?,
+            status: r.get(3)?,
+            create_time: crate::clock::format_ts(r.get(4)?),
+            status_time: crate::clock::format_ts(r.get(5)?),
+            resource_ids: r.get(6)?,
+            owner: r.get(7)?,
+            error_codes: r.get(8)?,
+            error_message: r.get(9)?,
+            directive: r.get(10)?,
+        },
+    ))
+}
+
+/// The result of a describe: the page, the total before paging, or the first
+/// requested id the owner cannot see.
+pub enum Described {
+    Page(Vec<JobView>, u64),
+    Missing(String),
 }
 
 /// Newest first; `total` counts every match before paging.
-pub fn describe(conn: &Connection, filter: &JobFilter) -> Result<(Vec<JobView>, u64), StoreError> {
+pub fn describe(conn: &Connection, filter: &JobFilter) -> Result<Described, StoreError> {
+    if !filter.ids.is_empty() {
+        return describe_ids(conn, filter);
+    }
     let (clause, mut args) = filter.where_clause();
     let total: i64 = conn
         .prepare_cached(&format!("SELECT COUNT(*) FROM jobs WHERE {clause}"))?
@@ -146,24 +156,48 @@ pub fn describe(conn: &Connection, filter: &JobFilter) -> Result<(Vec<JobView>, 
     args.push(SqlValue::Integer(filter.limit as i64));
     args.push(SqlValue::Integer(filter.offset as i64));
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, action, status, create_time, status_time, resource_ids, owner, error_codes, error_message, directive
-         FROM jobs WHERE {clause} ORDER BY seq DESC LIMIT ? OFFSET ?"
+        "SELECT {VIEW_COLUMNS} FROM jobs WHERE {clause} ORDER BY seq DESC LIMIT ? OFFSET ?"
     ))?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-        Ok(JobView {
-            job_id: r.get(0)?,
-            job_action: r.get(1)?,
-            status: r.get(2)?,
-            create_time: crate::clock::format_ts(r.get(3)?),
-            status_time: crate::clock::format_ts(r.get(4)?),
-            resource_ids: r.get(5)?,
-            owner: r.get(6)?,
-            error_codes: r.get(7)?,
-            error_message: r.get(8)?,
-            directive: r.get(9)?,
-        })
-    })?;
-    Ok((rows.collect::<Result<_, _>>()?, total as u64))
+    let rows = stmt.query_map(params_from_iter(args.iter()), view_row)?;
+    let page = rows
+        .map(|r| r.map(|(_, _, v)| v))
+        .collect::<Result<_, _>>()?;
+    Ok(Described::Page(page, total as u64))
+}
+
+/// With `jobs.n`: one indexed lookup per id, then the other filters and
+/// paging in memory (at most a few hundred ids).
+fn describe_ids(conn: &Connection, filter: &JobFilter) -> Result<Described, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {VIEW_COLUMNS} FROM jobs WHERE id = ?1 AND owner = ?2"
+    ))?;
+    let mut found = Vec::with_capacity(filter.ids.len());
+    for id in &filter.ids {
+        let row = stmt
+            .query_row(params![id, filter.owner], view_row)
+            .optional()?;
+        match row {
+            Some((seq, zone, view)) if filter.zone.as_ref().is_none_or(|z| *z == zone) => {
+                found.push((seq, view))
+            }
+            _ => return Ok(Described::Missing(id.clone())),
+        }
+    }
+    found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+    found.dedup_by_key(|(seq, _)| *seq);
+    let matching: Vec<JobView> = found
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| filter.statuses.is_empty() || filter.statuses.contains(&v.status))
+        .filter(|v| filter.action.as_ref().is_none_or(|a| *a == v.job_action))
+        .collect();
+    let total = matching.len() as u64;
+    let page = matching
+        .into_iter()
+        .skip(filter.offset.min(usize::MAX as u64) as usize)
+        .take(filter.limit as usize)
+        .collect();
+    Ok(Described::Page(page, total))
 }
 
 /// A job a worker holds the lease on.

@@ -109,8 +109,13 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>) {
     tracing::debug!("writer stopped");
 }
 
+/// Runs a fixed statement from the statement cache (no re-parse per operation).
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteOp>>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let msg = e.to_string();
         for op in batch.drain(..) {
             op.abort(StoreError::Commit(msg.clone()));
@@ -133,9 +138,9 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteOp>>) {
         }
         done.push(complete);
     }
-    let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    let commit = exec(conn, "COMMIT").map_err(|e| e.to_string());
     if commit.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
+        let _ = exec(conn, "ROLLBACK");
     }
     for complete in done {
         complete(commit.clone().map_err(StoreError::Commit));

@@ -1,0 +1,585 @@
+//! `qcgate bench`: drives real gateways (child processes of this binary, each
+//! on a temporary data dir) with signed requests over keep-alive connections,
+//! and measures a bare hyper server in the same run as the ceiling.
+
+mod ceiling;
+mod load;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+pub use ceiling::serve as serve_ceiling;
+use load::{LoadResult, Planned, Planner, Shape};
+
+use crate::client::{self, Credentials};
+use crate::secret::Secret;
+use crate::store::{self, Durability, clusters, jobs};
+
+pub type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub connections: usize,
+    pub duration: Duration,
+    /// Jobs stored before the read phases (the memory figure is taken after them).
+    pub preload: u64,
+    pub quiet: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PhaseReport {
+    pub name: String,
+    pub ok: u64,
+    pub failed: u64,
+    pub seconds: f64,
+    pub requests_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub ratio_to_ceiling: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub connections: usize,
+    pub seconds_per_phase: f64,
+    pub ceiling: PhaseReport,
+    pub phases: Vec<PhaseReport>,
+    pub enqueue_to_start_p50_ms: f64,
+    pub enqueue_to_start_p99_ms: f64,
+    pub enqueue_to_start_jobs: u64,
+    pub jobs_stored: u64,
+    pub gateway_rss_mib: f64,
+}
+
+/// A gateway child process on a temporary data dir.
+struct Gateway {
+    child: Child,
+    authority: String,
+    creds: Credentials,
+    owner: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_child(
+    args: &[&str],
+) -> BenchResult<(
+    Child,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+    String,
+)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+    let first = lines.next().ok_or("child printed nothing")??;
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .ok_or("no address in the child's first line")?;
+    let authority = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Ok((child, lines, authority))
+}
+
+fn start_gateway(model_delay_ms: u64, durability: Durability) -> BenchResult<Gateway> {
+    let dir = tempfile::tempdir()?;
+    let durability = match durability {
+        Durability::Normal => "normal",
+        Durability::Full => "full",
+    };
+    let data_dir = dir
+        .path()
+        .to_str()
+        .ok_or("temp dir is not UTF-8")?
+        .to_string();
+    let (child, mut lines, authority) = spawn_child(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data_dir,
+        "--model-delay",
+        &model_delay_ms.to_string(),
+        "--durability",
+        durability,
+    ])?;
+    let mut field = |name: &str| -> BenchResult<String> {
+        for l in lines.by_ref() {
+            if let Some(v) = l?.trim().strip_prefix(name) {
+                return Ok(v.trim().to_string());
+            }
+        }
+        Err(format!("serve did not print {name}").into())
+    };
+    let (id, secret, owner) = (
+        field("access_key_id:")?,
+        field("secret_access_key:")?,
+        field("owner:")?,
+    );
+    std::thread::spawn(move || for _ in lines {});
+    Ok(Gateway {
+        child,
+        authority,
+        creds: Credentials {
+            access_key_id: id,
+            secret_access_key: Secret::new(secret),
+        },
+        owner,
+        dir,
+    })
+}
+
+impl Gateway {
+    fn add_clusters(&self, n: usize) -> BenchResult<Vec<String>> {
+        let ids: Vec<String> = (0..n).map(|i| format!("cl-b{i:07}")).collect();
+        let mut conn = store::open_rw(&store::db_path(self.dir.path()))?;
+        let (owner, list) = (self.owner.clone(), ids.clone());
+        store::with_tx(&mut conn, move |c| {
+            for id in &list {
+                clusters::add(c, id, "sh1a", &owner, "bench")?;
+            }
+            Ok(())
+        })?;
+        Ok(ids)
+    }
+
+    /// Stores `n` finished jobs, as a long-running gateway would have.
+    fn preload(&self, n: u64) -> BenchResult<()> {
+        let mut conn = store::open_rw(&store::db_path(self.dir.path()))?;
+        let owner = self.owner.clone();
+        let mut left = n;
+        while left > 0 {
+            let batch = left.min(50_000);
+            let owner = owner.clone();
+            store::with_tx(&mut conn, move |c| {
+                let job = jobs::NewJob {
+                    owner,
+                    zone: "sh1a".into(),
+                    action: "RunClusterCustomService".into(),
+                    lane: "bench-preload".into(),
+                    resource_ids: vec!["cl-preload".into()],
+                    directive: r#"{"action":"RunClusterCustomService","service":"start_standby"}"#
+                        .into(),
+                    task: "{}".into(),
+                };
+                for _ in 0..batch {
+                    jobs::insert(c, &job)?;
+                }
+                c.execute("UPDATE jobs SET status = 'successful' WHERE lane = 'bench-preload' AND status = 'pending'", [])?;
+                c.execute(
+                    "UPDATE lanes SET pending = 0 WHERE lane = 'bench-preload'",
+                    [],
+                )?;
+                Ok(())
+            })?;
+            left -= batch;
+        }
+        Ok(())
+    }
+
+    fn rss_mib(&self) -> f64 {
+        rss_kib(self.child.id()) as f64 / 1024.0
+    }
+
+    fn jobs_stored(&self) -> BenchResult<u64> {
+        let conn = store::open_rw(&store::db_path(self.dir.path()))?;
+        Ok(conn.query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Enqueue → executor start, from the stored timestamps.
+    fn start_latencies(&self) -> BenchResult<Vec<i64>> {
+        let conn = store::open_rw(&store::db_path(self.dir.path()))?;
+        let mut stmt = conn.prepare(
+            "SELECT started_ms - enqueued_ms FROM jobs WHERE started_ms IS NOT NULL ORDER BY 1",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// RunClusterCustomService, each request uniquely signed (a fresh `req_id`).
+fn rccs_planner(creds: Credentials, clusters: Arc<Vec<String>>, spread: usize) -> Planner {
+    let sp = r#"{"sync_way":"full","zone":"sh1a","host":"127.0.0.1","cluster_id":"cl-source00","user":"repl","password":"Passwd@123","port":3306}"#;
+    Arc::new(move |conn, n| {
+        let cluster = &clusters[(conn + n as usize * spread) % clusters.len()];
+        let q = client::sign(
+            &creds,
+            "GET",
+            "/iaas/",
+            vec![
+                ("action".into(), "RunClusterCustomService".into()),
+                ("cluster".into(), cluster.clone()),
+                ("service".into(), "start_standby".into()),
+                ("role".into(), "maininstance".into()),
+                ("service_params".into(), sp.into()),
+                ("zone".into(), "sh1a".into()),
+                ("req_id".into(), format!("{conn}-{n}")),
+            ],
+        );
+        Planned {
+            path_and_query: format!("/iaas/?{q}"),
+            form: None,
+        }
+    })
+}
+
+fn describe_planner(creds: Credentials, job_ids: Arc<Vec<String>>) -> Planner {
+    Arc::new(move |conn, n| {
+        let id = &job_ids[(conn * 7919 + n as usize * 104_729) % job_ids.len()];
+        let q = client::sign(
+            &creds,
+            "GET",
+            "/iaas/",
+            vec![
+                ("action".into(), "DescribeJobs".into()),
+                ("jobs.1".into(), id.clone()),
+                ("zone".into(), "sh1a".into()),
+                ("req_id".into(), format!("{conn}-{n}")),
+            ],
+        );
+        Planned {
+            path_and_query: format!("/iaas/?{q}"),
+            form: None,
+        }
+    })
+}
+
+/// Signs `per_conn` requests of every connection before the phase starts, so
+/// the generator only replays bytes while measuring (as wrk does); past them
+/// it signs on the fly.
+fn presigned(plan: Planner, conns: usize, per_conn: u64) -> Planner {
+    let table: Arc<Vec<Vec<Planned>>> = Arc::new(
+        (0..conns)
+            .map(|c| (0..per_conn).map(|n| plan(c, n)).collect())
+            .collect(),
+    );
+    Arc::new(
+        move |c, n| match table.get(c).and_then(|v| v.get(n as usize)) {
+            Some(p) => Planned {
+                path_and_query: p.path_and_query.clone(),
+                form: p.form.clone(),
+            },
+            None => plan(c, n),
+        },
+    )
+}
+
+fn job_ids(r: &LoadResult) -> Vec<String> {
+    r.kept
+        .iter()
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .filter_map(|v| v["job_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+struct Bars {
+    quiet: bool,
+}
+
+impl Bars {
+    fn bar(&self, name: &str, duration: Duration) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(
+            Some(duration.as_millis() as u64),
+            if self.quiet {
+                ProgressDrawTarget::hidden()
+            } else {
+                ProgressDrawTarget::stderr()
+            },
+        );
+        if let Ok(style) = ProgressStyle::with_template("{prefix:<34} [{bar:30}] {msg}") {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix(name.to_string());
+        bar
+    }
+}
+
+async fn phase(
+    bars: &Bars,
+    name: &str,
+    authority: &str,
+    shape: Shape,
+    plan: Planner,
+) -> BenchResult<LoadResult> {
+    let bar = bars.bar(name, shape.duration);
+    let r = load::run(authority, shape, plan, &bar).await?;
+    bar.finish_with_message(format!("{:.0} req/s, p99 {:.2} ms", r.rps(), r.ms(0.99)));
+    Ok(r)
+}
+
+fn report(name: &str, r: &LoadResult, ceiling: f64) -> PhaseReport {
+    PhaseReport {
+        name: name.to_string(),
+        ok: r.ok,
+        failed: r.failed,
+        seconds: r.elapsed.as_secs_f64(),
+        requests_per_sec: r.rps(),
+        p50_ms: r.ms(0.5),
+        p99_ms: r.ms(0.99),
+        p999_ms: r.ms(0.999),
+        ratio_to_ceiling: if ceiling > 0.0 {
+            r.rps() / ceiling
+        } else {
+            0.0
+        },
+    }
+}
+
+/// The bare hyper server, measured right before each gateway phase so that
+/// each ratio compares two runs taken under the same machine conditions.
+struct Ceiling {
+    child: Child,
+    authority: String,
+    runs: Vec<LoadResult>,
+}
+
+impl Drop for Ceiling {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Ceiling {
+    fn start() -> BenchResult<Ceiling> {
+        let (child, lines, authority) = spawn_child(&["bench-ceiling", "--listen", "127.0.0.1:0"])?;
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Ceiling {
+            child,
+            authority,
+            runs: Vec::new(),
+        })
+    }
+
+    async fn measure(&mut self, bars: &Bars, shape: Shape) -> BenchResult<f64> {
+        let plan: Planner = Arc::new(|_, _| Planned {
+            path_and_query: "/".into(),
+            form: None,
+        });
+        let r = phase(bars, "bare hyper (ceiling)", &self.authority, shape, plan).await?;
+        let rps = r.rps();
+        self.runs.push(r);
+        Ok(rps)
+    }
+}
+
+pub async fn run(opts: &Options) -> BenchResult<Report> {
+    let bars = Bars { quiet: opts.quiet };
+    let shape = Shape {
+        conns: opts.connections,
+        duration: opts.duration,
+        pace: None,
+        keep_bodies: false,
+    };
+    // Enough pre-signed requests per connection for ~100k req/s.
+    let per_conn = 100_000 * opts.duration.as_secs().max(1) / opts.connections as u64 + 1;
+    let mut ceiling = Ceiling::start()?;
+    let mut phases = Vec::new();
+
+    // The request path with synchronous=NORMAL. Jobs stay queued (the model
+    // delay is an hour), so every request passes validation and stores a job.
+    let gw = start_gateway(3_600_000, Durability::Normal)?;
+    let clusters = Arc::new(gw.add_clusters(opts.connections.max(1))?);
+    let plan = presigned(
+        rccs_planner(gw.creds.clone(), clusters.clone(), 0),
+        shape.conns,
+        per_conn.min(4000),
+    );
+    let c = ceiling.measure(&bars, shape).await?;
+    let w = phase(
+        &bars,
+        "RunClusterCustomService (NORMAL)",
+        &gw.authority,
+        Shape {
+            keep_bodies: true,
+            ..shape
+        },
+        plan,
+    )
+    .await?;
+    phases.push(report("run_cluster_custom_service_normal", &w, c));
+    let ids = Arc::new(job_ids(&w));
+    if ids.is_empty() {
+        return Err("the write phase created no job".into());
+    }
+    if opts.preload > 0 {
+        if !opts.quiet {
+            eprintln!("storing {} more jobs …", opts.preload);
+        }
+        gw.preload(opts.preload)?;
+    }
+    // Reads need not be unique: a pool of signed requests is replayed.
+    let reads = presigned(
+        describe_planner(gw.creds.clone(), ids.clone()),
+        shape.conns,
+        256,
+    );
+    let replay: Planner = Arc::new(move |conn, n| reads(conn, n % 256));
+    let c = ceiling.measure(&bars, shape).await?;
+    let r = phase(
+        &bars,
+        "DescribeJobs by id",
+        &gw.authority,
+        shape,
+        replay.clone(),
+    )
+    .await?;
+    phases.push(report("describe_jobs_by_id", &r, c));
+    // Writes continue the write phase's numbering so every signature stays unique.
+    let write = presigned(
+        rccs_planner(gw.creds.clone(), clusters.clone(), 0),
+        shape.conns,
+        0,
+    );
+    let offset = 1 << 32;
+    let mixed: Planner = Arc::new(move |conn, n| {
+        if n % 5 == 0 {
+            write(conn, offset + n)
+        } else {
+            replay(conn, n)
+        }
+    });
+    let c = ceiling.measure(&bars, shape).await?;
+    let m = phase(
+        &bars,
+        "mixed (1 write : 4 reads)",
+        &gw.authority,
+        shape,
+        mixed,
+    )
+    .await?;
+    phases.push(report("mixed_1_write_4_reads", &m, c));
+    let rss = gw.rss_mib();
+    let stored = gw.jobs_stored()?;
+    drop(gw);
+
+    // The same write path with synchronous=FULL.
+    let gw = start_gateway(3_600_000, Durability::Full)?;
+    let clusters = Arc::new(gw.add_clusters(opts.connections.max(1))?);
+    let plan = presigned(
+        rccs_planner(gw.creds.clone(), clusters, 0),
+        shape.conns,
+        per_conn.min(4000),
+    );
+    let c = ceiling.measure(&bars, shape).await?;
+    let f = phase(
+        &bars,
+        "RunClusterCustomService (FULL)",
+        &gw.authority,
+        shape,
+        plan,
+    )
+    .await?;
+    phases.push(report("run_cluster_custom_service_full", &f, c));
+    drop(gw);
+
+    // Enqueue → executor start: idle workers, a steady 500 jobs/s on distinct clusters.
+    let gw = start_gateway(0, Durability::Normal)?;
+    let paced = Shape {
+        conns: 10,
+        duration: opts.duration,
+        pace: Some(Duration::from_millis(20)),
+        keep_bodies: false,
+    };
+    let per_conn = (opts.duration.as_millis() / 20) as usize + 10;
+    let clusters = Arc::new(gw.add_clusters(paced.conns * per_conn)?);
+    phase(
+        &bars,
+        "enqueue → start (500 jobs/s)",
+        &gw.authority,
+        paced,
+        rccs_planner(gw.creds.clone(), clusters, paced.conns),
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lat = gw.start_latencies()?;
+    drop(gw);
+    let pct = |q: f64| -> f64 {
+        if lat.is_empty() {
+            return 0.0;
+        }
+        lat[((lat.len() - 1) as f64 * q).round() as usize] as f64
+    };
+
+    Ok(Report {
+        connections: opts.connections,
+        seconds_per_phase: opts.duration.as_secs_f64(),
+        ceiling: {
+            // The median ceiling run, for the table; each phase's ratio uses its own.
+            let mut runs: Vec<&LoadResult> = ceiling.runs.iter().collect();
+            runs.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+            let mid = runs.get(runs.len() / 2).ok_or("no ceiling run")?;
+            let mut r = report("bare_hyper_ceiling_median", mid, mid.rps());
+            r.ratio_to_ceiling = 1.0;
+            r
+        },
+        phases,
+        enqueue_to_start_p50_ms: pct(0.5),
+        enqueue_to_start_p99_ms: pct(0.99),
+        enqueue_to_start_jobs: lat.len() as u64,
+        jobs_stored: stored,
+        gateway_rss_mib: rss,
+    })
+}
+
+/// The human-readable table.
+pub fn print(r: &Report) {
+    println!(
+        "\n{:<36} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "path", "req/s", "p50 ms", "p99 ms", "p999 ms", "ceiling"
+    );
+    for p in std::iter::once(&r.ceiling).chain(&r.phases) {
+        println!(
+            "{:<36} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8.0}%{}",
+            p.name,
+            p.requests_per_sec,
+            p.p50_ms,
+            p.p99_ms,
+            p.p999_ms,
+            p.ratio_to_ceiling * 100.0,
+            if p.failed > 0 {
+                format!("  ({} failed)", p.failed)
+            } else {
+                String::new()
+            }
+        );
+    }
+    println!(
+        "\nenqueue → executor start: p50 {:.1} ms, p99 {:.1} ms over {} jobs",
+        r.enqueue_to_start_p50_ms, r.enqueue_to_start_p99_ms, r.enqueue_to_start_jobs
+    );
+    println!(
+        "gateway resident memory: {:.1} MiB with {} jobs stored ({} connections, {:.0} s per phase)",
+        r.gateway_rss_mib, r.jobs_stored, r.connections, r.seconds_per_phase
+    );
+}
