@@ -81,14 +81,20 @@ fn parse_query(bencher: divan::Bencher) {
 
 /// The store side of a DescribeJobs by id, on a real file with 100k jobs.
 mod store_reads {
+    use qcgate::sealing::MasterKey;
     use qcgate::store::{self, ReadPool, jobs, keys};
+
+    static MASTER: std::sync::LazyLock<MasterKey> = std::sync::LazyLock::new(|| {
+        MasterKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+            .unwrap_or_else(|_| std::process::exit(1))
+    });
 
     fn fixture() -> (tempfile::TempDir, ReadPool, String, String) {
         let dir = tempfile::tempdir().unwrap_or_else(|_| std::process::exit(1));
         let path = store::db_path(dir.path());
         let mut conn = store::open_rw(&path).unwrap_or_else(|_| std::process::exit(1));
         let (key, id) = store::with_tx(&mut conn, |c| {
-            let key = keys::create(c, "usr-BENCH001")?;
+            let key = keys::create(c, &MASTER, "usr-BENCH001")?;
             let job = jobs::NewJob {
                 owner: "usr-BENCH001".into(),
                 zone: "sh1a".into(),
@@ -97,6 +103,7 @@ mod store_reads {
                 resource_ids: vec!["cl-bench001".into()],
                 directive: "x".repeat(450),
                 task: "y".repeat(250),
+                secrets: None,
             };
             let mut last = String::new();
             for _ in 0..100_000 {
@@ -111,7 +118,10 @@ mod store_reads {
     #[divan::bench]
     fn key_lookup(bencher: divan::Bencher) {
         let (_dir, pool, key, _) = fixture();
-        bencher.bench(|| pool.with(|c| keys::lookup(c, &key)).map(|k| k.is_some()));
+        bencher.bench(|| {
+            pool.with(|c| keys::lookup(c, &MASTER, &key))
+                .map(|k| k.is_some())
+        });
     }
 
     #[divan::bench]

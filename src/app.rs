@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::TimeWindow;
 use crate::config::Config;
+use crate::sealing::MasterKey;
 use crate::store::keys::{self, NewKey};
 use crate::store::{self, Store, StoreError};
 use crate::worker::model::ModelExecutor;
@@ -53,11 +54,13 @@ pub async fn start(cfg: &Config) -> Result<Gateway, StartError> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(StoreError::from)?;
     let lock = lock_data_dir(cfg)?;
 
+    let master = Arc::new(MasterKey::load_or_create(&cfg.data_dir).map_err(StoreError::from)?);
     // Bootstrap on a direct connection before the writer owns the file.
     let mut conn = store::open_rw(&store::db_path(&cfg.data_dir))?;
     let first_key = store::with_tx(&mut conn, |c| {
+        keys::seal_legacy(c, &master)?;
         if keys::count(c)? == 0 {
-            Ok(Some(keys::create(c, &crate::ids::owner_id())?))
+            Ok(Some(keys::create(c, &master, &crate::ids::owner_id())?))
         } else {
             Ok(None)
         }
@@ -69,7 +72,7 @@ pub async fn start(cfg: &Config) -> Result<Gateway, StartError> {
     }
     drop(conn);
 
-    let (store, writer_thread) = Store::open(&cfg.data_dir, cfg.durability)?;
+    let (store, writer_thread) = Store::open(&cfg.data_dir, cfg.durability, master)?;
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| StartError::Bind {

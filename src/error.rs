@@ -80,6 +80,9 @@ impl From<crate::store::StoreError> for ApiError {
             crate::store::StoreError::Closed => {
                 ApiError::Busy("the gateway is shutting down".into())
             }
+            crate::store::StoreError::Seal(_) => ApiError::Internal(
+                "a stored secret could not be opened with this gateway's master key".into(),
+            ),
             _ => ApiError::Internal("the request could not be stored; nothing was created".into()),
         }
     }

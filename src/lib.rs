@@ -18,6 +18,7 @@ pub mod http;
 pub mod ids;
 pub mod params;
 pub mod redact;
+pub mod sealing;
 pub mod secret;
 pub mod services;
 pub mod store;

@@ -53,7 +53,8 @@ impl Action for RunClusterCustomService {
                     let raw = p.optional("service_params");
                     let fields = Fields::new(schema::parse(raw)?, raw.is_none());
                     let pcx = PrepareCx { cluster: &cluster, owner, conn };
-                    let task_params = service.prepare(&pcx, fields)?;
+                    let prepared = service.prepare(&pcx, fields)?;
+                    let task_params = prepared.params;
                     let mut shown = task_params.clone();
                     redact::scrub(&mut shown);
                     let task = Task {
@@ -70,6 +71,7 @@ impl Action for RunClusterCustomService {
                         resource_ids: vec![cluster.cluster_id.clone()],
                         directive: redact::directive(p, Some(&shown)),
                         task: serde_json::to_string(&task).map_err(|e| ApiError::Internal(e.to_string()))?,
+                        secrets: jobs::seal_secrets(&cx.state.store.master, owner, &cluster.cluster_id, &prepared.secrets),
                     };
                     Ok((job, role))
                 }))

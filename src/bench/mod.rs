@@ -180,6 +180,7 @@ impl Gateway {
                     directive: r#"{"action":"RunClusterCustomService","service":"start_standby"}"#
                         .into(),
                     task: "{}".into(),
+                    secrets: None,
                 };
                 for _ in 0..batch {
                     jobs::insert(c, &job)?;

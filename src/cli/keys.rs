@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use super::{CliResult, DataDir};
 use crate::ids::{is_owner_id, owner_id};
+use crate::sealing::MasterKey;
 use crate::store::{self, keys};
 
 #[derive(clap::Subcommand)]
@@ -39,8 +40,9 @@ pub fn run(cmd: Command) -> CliResult {
             if !is_owner_id(&owner) {
                 return Err(format!("--owner must look like usr-XXXXXXXX, got {owner:?}").into());
             }
+            let master = MasterKey::load_or_create(&dir.data_dir)?;
             let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-            let key = store::with_tx(&mut conn, |c| keys::create(c, &owner))?;
+            let key = store::with_tx(&mut conn, |c| keys::create(c, &master, &owner))?;
             if json {
                 println!("{}", serde_json::to_string(&key)?);
             } else {

@@ -94,7 +94,10 @@ async fn api(state: &AppState, req: Request<Incoming>) -> Outcome {
         signature: &signature,
     };
     let caller = auth::authenticate(&signed, &state.window, now_unix(), |id| {
-        Ok(state.store.readers.with(|c| keys::lookup(c, id))?)
+        Ok(state
+            .store
+            .readers
+            .with(|c| keys::lookup(c, &state.store.master, id))?)
     })
     .map_err(|e| (action.clone(), e))?;
 

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::secret::Secret;
 use crate::store::clusters::Cluster;
 use crate::worker::Effect;
 use schema::Fields;
@@ -20,10 +21,16 @@ pub trait Service: Send + Sync + 'static {
     /// that is not is never retried automatically (see README, "Jobs").
     fn idempotent(&self) -> bool;
     /// Validates `service_params` against the schema and the cluster's state;
-    /// returns what the executor needs, with every secret removed.
-    fn prepare(&self, cx: &PrepareCx<'_>, fields: Fields) -> Result<Value, ApiError>;
+    /// returns what the executor needs, secrets apart (they are stored sealed).
+    fn prepare(&self, cx: &PrepareCx<'_>, fields: Fields) -> Result<Prepared, ApiError>;
     /// The model executor's effect on the cluster model.
     fn model(&self, cluster_id: &str, params: &Value) -> Effect;
+}
+
+/// A validated request: plain parameters, and the secret ones by field name.
+pub struct Prepared {
+    pub params: Value,
+    pub secrets: Vec<(&'static str, Secret)>,
 }
 
 /// What a service may look at while validating a request.

@@ -5,7 +5,7 @@ use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
 use super::schema::{Fields, is_db_user, is_host};
-use super::{PrepareCx, Service};
+use super::{PrepareCx, Prepared, Service};
 use crate::error::ApiError;
 use crate::ids::{is_cluster_id, is_zone};
 use crate::store::clusters;
@@ -28,7 +28,7 @@ impl Service for StartStandby {
         false
     }
 
-    fn prepare(&self, cx: &PrepareCx<'_>, mut f: Fields) -> Result<Value, ApiError> {
+    fn prepare(&self, cx: &PrepareCx<'_>, mut f: Fields) -> Result<Prepared, ApiError> {
         let sync_way = f.one_of("sync_way", &["full", "increment"])?;
         let zone = f.checked("zone", "a lower-case zone id such as sh1a", is_zone)?;
         let host = f.checked("host", "an IP address or host name", is_host)?;
@@ -42,8 +42,7 @@ impl Service for StartStandby {
             "a database account name (1-32 of A-Z a-z 0-9 _ . -)",
             is_db_user,
         )?;
-        // Accepted so it can be validated; the model executor never uses it.
-        let _password = f.secret(&["passwd", "password"], 128)?;
+        let password = f.secret(&["passwd", "password"], 128)?;
         let port = f.int("port", 1, 65535)?;
         f.finish()?;
 
@@ -61,14 +60,17 @@ impl Service for StartStandby {
                 c.cluster_id, c.status
             )));
         }
-        Ok(json!({
-            "sync_way": sync_way,
-            "zone": zone,
-            "host": host,
-            "cluster_id": source,
-            "user": user,
-            "port": port,
-        }))
+        Ok(Prepared {
+            params: json!({
+                "sync_way": sync_way,
+                "zone": zone,
+                "host": host,
+                "cluster_id": source,
+                "user": user,
+                "port": port,
+            }),
+            secrets: vec![("passwd", password)],
+        })
     }
 
     fn model(&self, cluster_id: &str, params: &Value) -> Effect {

@@ -6,6 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use super::StoreError;
 use crate::clock::{now_millis, now_unix};
 use crate::ids;
+use crate::sealing::MasterKey;
+use crate::secret::Secret;
 
 pub const STATUSES: [&str; 4] = ["pending", "working", "successful", "failed"];
 
@@ -20,6 +22,35 @@ pub struct NewJob {
     pub resource_ids: Vec<String>,
     pub directive: String,
     pub task: String,
+    /// Sealed secret fields (see [`seal_secrets`]); cleared when the job ends.
+    pub secrets: Option<String>,
+}
+
+fn secrets_aad(owner: &str, lane: &str) -> String {
+    format!("job_secrets:{owner}:{lane}")
+}
+
+/// Seals a job's secret fields as one JSON object; `None` when there are none.
+pub fn seal_secrets(
+    master: &MasterKey,
+    owner: &str,
+    lane: &str,
+    secrets: &[(&str, Secret)],
+) -> Option<String> {
+    if secrets.is_empty() {
+        return None;
+    }
+    let map: serde_json::Map<String, serde_json::Value> = secrets
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                serde_json::Value::String(v.expose().to_string()),
+            )
+        })
+        .collect();
+    let plain = Secret::new(serde_json::Value::Object(map).to_string());
+    Some(master.seal(plain.expose().as_bytes(), &secrets_aad(owner, lane)))
 }
 
 /// Inserts a pending job and returns its id; durable once the writer commits.
@@ -27,8 +58,8 @@ pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
     let now = now_unix();
     let mut stmt = conn.prepare_cached(
         "INSERT INTO jobs (id, owner, zone, action, status, lane, resource_ids, directive, task,
-                           create_time, status_time, enqueued_ms)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+                           create_time, status_time, enqueued_ms, secrets)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
     )?;
     let resource_ids = job.resource_ids.join(" ");
     let mut id = ids::job_id();
@@ -44,7 +75,8 @@ pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
             job.directive,
             job.task,
             now,
-            now_millis()
+            now_millis(),
+            job.secrets
         ]) {
             Ok(_) => break,
             Err(e) if attempt == 0 && is_constraint(&e) => id = ids::job_id(),
@@ -311,7 +343,8 @@ pub fn finish(conn: &Connection, seq: i64, lane: &str, ending: &Ending) -> Resul
     match ending {
         Ending::Successful => {
             conn.prepare_cached(
-                "UPDATE jobs SET status = 'successful', status_time = ?2, lease_owner = NULL, lease_expires = NULL
+                "UPDATE jobs SET status = 'successful', status_time = ?2, lease_owner = NULL, lease_expires = NULL,
+                                 secrets = NULL
                  WHERE seq = ?1",
             )?
             .execute(params![seq, now])?;
@@ -319,7 +352,7 @@ pub fn finish(conn: &Connection, seq: i64, lane: &str, ending: &Ending) -> Resul
         Ending::Failed { code, message } => {
             conn.prepare_cached(
                 "UPDATE jobs SET status = 'failed', status_time = ?2, error_codes = ?3, error_message = ?4,
-                                 lease_owner = NULL, lease_expires = NULL
+                                 lease_owner = NULL, lease_expires = NULL, secrets = NULL
                  WHERE seq = ?1",
             )?
             .execute(params![seq, now, code.to_string(), message])?;

@@ -6,7 +6,13 @@ use super::StoreError;
 use crate::auth::KeyRecord;
 use crate::clock::now_unix;
 use crate::ids;
+use crate::sealing::MasterKey;
 use crate::secret::Secret;
+
+/// Binds a sealed secret to its key id.
+fn aad(id: &str) -> String {
+    format!("access_key:{id}")
+}
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct NewKey {
@@ -23,7 +29,8 @@ pub struct KeyInfo {
     pub revoked: bool,
 }
 
-pub fn create(conn: &Connection, owner: &str) -> Result<NewKey, StoreError> {
+/// Creates a key; its secret is stored sealed under the master key.
+pub fn create(conn: &Connection, master: &MasterKey, owner: &str) -> Result<NewKey, StoreError> {
     let key = NewKey {
         access_key_id: ids::access_key_id(),
         secret_access_key: ids::secret_access_key(),
@@ -33,7 +40,7 @@ pub fn create(conn: &Connection, owner: &str) -> Result<NewKey, StoreError> {
         "INSERT INTO access_keys (id, secret, owner, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![
             key.access_key_id,
-            key.secret_access_key,
+            master.seal(key.secret_access_key.as_bytes(), &aad(&key.access_key_id)),
             key.owner,
             now_unix()
         ],
@@ -70,16 +77,39 @@ pub fn revoke(conn: &Connection, id: &str) -> Result<bool, StoreError> {
 }
 
 /// The secret of an active key.
-pub fn lookup(conn: &Connection, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+pub fn lookup(
+    conn: &Connection,
+    master: &MasterKey,
+    id: &str,
+) -> Result<Option<KeyRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT secret, owner FROM access_keys WHERE id = ?1 AND revoked_at IS NULL",
     )?;
-    Ok(stmt
+    let row = stmt
         .query_row([id], |r| {
-            Ok(KeyRecord {
-                secret: Secret::new(r.get::<_, String>(0)?),
-                owner: r.get(1)?,
-            })
+            Ok((Secret::new(r.get::<_, String>(0)?), r.get::<_, String>(1)?))
         })
-        .optional()?)
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((sealed, owner)) => Ok(Some(KeyRecord {
+            secret: master.open(sealed.expose(), &aad(id))?,
+            owner,
+        })),
+    }
+}
+
+/// Seals secrets stored in plain text by versions before sealing existed.
+pub fn seal_legacy(conn: &Connection, master: &MasterKey) -> Result<usize, StoreError> {
+    let plain: Vec<(String, Secret)> = conn
+        .prepare("SELECT id, secret FROM access_keys WHERE secret NOT LIKE 'v1.%'")?
+        .query_map([], |r| Ok((r.get(0)?, Secret::new(r.get::<_, String>(1)?))))?
+        .collect::<Result<_, _>>()?;
+    for (id, secret) in &plain {
+        conn.execute(
+            "UPDATE access_keys SET secret = ?2 WHERE id = ?1",
+            params![id, master.seal(secret.expose().as_bytes(), &aad(id))],
+        )?;
+    }
+    Ok(plain.len())
 }

@@ -17,6 +17,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::Notify;
 
+use crate::sealing::MasterKey;
+
 pub use read_pool::ReadPool;
 pub use writer::Writer;
 
@@ -34,6 +36,8 @@ pub enum StoreError {
     Commit(String),
     #[error("the store is closed")]
     Closed,
+    #[error(transparent)]
+    Seal(#[from] crate::sealing::SealError),
 }
 
 /// `synchronous=NORMAL` survives a process crash; `FULL` also survives power loss.
@@ -48,6 +52,8 @@ pub enum Durability {
 #[derive(Clone)]
 pub struct Store {
     pub writer: Writer,
+    /// Opens and seals secrets at rest.
+    pub master: Arc<MasterKey>,
     pub readers: Arc<ReadPool>,
     /// Wakes an idle worker when a job is committed.
     pub job_ready: Arc<Notify>,
@@ -57,6 +63,7 @@ impl Store {
     pub fn open(
         data_dir: &Path,
         durability: Durability,
+        master: Arc<MasterKey>,
     ) -> Result<(Store, std::thread::JoinHandle<()>), StoreError> {
         let path = db_path(data_dir);
         let conn = open_rw(&path)?;
@@ -73,6 +80,7 @@ impl Store {
         let (writer, handle) = Writer::spawn(conn);
         let store = Store {
             writer,
+            master,
             readers: Arc::new(ReadPool::new(path, 8)),
             job_ready: Arc::new(Notify::new()),
         };
@@ -101,7 +109,19 @@ pub fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.execute_batch(include_str!("schema.sql"))?;
+    migrate(&conn)?;
     Ok(conn)
+}
+
+/// Columns added after the first schema, for data dirs created before them.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has_secrets: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'secrets'")?
+        .exists([])?;
+    if !has_secrets {
+        conn.execute_batch("ALTER TABLE jobs ADD COLUMN secrets TEXT")?;
+    }
+    Ok(())
 }
 
 /// Runs `f` in one immediate transaction on a direct connection (CLI commands).

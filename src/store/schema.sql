@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   resource_ids   TEXT NOT NULL,
   directive      TEXT NOT NULL,                   -- the request, secrets removed
   task           TEXT NOT NULL,                   -- what the executor needs, secrets removed
+  secrets        TEXT,                            -- secret fields, sealed; NULL once the job ends
   error_codes    TEXT NOT NULL DEFAULT '',
   error_message  TEXT NOT NULL DEFAULT '',
   create_time    INTEGER NOT NULL,

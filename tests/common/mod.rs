@@ -44,8 +44,10 @@ impl Harness {
             .first_key
             .clone()
             .expect("a first key on an empty data dir");
+        let master = qcgate::sealing::MasterKey::load_or_create(dir.path()).expect("master key");
         let mut conn = store::open_rw(&store::db_path(dir.path())).expect("db");
-        let b = store::with_tx(&mut conn, |c| keys::create(c, "usr-OWNERBBB")).expect("key b");
+        let b =
+            store::with_tx(&mut conn, |c| keys::create(c, &master, "usr-OWNERBBB")).expect("key b");
         Harness {
             endpoint: format!("http://{}/iaas/", gw.addr),
             gw: Some(gw),
