@@ -25,6 +25,7 @@ use crate::worker::{self, WorkerConfig, WorkerPool};
 /// Shared by every request.
 pub struct AppState {
     pub store: Store,
+    pub max_open_jobs_per_owner: u64,
     pub window: TimeWindow,
     pub body_timeout: Duration,
 }
@@ -91,9 +92,12 @@ pub async fn start(cfg: &Config) -> Result<Gateway, StartError> {
             lease_secs: cfg.lease_secs.max(3),
             poll: Duration::from_secs(1),
             instance: crate::ids::job_id()[2..].to_string(),
+            retention_secs: cfg.job_retention_secs,
+            prune_every: Duration::from_secs(cfg.prune_interval_secs.max(1)),
         },
     );
     let state = Arc::new(AppState {
+        max_open_jobs_per_owner: cfg.max_open_jobs_per_owner,
         store,
         window: TimeWindow {
             skew_secs: cfg.time_skew_secs,

@@ -47,6 +47,9 @@ pub fn sign(
         }
     };
     add("access_key_id", creds.access_key_id.clone());
+    // Like the Python SDK: every request distinct, so two calls in the same
+    // second are two requests, not a replay of one.
+    add("req_id", crate::ids::request_id());
     add("time_stamp", format_ts(now_unix()));
     add("signature_method", "HmacSHA256".into());
     add("signature_version", "1".into());

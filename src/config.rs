@@ -27,6 +27,12 @@ pub struct Config {
     pub header_timeout_secs: u64,
     /// Time allowed to send a POST body.
     pub body_timeout_secs: u64,
+    /// Pending + working jobs one owner may have; more get 2500.
+    pub max_open_jobs_per_owner: u64,
+    /// How long finished jobs are kept.
+    pub job_retention_secs: i64,
+    /// How often finished jobs past retention are pruned.
+    pub prune_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -43,6 +49,9 @@ impl Default for Config {
             max_connections: 1024,
             header_timeout_secs: 10,
             body_timeout_secs: 30,
+            max_open_jobs_per_owner: 1000,
+            job_retention_secs: 7 * 24 * 3600,
+            prune_interval_secs: 60,
         }
     }
 }

@@ -43,6 +43,11 @@ pub fn owner_id() -> String {
     draw("usr-", UPPER_DIGITS, 8)
 }
 
+/// 32 hex characters, like the Python SDK's `uuid4().hex` request ids.
+pub fn request_id() -> String {
+    draw("", b"0123456789abcdef", 32)
+}
+
 /// `j-` followed by lower-case alphanumerics (older ids had 8).
 pub fn is_job_id(s: &str) -> bool {
     s.strip_prefix("j-")

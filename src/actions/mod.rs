@@ -11,6 +11,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::store::jobs::{self, Enqueued, NewJob, Once};
 
 /// The payload keys of a successful reply; the edge adds `action` and `ret_code`.
 pub type Reply = Map<String, Value>;
@@ -40,6 +41,44 @@ pub fn names() -> Vec<&'static str> {
     let mut v: Vec<_> = REGISTRY.iter().map(|a| a.name()).collect();
     v.sort_unstable();
     v
+}
+
+/// The job this exact signed request already created, if any. Job-creating
+/// actions answer with it before validating anything: the state the request
+/// was validated against has usually changed since.
+pub fn replayed(cx: &Context<'_>) -> Result<Option<String>, ApiError> {
+    Ok(cx
+        .state
+        .store
+        .readers
+        .with(|c| jobs::replayed(c, &cx.caller.request_digest))?)
+}
+
+/// Stores a job for this signed request, once: the same request received
+/// again (within its validity) answers with the job it already created.
+/// Every action that creates a job goes through here.
+pub async fn enqueue(cx: &Context<'_>, job: NewJob) -> Result<String, ApiError> {
+    let once = Once {
+        digest: cx.caller.request_digest.clone(),
+        expires: cx.caller.valid_until,
+    };
+    let max_open = cx.state.max_open_jobs_per_owner;
+    let outcome = cx
+        .state
+        .store
+        .writer
+        .write(move |c| jobs::enqueue(c, &job, &once, max_open))
+        .await?;
+    match outcome {
+        Enqueued::New(id) => {
+            cx.state.store.job_ready.notify_one();
+            Ok(id)
+        }
+        Enqueued::Replayed(id) => Ok(id),
+        Enqueued::OverQuota(max) => Err(ApiError::QuotaExceeded(format!(
+            "the owner already has {max} jobs pending or working; wait for some to finish"
+        ))),
+    }
 }
 
 /// `zone`, required and lower-case.

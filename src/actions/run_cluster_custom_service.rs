@@ -24,6 +24,21 @@ impl Action for RunClusterCustomService {
             let service_name = p.required("service")?;
             let zone = super::zone(p)?;
             let owner = cx.caller.owner.as_str();
+            let reply = |job_id: String, role: String| {
+                let mut reply = Reply::new();
+                reply.insert("job_id".into(), Value::String(job_id));
+                reply.insert("service".into(), Value::String(service_name.to_string()));
+                reply.insert("role".into(), Value::String(role));
+                reply.insert("cluster_id".into(), Value::String(cluster_id.to_string()));
+                reply
+            };
+            if let Some(job_id) = super::replayed(cx)? {
+                let role = p
+                    .optional("role")
+                    .or_else(|| services::find(service_name).map(|s| s.roles()[0]))
+                    .unwrap_or_default();
+                return Ok(reply(job_id, role.to_string()));
+            }
 
             let (new_job, role) = cx.state.store.readers.with(|conn| {
                 let cluster = clusters::get_owned(conn, owner, cluster_id)?
@@ -78,20 +93,8 @@ impl Action for RunClusterCustomService {
             })?
             .ok_or_else(|| ApiError::not_found(cluster_id))??;
 
-            let job_id = cx
-                .state
-                .store
-                .writer
-                .write(move |c| jobs::insert(c, &new_job))
-                .await?;
-            cx.state.store.job_ready.notify_one();
-
-            let mut reply = Reply::new();
-            reply.insert("job_id".into(), Value::String(job_id));
-            reply.insert("service".into(), Value::String(service_name.to_string()));
-            reply.insert("role".into(), Value::String(role));
-            reply.insert("cluster_id".into(), Value::String(cluster_id.to_string()));
-            Ok(reply)
+            let job_id = super::enqueue(cx, new_job).await?;
+            Ok(reply(job_id, role))
         })
     }
 }

@@ -17,6 +17,10 @@ pub use time_window::TimeWindow;
 pub struct Caller {
     pub access_key_id: String,
     pub owner: String,
+    /// Identifies this exact signed request (a digest of its verified MAC).
+    pub request_digest: String,
+    /// The last second at which this signed request is valid.
+    pub valid_until: i64,
 }
 
 /// What the key store returns for an access key id.
@@ -72,9 +76,11 @@ pub fn authenticate(
     if !expected.matches(req.signature) {
         return Err(ApiError::AuthFailure);
     }
-    window.check(now, time_stamp, p.optional("expires"))?;
+    let valid_until = window.check(now, time_stamp, p.optional("expires"))?;
     Ok(Caller {
         access_key_id: key_id.to_string(),
         owner: record.owner,
+        request_digest: expected.digest(),
+        valid_until,
     })
 }

@@ -65,6 +65,12 @@ impl Signature {
     pub fn to_base64(&self) -> String {
         B64.encode(&self.0)
     }
+
+    /// A SHA-256 of the MAC: names the signed request without storing the MAC.
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        B64.encode(sha2::Sha256::digest(&self.0))
+    }
 }
 
 impl std::fmt::Debug for Signature {

@@ -111,8 +111,13 @@ fn start_gateway(model_delay_ms: u64, durability: Durability) -> BenchResult<Gat
         .to_str()
         .ok_or("temp dir is not UTF-8")?
         .to_string();
+    // The write phases keep every job queued: lift the per-owner queue quota.
+    let config = format!("{data_dir}/bench.toml");
+    std::fs::write(&config, "max_open_jobs_per_owner = 100000000\n")?;
     let (child, mut lines, authority) = spawn_child(&[
         "serve",
+        "--config",
+        &config,
         "--listen",
         "127.0.0.1:0",
         "--data-dir",
@@ -189,6 +194,10 @@ impl Gateway {
                 c.execute(
                     "UPDATE lanes SET pending = 0 WHERE lane = 'bench-preload'",
                     [],
+                )?;
+                c.execute(
+                    "UPDATE owner_open SET open = open - ?2 WHERE owner = ?1",
+                    rusqlite::params![job.owner, batch as i64],
                 )?;
                 Ok(())
             })?;

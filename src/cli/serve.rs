@@ -43,6 +43,9 @@ pub fn run(args: Args) -> CliResult {
         cfg.durability = d;
     }
     super::runtime()?.block_on(async {
+        // Registered before the address is printed: a supervisor may send
+        // SIGTERM as soon as it sees it.
+        let stop = shutdown_signal()?;
         let gw = crate::app::start(&cfg).await?;
         println!(
             "qcgate is listening on http://{}/iaas/ (data in {})",
@@ -53,32 +56,31 @@ pub fn run(args: Args) -> CliResult {
             Some(key) => print_first_key(key, gw.addr),
             None => println!("Using the access keys already in the data dir (qcgate keys list)."),
         }
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("shutting down: finishing in-flight requests and running jobs");
         gw.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM; the handlers are installed when this returns.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn print_first_key(key: &NewKey, addr: SocketAddr) {

@@ -88,7 +88,77 @@ pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
          ON CONFLICT(lane) DO UPDATE SET pending = pending + 1",
     )?
     .execute([&job.lane])?;
+    conn.prepare_cached(
+        "INSERT INTO owner_open (owner, open) VALUES (?1, 1)
+         ON CONFLICT(owner) DO UPDATE SET open = open + 1",
+    )?
+    .execute([&job.owner])?;
     Ok(id)
+}
+
+/// Identifies a signed request, so receiving it again creates no second job.
+#[derive(Debug, Clone)]
+pub struct Once {
+    pub digest: String,
+    /// Until when the signed request could be sent again.
+    pub expires: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    New(String),
+    /// The same signed request already stored this job.
+    Replayed(String),
+    /// The owner already has this many open jobs.
+    OverQuota(u64),
+}
+
+/// The job a signed request already created, while that request is valid.
+pub fn replayed(conn: &Connection, digest: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT job_id FROM replays WHERE digest = ?1 AND expires >= ?2")?
+        .query_row(params![digest, now_unix()], |r| r.get(0))
+        .optional()?)
+}
+
+/// Stores a job unless the same signed request already did, or the owner's
+/// queue is full. Runs inside one writer transaction, so it is atomic.
+pub fn enqueue(
+    conn: &Connection,
+    job: &NewJob,
+    once: &Once,
+    max_open: u64,
+) -> Result<Enqueued, StoreError> {
+    if let Some(id) = replayed(conn, &once.digest)? {
+        return Ok(Enqueued::Replayed(id));
+    }
+    let open: i64 = conn
+        .prepare_cached("SELECT open FROM owner_open WHERE owner = ?1")?
+        .query_row([&job.owner], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    if open.max(0) as u64 >= max_open {
+        return Ok(Enqueued::OverQuota(max_open));
+    }
+    let id = insert(conn, job)?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO replays (digest, job_id, expires) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![once.digest, id, once.expires])?;
+    Ok(Enqueued::New(id))
+}
+
+/// Deletes up to `batch` jobs that ended before `before`; returns how many.
+pub fn prune(conn: &Connection, before: i64, batch: usize) -> Result<usize, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "DELETE FROM jobs WHERE seq IN (
+                 SELECT seq FROM jobs WHERE status IN ('successful', 'failed') AND status_time < ?1 LIMIT ?2)",
+        )?
+        .execute(params![before, batch as i64])?;
+    conn.prepare_cached("DELETE FROM replays WHERE expires < ?1")?
+        .execute([now_unix()])?;
+    Ok(n)
 }
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
@@ -366,6 +436,12 @@ pub fn finish(conn: &Connection, seq: i64, lane: &str, ending: &Ending) -> Resul
             conn.prepare_cached("UPDATE lanes SET pending = pending + 1 WHERE lane = ?1")?
                 .execute([lane])?;
         }
+    }
+    if !matches!(ending, Ending::Requeued) {
+        conn.prepare_cached(
+            "UPDATE owner_open SET open = open - 1 WHERE owner = (SELECT owner FROM jobs WHERE seq = ?1)",
+        )?
+        .execute([seq])?;
     }
     conn.prepare_cached("UPDATE lanes SET busy = 0 WHERE lane = ?1")?
         .execute([lane])?;

@@ -121,6 +121,16 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     if !has_secrets {
         conn.execute_batch("ALTER TABLE jobs ADD COLUMN secrets TEXT")?;
     }
+    // owner_open arrived after jobs: count open jobs once.
+    let counted: bool = conn
+        .prepare("SELECT 1 FROM owner_open LIMIT 1")?
+        .exists([])?;
+    if !counted {
+        conn.execute_batch(
+            "INSERT INTO owner_open (owner, open)
+             SELECT owner, COUNT(*) FROM jobs WHERE status IN ('pending', 'working') GROUP BY owner",
+        )?;
+    }
     Ok(())
 }
 

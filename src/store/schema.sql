@@ -49,6 +49,22 @@ CREATE INDEX IF NOT EXISTS jobs_owner_seq ON jobs(owner, seq);
 CREATE INDEX IF NOT EXISTS jobs_lane_pending ON jobs(lane, seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS jobs_working ON jobs(lease_expires) WHERE status = 'working';
 
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(status_time) WHERE status IN ('successful', 'failed');
+
+-- A signed request that stored a job, so the same request received again
+-- answers with the same job (kept while the request is still valid).
+CREATE TABLE IF NOT EXISTS replays (
+  digest   TEXT PRIMARY KEY,
+  job_id   TEXT NOT NULL,
+  expires  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Open (pending or working) jobs per owner, for the queue quota.
+CREATE TABLE IF NOT EXISTS owner_open (
+  owner  TEXT PRIMARY KEY,
+  open   INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
 -- One row per lane so a claim is an index lookup, however long the backlog.
 CREATE TABLE IF NOT EXISTS lanes (
   lane     TEXT PRIMARY KEY,

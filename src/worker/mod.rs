@@ -7,6 +7,7 @@
 
 pub mod executor;
 pub mod model;
+mod prune;
 mod rescue;
 
 use std::sync::Arc;
@@ -39,6 +40,9 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// Unique per process, so leases of a dead process are recognisable.
     pub instance: String,
+    /// Finished jobs older than this are deleted.
+    pub retention_secs: i64,
+    pub prune_every: Duration,
 }
 
 pub struct WorkerPool {
@@ -59,7 +63,12 @@ impl WorkerPool {
             };
             handles.push(tokio::spawn(worker.run(stop_rx.clone())));
         }
-        handles.push(tokio::spawn(rescue::run(store, cfg, stop_rx)));
+        handles.push(tokio::spawn(rescue::run(
+            store.clone(),
+            cfg.clone(),
+            stop_rx.clone(),
+        )));
+        handles.push(tokio::spawn(prune::run(store, cfg, stop_rx)));
         WorkerPool { stop, handles }
     }
 

@@ -33,12 +33,17 @@ impl Harness {
     }
 
     pub async fn start_in(dir: tempfile::TempDir, model_delay_ms: u64) -> Harness {
-        let cfg = Config {
+        Self::start_with(dir, |c| c.model_delay_ms = model_delay_ms).await
+    }
+
+    /// A gateway whose config `tweak` adjusts (listen and data dir are set here).
+    pub async fn start_with(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Harness {
+        let mut cfg = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.path().to_path_buf(),
-            model_delay_ms,
             ..Config::default()
         };
+        tweak(&mut cfg);
         let gw = app::start(&cfg).await.expect("gateway starts");
         let first = gw
             .first_key

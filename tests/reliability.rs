@@ -1,0 +1,143 @@
+//! Replays, the per-owner queue quota and pruning, over real HTTP.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use hyper::Method;
+use qcgate::client;
+use serde_json::Value;
+
+fn rccs(cluster: &str, req_id: &str) -> Vec<(String, String)> {
+    vec![
+        ("action".into(), "RunClusterCustomService".into()),
+        ("cluster".into(), cluster.into()),
+        ("service".into(), "start_standby".into()),
+        ("service_params".into(), standby_params("cl-9np7ig3g")),
+        ("zone".into(), ZONE.into()),
+        ("req_id".into(), req_id.into()),
+    ]
+}
+
+async fn send(c: &mut qcgate::client::Client, query: &str) -> Value {
+    let (_, body) = c
+        .send(Method::GET, &format!("/iaas/?{query}"), None)
+        .await
+        .expect("send");
+    serde_json::from_slice(&body).expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_signed_request_twice_creates_one_job() {
+    let h = Harness::start(100).await;
+    h.add_cluster("cl-replay01", ZONE, &h.owner_a.clone());
+    let mut c = h.client_a();
+
+    let signed = client::sign(&h.a, "GET", "/iaas/", rccs("cl-replay01", "r1"));
+    let first = send(&mut c, &signed).await;
+    assert_eq!(first["ret_code"], 0, "{first}");
+    let again = send(&mut c, &signed).await;
+    assert_eq!(again, first, "a replay answers with the original job");
+
+    // Still the same job after it ran (the request is still valid).
+    let job_id = first["job_id"].as_str().expect("id").to_string();
+    let (j, _) = wait_job(&mut c, &job_id, Duration::from_secs(10)).await;
+    assert_eq!(j["status"], "successful");
+    assert_eq!(send(&mut c, &signed).await["job_id"], first["job_id"]);
+
+    let r = c
+        .call("DescribeJobs", &[("job_action", "RunClusterCustomService")])
+        .await
+        .expect("r");
+    assert_eq!(r["total_count"], 1, "one job for three receptions: {r}");
+
+    // An honest retry is re-signed (new req_id / time_stamp): a new request.
+    let resigned = client::sign(&h.a, "GET", "/iaas/", rccs("cl-replay01", "r2"));
+    let r = send(&mut c, &resigned).await;
+    assert_eq!(r["ret_code"], 1400, "a new request, refused by state: {r}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_over_its_queue_quota_gets_2500_and_others_are_unaffected() {
+    let h = Harness::start_with(tempfile::tempdir().expect("tmp"), |c| {
+        c.model_delay_ms = 60_000;
+        c.max_open_jobs_per_owner = 3;
+    })
+    .await;
+    let (a, b) = (h.owner_a.clone(), h.owner_b.clone());
+    for i in 0..4 {
+        h.add_cluster(&format!("cl-quota{i:03}"), ZONE, &a);
+    }
+    h.add_cluster("cl-quotab01", ZONE, &b);
+    let mut ca = h.client_a();
+    for i in 0..3 {
+        let r = start_standby(&mut ca, &format!("cl-quota{i:03}"), "cl-9np7ig3g").await;
+        assert_eq!(r["ret_code"], 0, "{r}");
+    }
+    let r = start_standby(&mut ca, "cl-quota003", "cl-9np7ig3g").await;
+    assert_eq!(r["ret_code"], 2500, "{r}");
+    assert_golden("queue_quota_exceeded", &r);
+    let r = ca.call("DescribeJobs", &[]).await.expect("r");
+    assert_eq!(r["total_count"], 3, "the refused request stored nothing");
+
+    let mut cb = h.client_b();
+    let r = start_standby(&mut cb, "cl-quotab01", "cl-9np7ig3g").await;
+    assert_eq!(r["ret_code"], 0, "another owner's queue is its own: {r}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_jobs_are_pruned_after_retention_and_open_ones_never() {
+    let h = Harness::start_with(tempfile::tempdir().expect("tmp"), |c| {
+        c.model_delay_ms = 10;
+        c.job_retention_secs = 1;
+        c.prune_interval_secs = 1;
+    })
+    .await;
+    h.add_cluster("cl-prune001", ZONE, &h.owner_a.clone());
+    let mut c = h.client_a();
+    let r = start_standby(&mut c, "cl-prune001", "cl-9np7ig3g").await;
+    let job_id = r["job_id"].as_str().expect("id").to_string();
+    let (j, _) = wait_job(&mut c, &job_id, Duration::from_secs(10)).await;
+    assert_eq!(j["status"], "successful");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = c
+            .call("DescribeJobs", &[("jobs.1", job_id.as_str())])
+            .await
+            .expect("r");
+        if r["ret_code"] == 2100 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the finished job was never pruned: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    h.stop().await;
+
+    // Open jobs are never pruned, however old.
+    let h = Harness::start_with(tempfile::tempdir().expect("tmp"), |c| {
+        c.model_delay_ms = 60_000;
+        c.job_retention_secs = 0;
+        c.prune_interval_secs = 1;
+    })
+    .await;
+    h.add_cluster("cl-prune002", ZONE, &h.owner_a.clone());
+    let mut c = h.client_a();
+    let r = start_standby(&mut c, "cl-prune002", "cl-9np7ig3g").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = c
+        .call(
+            "DescribeJobs",
+            &[("jobs.1", r["job_id"].as_str().expect("id"))],
+        )
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    h.stop().await;
+}
