@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::sealing::MasterKey;
 use crate::store::keys::{self, NewKey};
 use crate::store::{self, Store, StoreError};
+use crate::worker::executor::Executor;
 use crate::worker::model::ModelExecutor;
 use crate::worker::{self, WorkerConfig, WorkerPool};
 
@@ -51,7 +52,19 @@ pub struct Gateway {
     server: JoinHandle<()>,
 }
 
+/// Starts the gateway with the embedded default, the model executor.
 pub async fn start(cfg: &Config) -> Result<Gateway, StartError> {
+    let model = ModelExecutor {
+        delay: Duration::from_millis(cfg.model_delay_ms),
+    };
+    start_with_executor(cfg, Arc::new(model)).await
+}
+
+/// Starts the gateway with another executor.
+pub async fn start_with_executor(
+    cfg: &Config,
+    executor: Arc<dyn Executor>,
+) -> Result<Gateway, StartError> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(StoreError::from)?;
     let lock = lock_data_dir(cfg)?;
 
@@ -84,9 +97,7 @@ pub async fn start(cfg: &Config) -> Result<Gateway, StartError> {
 
     let pool = WorkerPool::spawn(
         store.clone(),
-        Arc::new(ModelExecutor {
-            delay: Duration::from_millis(cfg.model_delay_ms),
-        }),
+        executor,
         WorkerConfig {
             workers: cfg.workers.max(1),
             lease_secs: cfg.lease_secs.max(3),
@@ -94,6 +105,7 @@ pub async fn start(cfg: &Config) -> Result<Gateway, StartError> {
             instance: crate::ids::job_id()[2..].to_string(),
             retention_secs: cfg.job_retention_secs,
             prune_every: Duration::from_secs(cfg.prune_interval_secs.max(1)),
+            job_timeout: Duration::from_secs(cfg.job_timeout_secs.max(1)),
         },
     );
     let state = Arc::new(AppState {

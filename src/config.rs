@@ -33,6 +33,8 @@ pub struct Config {
     pub job_retention_secs: i64,
     /// How often finished jobs past retention are pruned.
     pub prune_interval_secs: u64,
+    /// Longest one attempt of a job may run.
+    pub job_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             max_open_jobs_per_owner: 1000,
             job_retention_secs: 7 * 24 * 3600,
             prune_interval_secs: 60,
+            job_timeout_secs: 3600,
         }
     }
 }

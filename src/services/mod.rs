@@ -3,6 +3,7 @@
 
 pub mod schema;
 mod start_standby;
+mod stop_standby;
 
 use rusqlite::Connection;
 use serde_json::Value;
@@ -20,6 +21,14 @@ pub trait Service: Send + Sync + 'static {
     /// Whether running it again after an interruption is harmless. A service
     /// that is not is never retried automatically (see README, "Jobs").
     fn idempotent(&self) -> bool;
+    /// Attempts before an idempotent job that keeps failing is given up.
+    fn max_attempts(&self) -> u32 {
+        3
+    }
+    /// Longest a single attempt may run.
+    fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(3600)
+    }
     /// Validates `service_params` against the schema and the cluster's state;
     /// returns what the executor needs, secrets apart (they are stored sealed).
     fn prepare(&self, cx: &PrepareCx<'_>, fields: Fields) -> Result<Prepared, ApiError>;
@@ -41,10 +50,17 @@ pub struct PrepareCx<'a> {
     pub conn: &'a Connection,
 }
 
-static REGISTRY: &[&dyn Service] = &[&start_standby::StartStandby];
+static REGISTRY: &[&dyn Service] = &[&start_standby::StartStandby, &stop_standby::StopStandby];
 
 pub fn find(name: &str) -> Option<&'static dyn Service> {
     REGISTRY.iter().copied().find(|s| s.name() == name)
+}
+
+/// The service a stored custom-service task names.
+pub fn for_task(task: &str) -> Option<&'static dyn Service> {
+    serde_json::from_str::<Task>(task)
+        .ok()
+        .and_then(|t| find(&t.service))
 }
 
 /// Service names, sorted, as listed in error messages.

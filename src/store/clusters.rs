@@ -86,3 +86,13 @@ pub fn set_standby(
     )?;
     Ok(())
 }
+
+/// Ends a DR relationship: the cluster is an independent primary again.
+pub fn clear_standby(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE clusters SET dr_role = 'primary', standby_of = NULL, sync_status = NULL, status_time = ?2
+         WHERE id = ?1",
+        params![id, now_unix()],
+    )?;
+    Ok(())
+}

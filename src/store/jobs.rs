@@ -322,8 +322,10 @@ pub fn claim(
     lease_secs: i64,
 ) -> Result<Option<Claimed>, StoreError> {
     let lane: Option<String> = conn
-        .prepare_cached("SELECT lane FROM lanes WHERE busy = 0 AND pending > 0 LIMIT 1")?
-        .query_row([], |r| r.get(0))
+        .prepare_cached(
+            "SELECT lane FROM lanes WHERE busy = 0 AND pending > 0 AND ready_at <= ?1 LIMIT 1",
+        )?
+        .query_row([now_unix()], |r| r.get(0))
         .optional()?;
     let Some(lane) = lane else { return Ok(None) };
     let row = conn
@@ -405,6 +407,12 @@ pub enum Ending {
     },
     /// Back to the queue (an idempotent job whose lease ran out).
     Requeued,
+    /// Back to the queue after a transient failure; its lane waits until `at`.
+    Retry {
+        at: i64,
+        code: u32,
+        message: String,
+    },
 }
 
 /// Records the end of a job and frees its lane.
@@ -414,7 +422,7 @@ pub fn finish(conn: &Connection, seq: i64, lane: &str, ending: &Ending) -> Resul
         Ending::Successful => {
             conn.prepare_cached(
                 "UPDATE jobs SET status = 'successful', status_time = ?2, lease_owner = NULL, lease_expires = NULL,
-                                 secrets = NULL
+                                 secrets = NULL, error_codes = '', error_message = ''
                  WHERE seq = ?1",
             )?
             .execute(params![seq, now])?;
@@ -436,8 +444,21 @@ pub fn finish(conn: &Connection, seq: i64, lane: &str, ending: &Ending) -> Resul
             conn.prepare_cached("UPDATE lanes SET pending = pending + 1 WHERE lane = ?1")?
                 .execute([lane])?;
         }
+        Ending::Retry { at, code, message } => {
+            // The last failure stays visible while the job waits.
+            conn.prepare_cached(
+                "UPDATE jobs SET status = 'pending', status_time = ?2, lease_owner = NULL, lease_expires = NULL,
+                                 error_codes = ?3, error_message = ?4
+                 WHERE seq = ?1",
+            )?
+            .execute(params![seq, now, code.to_string(), message])?;
+            conn.prepare_cached(
+                "UPDATE lanes SET pending = pending + 1, ready_at = ?2 WHERE lane = ?1",
+            )?
+            .execute(params![lane, at])?;
+        }
     }
-    if !matches!(ending, Ending::Requeued) {
+    if !matches!(ending, Ending::Requeued | Ending::Retry { .. }) {
         conn.prepare_cached(
             "UPDATE owner_open SET open = open - 1 WHERE owner = (SELECT owner FROM jobs WHERE seq = ?1)",
         )?

@@ -121,6 +121,12 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     if !has_secrets {
         conn.execute_batch("ALTER TABLE jobs ADD COLUMN secrets TEXT")?;
     }
+    let has_ready_at: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('lanes') WHERE name = 'ready_at'")?
+        .exists([])?;
+    if !has_ready_at {
+        conn.execute_batch("ALTER TABLE lanes ADD COLUMN ready_at INTEGER NOT NULL DEFAULT 0")?;
+    }
     // owner_open arrived after jobs: count open jobs once.
     let counted: bool = conn
         .prepare("SELECT 1 FROM owner_open LIMIT 1")?

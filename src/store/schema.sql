@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS owner_open (
 CREATE TABLE IF NOT EXISTS lanes (
   lane     TEXT PRIMARY KEY,
   pending  INTEGER NOT NULL DEFAULT 0,
-  busy     INTEGER NOT NULL DEFAULT 0
+  busy     INTEGER NOT NULL DEFAULT 0,
+  ready_at INTEGER NOT NULL DEFAULT 0   -- a job backing off before a retry holds its lane until then
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS lanes_ready ON lanes(lane) WHERE busy = 0 AND pending > 0;

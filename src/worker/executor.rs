@@ -10,6 +10,9 @@ use crate::worker::Effect;
 pub struct Failure {
     pub code: u32,
     pub message: String,
+    /// A transient failure (timeout, unreachable host): an idempotent job may
+    /// be tried again.
+    pub retryable: bool,
 }
 
 pub trait Executor: Send + Sync + 'static {

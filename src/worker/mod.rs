@@ -17,6 +17,8 @@ use rusqlite::Connection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::clock::now_unix;
+use crate::services::{self, Service};
 use crate::store::jobs::{self, Claimed, Ending};
 use crate::store::{Store, StoreError};
 use executor::{Executor, Failure};
@@ -43,6 +45,8 @@ pub struct WorkerConfig {
     /// Finished jobs older than this are deleted.
     pub retention_secs: i64,
     pub prune_every: Duration,
+    /// Longest any attempt may run (a service may set a shorter one).
+    pub job_timeout: Duration,
 }
 
 pub struct WorkerPool {
@@ -121,16 +125,34 @@ impl Worker {
 
     async fn run_job(&self, job: Claimed, mut stop: watch::Receiver<bool>) {
         tracing::debug!(job_id = %job.job_id, action = %job.action, "job started");
+        let service = services::for_task(&job.task);
+        let limit = service.map_or(self.cfg.job_timeout, |s| {
+            s.timeout().min(self.cfg.job_timeout)
+        });
+        let attempt = async {
+            match tokio::time::timeout(limit, self.executor.execute(&job)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(Failure {
+                    code: 5000,
+                    message: format!(
+                        "JobTimeout, the attempt did not finish within {} s",
+                        limit.as_secs()
+                    ),
+                    retryable: true,
+                }),
+            }
+        };
         let heartbeat = self.spawn_heartbeat(job.seq);
         let outcome = if self.executor.cancel_safe() {
             tokio::select! {
-                o = self.executor.execute(&job) => Some(o),
+                o = attempt => Some(o),
                 _ = stop.wait_for(|s| *s) => None,
             }
         } else {
-            Some(self.executor.execute(&job).await)
+            Some(attempt.await)
         };
         heartbeat.abort();
+        let outcome = outcome.map(|o| o.map_err(|f| retry_or_fail(f, service, job.attempts)));
         let (seq, lane, wid) = (job.seq, job.lane.clone(), self.id.clone());
         let recorded = self
             .store
@@ -169,23 +191,51 @@ impl Worker {
 
 /// Applies the effect and records the ending in one transaction. Returns false
 /// (and changes nothing) if this worker no longer holds the lease.
+/// Retries are for idempotent services only, with exponential backoff
+/// (1 s, 2 s, 4 s … at most 60 s) up to the service's attempt limit.
+fn retry_or_fail(f: Failure, service: Option<&'static dyn Service>, attempts: i64) -> Ending {
+    match service {
+        Some(s) if f.retryable && s.idempotent() && attempts < i64::from(s.max_attempts()) => {
+            let backoff = 1i64 << (attempts - 1).clamp(0, 6);
+            Ending::Retry {
+                at: now_unix() + backoff.min(60),
+                code: f.code,
+                message: f.message,
+            }
+        }
+        Some(s) if f.retryable && s.idempotent() => Ending::Failed {
+            code: f.code,
+            message: format!("{} (gave up after {attempts} attempts)", f.message),
+        },
+        Some(s) if f.retryable => Ending::Failed {
+            code: f.code,
+            message: format!(
+                "{} ({} is not safe to repeat, so it was not retried)",
+                f.message,
+                s.name()
+            ),
+        },
+        _ => Ending::Failed {
+            code: f.code,
+            message: f.message,
+        },
+    }
+}
+
 /// `None` means the job was stopped before it did anything: back to pending.
 fn record(
     conn: &Connection,
     seq: i64,
     lane: &str,
     worker: &str,
-    outcome: Option<Result<Effect, Failure>>,
+    outcome: Option<Result<Effect, Ending>>,
 ) -> Result<bool, StoreError> {
     if !jobs::holds_lease(conn, seq, worker)? {
         return Ok(false);
     }
     let ending = match outcome {
         None => Ending::Requeued,
-        Some(Err(f)) => Ending::Failed {
-            code: f.code,
-            message: f.message,
-        },
+        Some(Err(ending)) => ending,
         Some(Ok(effect)) => {
             conn.execute_batch("SAVEPOINT effect")?;
             match effect(conn) {

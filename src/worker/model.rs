@@ -20,6 +20,7 @@ impl Executor for ModelExecutor {
             let task: Task = serde_json::from_str(&job.task).map_err(|e| Failure {
                 code: 5000,
                 message: format!("InternalError, the stored task is unreadable: {e}"),
+                retryable: false,
             })?;
             let service = services::find(&task.service).ok_or_else(|| Failure {
                 code: 5000,
@@ -27,6 +28,7 @@ impl Executor for ModelExecutor {
                     "InternalError, service [{}] is no longer supported",
                     task.service
                 ),
+                retryable: false,
             })?;
             tokio::time::sleep(self.delay).await;
             Ok(service.model(&task.cluster, &task.params))

@@ -45,6 +45,11 @@ impl Harness {
         };
         tweak(&mut cfg);
         let gw = app::start(&cfg).await.expect("gateway starts");
+        Self::adopt(dir, gw)
+    }
+
+    /// Wraps a gateway already started on `dir`; adds owner B's key.
+    pub fn adopt(dir: tempfile::TempDir, gw: Gateway) -> Harness {
         let first = gw
             .first_key
             .clone()
