@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-use crate::auth::TimeWindow;
+use crate::auth::{FailureThrottle, TimeWindow};
 use crate::config::Config;
 use crate::sealing::MasterKey;
 use crate::store::keys::{self, NewKey};
@@ -26,6 +26,7 @@ use crate::worker::{self, WorkerConfig, WorkerPool};
 /// Shared by every request.
 pub struct AppState {
     pub store: Store,
+    pub throttle: FailureThrottle,
     pub max_open_jobs_per_owner: u64,
     pub window: TimeWindow,
     pub body_timeout: Duration,
@@ -109,6 +110,10 @@ pub async fn start_with_executor(
         },
     );
     let state = Arc::new(AppState {
+        throttle: FailureThrottle::new(
+            cfg.auth_failure_limit,
+            Duration::from_secs(cfg.auth_failure_window_secs),
+        ),
         max_open_jobs_per_owner: cfg.max_open_jobs_per_owner,
         store,
         window: TimeWindow {

@@ -35,6 +35,9 @@ pub struct Config {
     pub prune_interval_secs: u64,
     /// Longest one attempt of a job may run.
     pub job_timeout_secs: u64,
+    /// Failed signatures per access key id within the window before it is refused (2500).
+    pub auth_failure_limit: u32,
+    pub auth_failure_window_secs: u64,
 }
 
 impl Default for Config {
@@ -55,6 +58,8 @@ impl Default for Config {
             job_retention_secs: 7 * 24 * 3600,
             prune_interval_secs: 60,
             job_timeout_secs: 3600,
+            auth_failure_limit: 20,
+            auth_failure_window_secs: 60,
         }
     }
 }

@@ -141,3 +141,43 @@ async fn finished_jobs_are_pruned_after_retention_and_open_ones_never() {
     assert_eq!(r["ret_code"], 0, "{r}");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failed_signatures_lock_the_key_id_for_a_while() {
+    let h = Harness::start_with(tempfile::tempdir().expect("tmp"), |c| {
+        c.auth_failure_limit = 5;
+        c.auth_failure_window_secs = 2;
+    })
+    .await;
+    let ak = h.a.access_key_id.clone();
+    let mut guesser = h.client_with(&ak, "a-wrong-guess");
+    for _ in 0..5 {
+        assert_eq!(
+            guesser.call("DescribeJobs", &[]).await.expect("r")["ret_code"],
+            1200
+        );
+    }
+    let r = guesser.call("DescribeJobs", &[]).await.expect("r");
+    assert_eq!(r["ret_code"], 2500, "{r}");
+    // Locked even for the right secret, while the window lasts…
+    let mut owner = h.client_a();
+    let r = owner.call("DescribeJobs", &[]).await.expect("r");
+    assert_eq!(r["ret_code"], 2500, "{r}");
+    let normalised = serde_json::json!({
+        "message": r["message"].as_str().unwrap_or("").replace(&ak, "AK").split("retry in").next().unwrap_or(""),
+        "ret_code": r["ret_code"],
+    });
+    assert_golden("auth_throttled", &normalised);
+    // …another key is not affected…
+    assert_eq!(
+        h.client_b().call("DescribeJobs", &[]).await.expect("r")["ret_code"],
+        0
+    );
+    // …and the lock ends with the window.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(
+        owner.call("DescribeJobs", &[]).await.expect("r")["ret_code"],
+        0
+    );
+    h.stop().await;
+}

@@ -4,12 +4,14 @@
 //! one message for both) → time window (1300).
 
 pub mod signature;
+pub mod throttle;
 pub mod time_window;
 
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::secret::Secret;
 use signature::SignatureMethod;
+pub use throttle::FailureThrottle;
 pub use time_window::TimeWindow;
 
 /// Who is calling, once the signature has been verified.

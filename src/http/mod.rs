@@ -93,13 +93,23 @@ async fn api(state: &AppState, req: Request<Incoming>) -> Outcome {
         params: &params,
         signature: &signature,
     };
+    let key_id = params.get("access_key_id").unwrap_or_default();
+    state
+        .throttle
+        .check(key_id)
+        .map_err(|e| (action.clone(), e))?;
     let caller = auth::authenticate(&signed, &state.window, now_unix(), |id| {
         Ok(state
             .store
             .readers
             .with(|c| keys::lookup(c, &state.store.master, id))?)
     })
-    .map_err(|e| (action.clone(), e))?;
+    .map_err(|e| {
+        if matches!(e, ApiError::AuthFailure) {
+            state.throttle.record_failure(key_id);
+        }
+        (action.clone(), e)
+    })?;
 
     // dispatch
     let name = params.required("action").map_err(|e| (action.clone(), e))?;
