@@ -626,14 +626,15 @@ async fn malformed_requests_get_json_envelopes() {
             format!(
                 "GET /iaas/?action=DescribeJobs&pad={} HTTP/1.1\r\nHost: x\r\n\r\n",
                 "a".repeat(n)
-            ),
+            )
+            .into_bytes(),
         )
         .await;
         let (head, body) = raw.split_once("\r\n\r\n").expect("http response");
         assert!(head.starts_with("HTTP/1.1 200 OK"), "{name}: {head}");
         check(name, StatusCode::OK, body.as_bytes(), 1100);
     }
-    let raw = raw_exchange(&h, "NOT HTTP AT ALL\r\n\r\n".to_string()).await;
+    let raw = raw_exchange(&h, b"NOT HTTP AT ALL\r\n\r\n".to_vec()).await;
     let (head, body) = raw.split_once("\r\n\r\n").expect("http response");
     assert!(head.contains("application/json"), "{head}");
     check("not_http", StatusCode::OK, body.as_bytes(), 1100);
@@ -690,32 +691,4 @@ async fn content_type_is_exactly_application_json() {
         assert_eq!(resp.headers()["content-type"], "application/json", "{path}");
     }
     h.stop().await;
-}
-
-/// Writes raw bytes on a fresh connection while reading the whole answer
-/// (concurrently, so an early answer to a huge request is not lost).
-async fn raw_exchange(h: &Harness, request: String) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = h
-        .endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches("/iaas/")
-        .to_string();
-    let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut rd, mut wr) = s.into_split();
-    let writer = tokio::spawn(async move {
-        let _ = wr.write_all(request.as_bytes()).await;
-        wr
-    });
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, rd.read(&mut buf)).await {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    let _ = writer.await;
-    String::from_utf8_lossy(&out).into_owned()
 }

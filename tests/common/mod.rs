@@ -227,3 +227,49 @@ fn normalise(s: &str) -> String {
     }
     out
 }
+
+/// Writes raw bytes on a fresh connection while reading the whole answer
+/// (concurrently, so an early answer to a huge request is not lost).
+pub async fn raw_exchange(h: &Harness, request: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = h
+        .endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches("/iaas/")
+        .to_string();
+    let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut rd, mut wr) = s.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(&request).await;
+        wr
+    });
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, rd.read(&mut buf)).await {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+        if response_complete(&out) {
+            break;
+        }
+    }
+    let _ = writer.await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether `bytes` hold one whole response (head and content-length body).
+fn response_complete(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    head.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .and_then(|v| v.trim().parse::<usize>().ok())
+        })
+        .is_some_and(|len| body.len() >= len)
+}
