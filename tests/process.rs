@@ -390,3 +390,107 @@ fn sigkill_under_write_load_loses_no_acknowledged_job() {
     sigterm(&again.child);
     assert!(wait_exit(&mut again.child, Duration::from_secs(15)).success());
 }
+
+#[test]
+fn sigterm_leaves_no_job_half_recorded() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_str().expect("path").to_string();
+    let mut s = serve(tmp.path(), 30_000);
+    let (ak, sk, owner) = s.key.clone().expect("key");
+    let creds = Credentials {
+        access_key_id: ak,
+        secret_access_key: Secret::new(sk),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    for i in 0..12 {
+        let cluster = format!("cl-term{i:04}");
+        assert!(
+            qcgate(
+                &[
+                    "clusters",
+                    "add",
+                    "--id",
+                    &cluster,
+                    "--zone",
+                    "sh1a",
+                    "--owner",
+                    &owner,
+                    "--data-dir",
+                    &dir
+                ],
+                &[]
+            )
+            .0
+        );
+        let r = rt.block_on(async {
+            let mut c = Client::new(&s.endpoint, creds.clone()).expect("client");
+            let sp = r#"{"sync_way":"full","zone":"sh1a","host":"127.0.0.1","cluster_id":"cl-9np7ig3g","user":"u","passwd":"p","port":3306}"#;
+            c.call("RunClusterCustomService", &[("cluster", &cluster), ("service", "start_standby"), ("service_params", sp), ("zone", "sh1a")])
+                .await
+                .expect("reply")
+        });
+        assert_eq!(r["ret_code"], 0, "{r}");
+    }
+    std::thread::sleep(Duration::from_millis(300)); // 8 workers are now mid-job
+
+    sigterm(&s.child);
+    assert!(
+        wait_exit(&mut s.child, Duration::from_secs(10)).success(),
+        "graceful exit, promptly"
+    );
+
+    let conn = rusqlite::Connection::open(qcgate::store::db_path(tmp.path())).expect("db");
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect("count") };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM jobs WHERE status = 'working'"),
+        0,
+        "no job left working"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM jobs WHERE lease_owner IS NOT NULL"),
+        0,
+        "no lease left held"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM lanes WHERE busy = 1"),
+        0,
+        "no lane left busy"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM jobs WHERE status = 'pending'"),
+        12,
+        "unfinished model jobs went back to pending"
+    );
+    assert_eq!(
+        count("SELECT COALESCE(SUM(open), 0) FROM owner_open"),
+        12,
+        "the queue count is consistent"
+    );
+    drop(conn);
+
+    // After a restart they all run, none reported as interrupted.
+    let mut again = serve(tmp.path(), 1);
+    rt.block_on(async {
+        let mut c = Client::new(&again.endpoint, creds.clone()).expect("client");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = c
+                .call(
+                    "DescribeJobs",
+                    &[("status", "successful"), ("limit", "100")],
+                )
+                .await
+                .expect("reply");
+            if r["total_count"] == 12 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{r}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    sigterm(&again.child);
+    assert!(wait_exit(&mut again.child, Duration::from_secs(15)).success());
+}
