@@ -14,6 +14,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod fuzzing;
 pub mod http;
 pub mod ids;
 pub mod params;

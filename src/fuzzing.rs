@@ -1,0 +1,89 @@
+//! The bodies of the fuzz targets in `fuzz/`, kept here so the same code runs
+//! under libFuzzer (in CI) and over the checked-in corpus in `cargo test`.
+//! Nothing here may panic, whatever the bytes.
+
+use std::sync::{LazyLock, Mutex};
+
+use crate::auth::{self, KeyRecord, SignedRequest, TimeWindow};
+use crate::params::Params;
+use crate::secret::Secret;
+use crate::services::{self, PrepareCx, schema};
+use crate::store::clusters::Cluster;
+
+/// Raw query/form bytes → parameters → canonical string → signature check.
+pub fn request(data: &[u8]) {
+    let (query, body) = data.split_at(data.len() / 2);
+    let Ok(mut params) = Params::parse(&[query, body]) else {
+        return;
+    };
+    let signature = params.take("signature").unwrap_or_default();
+    let _ = params.list("jobs");
+    let _ = params.int("limit", 20, 0, 100);
+    let req = SignedRequest {
+        verb: "GET",
+        path: "/iaas/",
+        params: &params,
+        signature: &signature,
+    };
+    let _ = auth::authenticate(&req, &TimeWindow::default(), 1_700_000_000, |_| {
+        Ok(Some(KeyRecord {
+            secret: Secret::new("SECRETACCESSKEY"),
+            owner: "usr-FUZZ0001".into(),
+        }))
+    });
+}
+
+static CONN: LazyLock<Option<Mutex<rusqlite::Connection>>> =
+    LazyLock::new(|| rusqlite::Connection::open_in_memory().ok().map(Mutex::new));
+
+fn cluster(standby: bool) -> Cluster {
+    Cluster {
+        cluster_id: "cl-fuzz0001".into(),
+        owner: "usr-FUZZ0001".into(),
+        zone: "sh1a".into(),
+        name: String::new(),
+        status: "active".into(),
+        dr_role: if standby { "standby" } else { "primary" }.into(),
+        standby_of: standby.then(|| "cl-source01".into()),
+        sync_way: None,
+        sync_status: None,
+        create_time: 0,
+        status_time: 0,
+    }
+}
+
+/// First byte: which service (low bits) and whether the cluster is a standby
+/// (high bit); the rest: `service_params` text.
+pub fn service_params(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let names = services::names();
+    let Some(service) = services::find(names[selector as usize % names.len()]) else {
+        return;
+    };
+    let Ok(map) = schema::parse(Some(text)) else {
+        return;
+    };
+    let Some(Ok(conn)) = CONN.as_ref().map(|m| m.lock()) else {
+        return;
+    };
+    let cluster = cluster(selector & 0x80 != 0);
+    let cx = PrepareCx {
+        cluster: &cluster,
+        owner: "usr-FUZZ0001",
+        conn: &conn,
+    };
+    if let Ok(prepared) = service.prepare(&cx, schema::Fields::new(map, false))
+        && let Some(kept) = prepared.params.as_object()
+    {
+        // What is kept in the clear never has a secret-named field.
+        assert!(
+            kept.keys().all(|k| !crate::redact::is_secret_name(k)),
+            "{kept:?}"
+        );
+    }
+}
