@@ -181,3 +181,62 @@ async fn repeated_failed_signatures_lock_the_key_id_for_a_while() {
     );
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_senders_are_cut_off_and_connections_are_bounded() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start_with(tempfile::tempdir().expect("tmp"), |c| {
+        c.header_timeout_secs = 1;
+        c.max_connections = 3;
+    })
+    .await;
+    let addr = h
+        .endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches("/iaas/")
+        .to_string();
+
+    // Slowloris: a request head that never ends is closed after the header timeout.
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /iaas/?action=DescribeJobs HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the slow connection was not closed");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Three idle connections fill the gateway; a fourth waits for a slot,
+    // and is served once the idle ones time out.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let s = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        idle.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        h.client_a().call("DescribeJobs", &[]),
+    )
+    .await
+    .expect("served within the timeout")
+    .expect("reply");
+    assert_eq!(r["ret_code"], 0);
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "a slot was free: {:?}",
+        started.elapsed()
+    );
+    drop(idle);
+    h.stop().await;
+}
