@@ -17,20 +17,12 @@ use tokio::task::JoinHandle;
 use crate::auth::{FailureThrottle, TimeWindow};
 use crate::config::Config;
 use crate::sealing::MasterKey;
+use crate::state::AppState;
 use crate::store::keys::{self, NewKey};
 use crate::store::{self, Store, StoreError};
 use crate::worker::executor::Executor;
 use crate::worker::model::ModelExecutor;
 use crate::worker::{self, WorkerConfig, WorkerPool};
-
-/// Shared by every request.
-pub struct AppState {
-    pub store: Store,
-    pub throttle: FailureThrottle,
-    pub max_open_jobs_per_owner: u64,
-    pub window: TimeWindow,
-    pub body_timeout: Duration,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -22,6 +22,7 @@ pub mod redact;
 pub mod sealing;
 pub mod secret;
 pub mod services;
+pub mod state;
 pub mod store;
 pub mod worker;
 

@@ -88,6 +88,15 @@ fn sigterm(child: &Child) {
     assert!(ok.success());
 }
 
+/// SIGTERM, then a clean exit within `within`.
+fn stop(child: &mut Child, within: Duration) {
+    sigterm(child);
+    assert!(
+        wait_exit(child, within).success(),
+        "serve did not exit cleanly on SIGTERM"
+    );
+}
+
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + within;
     loop {
@@ -231,14 +240,12 @@ fn serve_prints_a_first_key_once_and_local_commands_work_beside_it() {
     );
     assert!(!ok);
 
-    sigterm(&s.child);
-    assert!(wait_exit(&mut s.child, Duration::from_secs(15)).success());
+    stop(&mut s.child, Duration::from_secs(15));
 
     // a restart creates no new key
     let mut again = serve(tmp.path(), 100);
     assert!(again.key.is_none(), "the first key is printed only once");
-    sigterm(&again.child);
-    assert!(wait_exit(&mut again.child, Duration::from_secs(15)).success());
+    stop(&mut again.child, Duration::from_secs(15));
 }
 
 #[test]
@@ -387,8 +394,7 @@ fn sigkill_under_write_load_loses_no_acknowledged_job() {
         "acknowledged before SIGKILL: {}; after restart: {tally:?}",
         acked.len()
     );
-    sigterm(&again.child);
-    assert!(wait_exit(&mut again.child, Duration::from_secs(15)).success());
+    stop(&mut again.child, Duration::from_secs(15));
 }
 
 #[test]
@@ -491,6 +497,5 @@ fn sigterm_leaves_no_job_half_recorded() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
-    sigterm(&again.child);
-    assert!(wait_exit(&mut again.child, Duration::from_secs(15)).success());
+    stop(&mut again.child, Duration::from_secs(15));
 }

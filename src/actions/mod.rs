@@ -7,10 +7,10 @@ mod run_cluster_custom_service;
 use serde_json::{Map, Value};
 
 use crate::BoxFuture;
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
+use crate::state::AppState;
 use crate::store::jobs::{self, Enqueued, NewJob, Once};
 
 /// The payload keys of a successful reply; the edge adds `action` and `ret_code`.

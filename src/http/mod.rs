@@ -17,11 +17,11 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::actions::{self, Context};
-use crate::app::AppState;
 use crate::auth::{self, SignedRequest};
 use crate::clock::now_unix;
 use crate::error::ApiError;
 use crate::params::{Params, printable};
+use crate::state::AppState;
 use crate::store::keys;
 
 /// Largest query string or form body.

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::secret::Secret;
 use crate::store::clusters::Cluster;
-use crate::worker::Effect;
+use crate::store::effect::Effect;
 use schema::Fields;
 
 pub trait Service: Send + Sync + 'static {

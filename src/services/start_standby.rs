@@ -9,7 +9,7 @@ use super::{PrepareCx, Prepared, Service};
 use crate::error::ApiError;
 use crate::ids::{is_cluster_id, is_zone};
 use crate::store::clusters;
-use crate::worker::{Effect, EffectError};
+use crate::store::effect::{Effect, EffectError};
 
 pub struct StartStandby;
 

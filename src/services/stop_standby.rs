@@ -8,7 +8,7 @@ use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service};
 use crate::error::ApiError;
 use crate::store::clusters;
-use crate::worker::{Effect, EffectError};
+use crate::store::effect::{Effect, EffectError};
 
 pub struct StopStandby;
 

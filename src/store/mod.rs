@@ -5,6 +5,7 @@
 //! never wait for the writer.
 
 pub mod clusters;
+pub mod effect;
 pub mod jobs;
 pub mod keys;
 mod read_pool;

@@ -24,15 +24,7 @@ use crate::store::{Store, StoreError};
 use executor::{Executor, Failure};
 pub use rescue::rescue_orphans;
 
-/// What a job does to the model, applied in the transaction that records it.
-pub type Effect = Box<dyn FnOnce(&Connection) -> Result<(), EffectError> + Send>;
-
-#[derive(Debug)]
-pub enum EffectError {
-    /// The model's state no longer allows the operation: the job fails with this message.
-    Refused(String),
-    Store(StoreError),
-}
+pub use crate::store::effect::{Effect, EffectError};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {

@@ -1,0 +1,15 @@
+//! What every request handler shares.
+
+use std::time::Duration;
+
+use crate::auth::{FailureThrottle, TimeWindow};
+use crate::store::Store;
+
+/// Shared by every request.
+pub struct AppState {
+    pub store: Store,
+    pub throttle: FailureThrottle,
+    pub max_open_jobs_per_owner: u64,
+    pub window: TimeWindow,
+    pub body_timeout: Duration,
+}
