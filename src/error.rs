@@ -71,19 +71,3 @@ impl ApiError {
         Value::Object(m)
     }
 }
-
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        // Details go to the log, not to the client.
-        tracing::error!(error = %e, "store error");
-        match e {
-            crate::store::StoreError::Closed => {
-                ApiError::Busy("the gateway is shutting down".into())
-            }
-            crate::store::StoreError::Seal(_) => ApiError::Internal(
-                "a stored secret could not be opened with this gateway's master key".into(),
-            ),
-            _ => ApiError::Internal("the request could not be stored; nothing was created".into()),
-        }
-    }
-}

@@ -18,6 +18,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::Notify;
 
+use crate::error::ApiError;
 use crate::sealing::MasterKey;
 
 pub use read_pool::ReadPool;
@@ -39,6 +40,21 @@ pub enum StoreError {
     Closed,
     #[error(transparent)]
     Seal(#[from] crate::sealing::SealError),
+}
+
+/// Converted at the API edge.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        // Details go to the log, not to the client.
+        tracing::error!(error = %e, "store error");
+        match e {
+            StoreError::Closed => ApiError::Busy("the gateway is shutting down".into()),
+            StoreError::Seal(_) => ApiError::Internal(
+                "a stored secret could not be opened with this gateway's master key".into(),
+            ),
+            _ => ApiError::Internal("the request could not be stored; nothing was created".into()),
+        }
+    }
 }
 
 /// `synchronous=NORMAL` survives a process crash; `FULL` also survives power loss.
