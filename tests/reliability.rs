@@ -240,3 +240,72 @@ async fn slow_senders_are_cut_off_and_connections_are_bounded() {
     drop(idle);
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_leases_are_rescued_while_running_by_the_services_rule() {
+    use qcgate::services::Task;
+    use qcgate::store::{self, jobs};
+    let h = Harness::start_with(tempfile::tempdir().expect("tmp"), |c| {
+        c.model_delay_ms = 10;
+        c.lease_secs = 3;
+    })
+    .await;
+    let owner = h.owner_a.clone();
+    h.add_cluster("cl-lease001", ZONE, &owner);
+    h.add_cluster("cl-lease002", ZONE, &owner);
+    let mut conn = store::open_rw(&h.db()).expect("db");
+    qcgate::store::clusters::set_standby(&conn, "cl-lease002", "cl-9np7ig3g", "full")
+        .expect("standby");
+
+    // A worker of a process that died: claimed, lease already expired.
+    let plant = |conn: &mut rusqlite::Connection, cluster: &str, service: &str| -> String {
+        let task = Task {
+            service: service.into(),
+            cluster: cluster.into(),
+            role: "maininstance".into(),
+            params: serde_json::json!({"cluster_id": "cl-9np7ig3g", "sync_way": "full"}),
+        };
+        let job = jobs::NewJob {
+            owner: owner.clone(),
+            zone: ZONE.into(),
+            action: "RunClusterCustomService".into(),
+            lane: cluster.into(),
+            resource_ids: vec![cluster.into()],
+            directive: "{}".into(),
+            task: serde_json::to_string(&task).expect("task"),
+            secrets: None,
+        };
+        store::with_tx(conn, |c| {
+            let id = jobs::insert(c, &job)?;
+            let claimed = jobs::claim(c, "dead-worker", -10)?.expect("claimed");
+            assert_eq!(claimed.job_id, id);
+            Ok(id)
+        })
+        .expect("plant")
+    };
+    let not_idempotent = plant(&mut conn, "cl-lease001", "start_standby");
+    let idempotent = plant(&mut conn, "cl-lease002", "stop_standby");
+
+    let mut c = h.client_a();
+    let (j, _) = wait_job(&mut c, &not_idempotent, Duration::from_secs(15)).await;
+    assert_eq!(j["status"], "failed", "{j}");
+    assert!(
+        j["error_message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("JobInterrupted"),
+        "{j}"
+    );
+    assert!(
+        h.cluster("cl-lease001").standby_of.is_none(),
+        "not run again"
+    );
+
+    let (j, _) = wait_job(&mut c, &idempotent, Duration::from_secs(15)).await;
+    assert_eq!(
+        j["status"], "successful",
+        "an idempotent job is run again: {j}"
+    );
+    assert!(h.cluster("cl-lease002").standby_of.is_none());
+    h.stop().await;
+}
