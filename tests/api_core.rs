@@ -368,6 +368,45 @@ async fn state_refusal_is_1400_when_already_a_standby() {
     let r = start_standby(&mut c, "cl-ouhutv70", "cl-another1").await;
     assert_eq!(r["ret_code"], 1400, "{r}");
     assert_golden("already_standby", &r);
+
+    // stop_standby: the reverse, then refused on a cluster that is no standby.
+    let stop = [
+        ("cluster", "cl-ouhutv70"),
+        ("service", "stop_standby"),
+        ("zone", ZONE),
+    ];
+    let r = c
+        .call("RunClusterCustomService", &stop)
+        .await
+        .expect("reply");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let (j, _) = wait_job(
+        &mut c,
+        r["job_id"].as_str().expect("id"),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(j["status"], "successful");
+    assert_eq!(h.cluster("cl-ouhutv70").dr_role, "primary");
+    let r = c
+        .call("RunClusterCustomService", &stop)
+        .await
+        .expect("reply");
+    assert_eq!(r["ret_code"], 1400, "{r}");
+    assert_golden("not_a_standby", &r);
+    let r = c
+        .call(
+            "RunClusterCustomService",
+            &[
+                ("cluster", "cl-ouhutv70"),
+                ("service", "stop_standby"),
+                ("service_params", r#"{"x":1}"#),
+                ("zone", ZONE),
+            ],
+        )
+        .await
+        .expect("reply");
+    assert_eq!(r["ret_code"], 1100, "stop_standby takes no fields: {r}");
     h.stop().await;
 }
 
