@@ -1,6 +1,7 @@
 //! Actions, dispatched on `action=` after authentication. Each action is one
 //! file; registering it is one line in `REGISTRY`.
 
+mod describe_cluster_standbys;
 mod describe_jobs;
 mod run_cluster_custom_service;
 
@@ -29,6 +30,7 @@ pub trait Action: Send + Sync + 'static {
 }
 
 static REGISTRY: &[&dyn Action] = &[
+    &describe_cluster_standbys::DescribeClusterStandbys,
     &describe_jobs::DescribeJobs,
     &run_cluster_custom_service::RunClusterCustomService,
 ];

@@ -26,6 +26,12 @@ pub enum Command {
         #[command(flatten)]
         dir: DataDir,
     },
+    /// Print a cluster's primary/standby topology as a tree.
+    Topology {
+        id: String,
+        #[command(flatten)]
+        dir: DataDir,
+    },
 }
 
 pub fn run(cmd: Command) -> CliResult {
@@ -52,6 +58,7 @@ pub fn run(cmd: Command) -> CliResult {
             }
             println!("added {id} in {zone} for {owner}");
         }
+        Command::Topology { id, dir } => return topology(&id, &dir),
         Command::List { dir } => {
             let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
             println!(
@@ -72,5 +79,16 @@ pub fn run(cmd: Command) -> CliResult {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn topology(id: &str, dir: &DataDir) -> CliResult {
+    let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
+    let owner = clusters::get(&conn, id)?
+        .ok_or_else(|| format!("no cluster {id}"))?
+        .owner;
+    let rel = crate::services::topology::relationship(&conn, &owner, id)?
+        .ok_or_else(|| format!("no cluster {id}"))?;
+    print!("{}", crate::services::topology::render(&rel.topology));
     Ok(ExitCode::SUCCESS)
 }

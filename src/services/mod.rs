@@ -1,9 +1,14 @@
 //! Custom services run by `RunClusterCustomService`. Each service is one file;
 //! registering it is one line in `REGISTRY`.
 
+mod decouple;
+mod failover;
+mod promote_standby;
 pub mod schema;
 mod start_standby;
 mod stop_standby;
+mod switchover;
+pub mod topology;
 
 use rusqlite::Connection;
 use serde_json::Value;
@@ -50,7 +55,14 @@ pub struct PrepareCx<'a> {
     pub conn: &'a Connection,
 }
 
-static REGISTRY: &[&dyn Service] = &[&start_standby::StartStandby, &stop_standby::StopStandby];
+static REGISTRY: &[&dyn Service] = &[
+    &start_standby::StartStandby,
+    &stop_standby::StopStandby,
+    &promote_standby::PromoteStandby,
+    &switchover::Switchover,
+    &failover::Failover,
+    &decouple::Decouple,
+];
 
 pub fn find(name: &str) -> Option<&'static dyn Service> {
     REGISTRY.iter().copied().find(|s| s.name() == name)

@@ -96,3 +96,43 @@ pub fn clear_standby(conn: &Connection, id: &str) -> Result<(), StoreError> {
     )?;
     Ok(())
 }
+
+/// Any cluster by id (the model's own view, owner-blind; callers check owners).
+pub fn get(conn: &Connection, id: &str) -> Result<Option<Cluster>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM clusters WHERE id = ?1"))?;
+    Ok(stmt.query_row([id], from_row).optional()?)
+}
+
+/// The direct standbys of `id`, by id.
+pub fn standbys_of(conn: &Connection, id: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM clusters WHERE standby_of = ?1 ORDER BY id")?;
+    let rows = stmt.query_map([id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Points `id` at a new primary (`None`: it becomes an independent primary).
+pub fn set_primary_of(
+    conn: &Connection,
+    id: &str,
+    primary: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE clusters SET standby_of = ?2,
+                dr_role = CASE WHEN ?2 IS NULL THEN 'primary' ELSE 'standby' END,
+                sync_status = CASE WHEN ?2 IS NULL THEN NULL ELSE 'NORMAL' END,
+                sync_way = CASE WHEN ?2 IS NULL THEN NULL ELSE COALESCE(sync_way, 'full') END,
+                status_time = ?3
+         WHERE id = ?1",
+        params![id, primary, now_unix()],
+    )?;
+    Ok(())
+}
+
+pub fn set_status(conn: &Connection, id: &str, status: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE clusters SET status = ?2, status_time = ?3 WHERE id = ?1",
+        params![id, status, now_unix()],
+    )?;
+    Ok(())
+}

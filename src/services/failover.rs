@@ -1,0 +1,34 @@
+//! `failover`: the standby becomes a primary when its primary is unavailable.
+
+use serde_json::Value;
+
+use super::schema::Fields;
+use super::topology::{self, Change};
+use super::{PrepareCx, Prepared, Service};
+use crate::error::ApiError;
+use crate::store::effect::Effect;
+
+pub struct Failover;
+
+impl Service for Failover {
+    fn name(&self) -> &'static str {
+        "failover"
+    }
+
+    fn roles(&self) -> &'static [&'static str] {
+        &["maininstance"]
+    }
+
+    // A role change on real clusters: never repeated automatically.
+    fn idempotent(&self) -> bool {
+        false
+    }
+
+    fn prepare(&self, cx: &PrepareCx<'_>, f: Fields) -> Result<Prepared, ApiError> {
+        topology::prepare(Change::Failover, cx, f)
+    }
+
+    fn model(&self, cluster_id: &str, _params: &Value) -> Effect {
+        topology::effect(Change::Failover, cluster_id)
+    }
+}
