@@ -2,6 +2,7 @@
 //! file; registering it is one line in `REGISTRY`.
 
 mod describe_cluster_standbys;
+mod describe_clusters;
 mod describe_jobs;
 mod run_cluster_custom_service;
 
@@ -31,6 +32,7 @@ pub trait Action: Send + Sync + 'static {
 
 static REGISTRY: &[&dyn Action] = &[
     &describe_cluster_standbys::DescribeClusterStandbys,
+    &describe_clusters::DescribeClusters,
     &describe_jobs::DescribeJobs,
     &run_cluster_custom_service::RunClusterCustomService,
 ];

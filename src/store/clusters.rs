@@ -136,3 +136,93 @@ pub fn set_status(conn: &Connection, id: &str, status: &str) -> Result<(), Store
     )?;
     Ok(())
 }
+
+/// One row of `cluster_set`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClusterView {
+    pub cluster_id: String,
+    pub name: String,
+    pub owner: String,
+    pub zone: String,
+    pub status: String,
+    /// Non-empty while a job runs on the cluster.
+    pub transition_status: String,
+    pub create_time: String,
+    pub status_time: String,
+    /// The DR relationship (extension): `role`, `primary`, `sync_status`, `sync_way`.
+    pub dr: serde_json::Value,
+}
+
+#[derive(Debug, Default)]
+pub struct ClusterFilter {
+    pub owner: String,
+    pub zone: Option<String>,
+    pub ids: Vec<String>,
+    pub statuses: Vec<String>,
+    pub search_word: Option<String>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// Newest first; `total` counts every match before paging.
+pub fn describe(
+    conn: &Connection,
+    f: &ClusterFilter,
+) -> Result<(Vec<ClusterView>, u64), StoreError> {
+    use rusqlite::types::Value as SqlValue;
+    let mut clause = String::from("c.owner = ?");
+    let mut args = vec![SqlValue::Text(f.owner.clone())];
+    if let Some(z) = &f.zone {
+        clause.push_str(" AND c.zone = ?");
+        args.push(SqlValue::Text(z.clone()));
+    }
+    for (col, values) in [("c.id", &f.ids), ("c.status", &f.statuses)] {
+        if !values.is_empty() {
+            clause.push_str(&format!(
+                " AND {col} IN ({})",
+                vec!["?"; values.len()].join(",")
+            ));
+            args.extend(values.iter().cloned().map(SqlValue::Text));
+        }
+    }
+    if let Some(w) = &f.search_word {
+        clause.push_str(" AND (instr(c.id, ?) > 0 OR instr(c.name, ?) > 0)");
+        args.push(SqlValue::Text(w.clone()));
+        args.push(SqlValue::Text(w.clone()));
+    }
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM clusters c WHERE {clause}"))?
+        .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;
+    args.push(SqlValue::Integer(f.limit as i64));
+    args.push(SqlValue::Integer(f.offset.min(i64::MAX as u64) as i64));
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT c.id, c.name, c.owner, c.zone, c.status, COALESCE(l.busy, 0), c.create_time, c.status_time,
+                c.standby_of, c.sync_status, c.sync_way
+         FROM clusters c LEFT JOIN lanes l ON l.lane = c.id
+         WHERE {clause} ORDER BY c.create_time DESC, c.id LIMIT ? OFFSET ?"
+    ))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+        let standby_of: Option<String> = r.get(8)?;
+        Ok(ClusterView {
+            cluster_id: r.get(0)?,
+            name: r.get(1)?,
+            owner: r.get(2)?,
+            zone: r.get(3)?,
+            status: r.get(4)?,
+            transition_status: if r.get::<_, i64>(5)? == 1 {
+                "updating".into()
+            } else {
+                String::new()
+            },
+            create_time: crate::clock::format_ts(r.get(6)?),
+            status_time: crate::clock::format_ts(r.get(7)?),
+            dr: serde_json::json!({
+                "role": if standby_of.is_some() { "STANDBY" } else { "PRIMARY" },
+                "primary": standby_of,
+                "sync_status": r.get::<_, Option<String>>(9)?,
+                "sync_way": r.get::<_, Option<String>>(10)?,
+            }),
+        })
+    })?;
+    Ok((rows.collect::<Result<_, _>>()?, total as u64))
+}

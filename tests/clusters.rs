@@ -1,0 +1,106 @@
+//! DescribeClusters: tenancy, filters, paging, and transition_status while a
+//! job runs on the cluster.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn ids(r: &Value) -> Vec<String> {
+    r["cluster_set"]
+        .as_array()
+        .expect("cluster_set")
+        .iter()
+        .map(|c| c["cluster_id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_clusters_lists_only_the_callers_with_filters_and_transitions() {
+    let h = Harness::start(60_000).await;
+    let (a, b) = (h.owner_a.clone(), h.owner_b.clone());
+    for id in ["cl-desc0001", "cl-desc0002", "cl-desc0003"] {
+        h.add_cluster(id, ZONE, &a);
+    }
+    h.add_cluster("cl-descb001", ZONE, &b);
+    let mut c = h.client_a();
+
+    let r = c.call("DescribeClusters", &[]).await.expect("r");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    assert_eq!(r["total_count"], 3);
+    assert!(
+        !ids(&r).contains(&"cl-descb001".to_string()),
+        "no foreign cluster listed"
+    );
+    let r = c
+        .call("DescribeClusters", &[("clusters.1", "cl-descb001")])
+        .await
+        .expect("r");
+    assert_eq!(r["total_count"], 0, "a foreign id is simply not there: {r}");
+    let r = c
+        .call("DescribeClusters", &[("search_word", "0002")])
+        .await
+        .expect("r");
+    assert_eq!(ids(&r), vec!["cl-desc0002"]);
+    let r = c
+        .call("DescribeClusters", &[("limit", "2"), ("offset", "2")])
+        .await
+        .expect("r");
+    assert_eq!((ids(&r).len(), r["total_count"].as_u64()), (1, Some(3)));
+    let r = c
+        .call("DescribeClusters", &[("status.1", "stopped")])
+        .await
+        .expect("r");
+    assert_eq!(r["total_count"], 0);
+    let r = c
+        .call("DescribeClusters", &[("status.1", "melting")])
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 1100, "{r}");
+
+    // A running job shows as a transition on its cluster only.
+    let job = start_standby(&mut c, "cl-desc0001", "cl-9np7ig3g").await;
+    assert_eq!(job["ret_code"], 0, "{job}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = c
+            .call(
+                "DescribeClusters",
+                &[("clusters.1", "cl-desc0001"), ("clusters.2", "cl-desc0002")],
+            )
+            .await
+            .expect("r");
+        let set = r["cluster_set"].as_array().expect("set").clone();
+        let t = |id: &str| {
+            set.iter()
+                .find(|x| x["cluster_id"] == id)
+                .map(|x| x["transition_status"].clone())
+        };
+        if t("cl-desc0001") == Some(Value::from("updating")) {
+            assert_eq!(t("cl-desc0002"), Some(Value::from("")));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no transition shown: {r}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The DR relationship is shown too.
+    {
+        let conn = rusqlite::Connection::open(h.db()).expect("db");
+        qcgate::store::clusters::set_standby(&conn, "cl-desc0003", "cl-desc0002", "increment")
+            .expect("standby");
+    }
+    let r = c
+        .call("DescribeClusters", &[("clusters.1", "cl-desc0003")])
+        .await
+        .expect("r");
+    let dr = &r["cluster_set"][0]["dr"];
+    assert_eq!(
+        (dr["role"].as_str(), dr["primary"].as_str()),
+        (Some("STANDBY"), Some("cl-desc0002"))
+    );
+    assert_eq!(dr["sync_way"], "increment");
+    h.stop().await;
+}
