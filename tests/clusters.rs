@@ -104,3 +104,97 @@ async fn describe_clusters_lists_only_the_callers_with_filters_and_transitions()
     assert_eq!(dr["sync_way"], "increment");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_and_start_clusters_answer_a_job_ids_map() {
+    let h = Harness::start(20).await;
+    let (a, b) = (h.owner_a.clone(), h.owner_b.clone());
+    h.add_cluster("cl-power001", ZONE, &a);
+    h.add_cluster("cl-power002", ZONE, &a);
+    h.add_cluster("cl-powerb01", ZONE, &b);
+    let mut c = h.client_a();
+    let status = |h: &Harness, id: &str| h.cluster(id).status;
+
+    let signed = qcgate::client::sign(
+        &h.a,
+        "GET",
+        "/iaas/",
+        vec![
+            ("action".into(), "StopClusters".into()),
+            ("clusters.1".into(), "cl-power001".into()),
+            ("clusters.2".into(), "cl-power002".into()),
+            ("zone".into(), ZONE.into()),
+        ],
+    );
+    let (_, body) = c
+        .send(hyper::Method::GET, &format!("/iaas/?{signed}"), None)
+        .await
+        .expect("send");
+    let r: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    assert_eq!(r["action"], "StopClustersResponse");
+    let map = r["job_ids"].as_object().expect("job_ids").clone();
+    assert_eq!(map.len(), 2);
+    for (id, job) in &map {
+        let (j, _) = wait_job(&mut c, job.as_str().expect("job"), Duration::from_secs(10)).await;
+        assert_eq!(j["status"], "successful");
+        assert_eq!(j["job_action"], "StopClusters");
+        assert_eq!(status(&h, id), "stopped");
+    }
+    // The same signed request again: the same jobs, nothing new.
+    let (_, body) = c
+        .send(hyper::Method::GET, &format!("/iaas/?{signed}"), None)
+        .await
+        .expect("send");
+    let again: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(again["job_ids"], r["job_ids"], "{again}");
+
+    let r = c
+        .call("StopClusters", &[("clusters.1", "cl-power001")])
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 1400, "{r}");
+    assert_golden("already_stopped", &r);
+    let r = c
+        .call(
+            "StartClusters",
+            &[("clusters.1", "cl-power001"), ("clusters.2", "cl-powerb01")],
+        )
+        .await
+        .expect("r");
+    assert_eq!(
+        r["ret_code"], 2100,
+        "a foreign cluster is not found, and nothing starts: {r}"
+    );
+    assert_eq!(status(&h, "cl-power001"), "stopped");
+    let r = c.call("StartClusters", &[]).await.expect("r");
+    assert_eq!(r["ret_code"], 1100, "{r}");
+
+    let r = c
+        .call("StartClusters", &[("clusters.1", "cl-power001")])
+        .await
+        .expect("r");
+    let job = r["job_ids"]["cl-power001"]
+        .as_str()
+        .expect("job")
+        .to_string();
+    assert_eq!(
+        wait_job(&mut c, &job, Duration::from_secs(10)).await.0["status"],
+        "successful"
+    );
+    assert_eq!(status(&h, "cl-power001"), "active");
+    // Cluster jobs are not custom services.
+    let r = c
+        .call(
+            "RunClusterCustomService",
+            &[
+                ("cluster", "cl-power001"),
+                ("service", "stop_cluster"),
+                ("zone", ZONE),
+            ],
+        )
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 1100, "{r}");
+    h.stop().await;
+}

@@ -125,11 +125,23 @@ async fn seed_003_switchover_failover_decouple() {
         "clusterb[clustera[clusterc],clusterx]"
     );
 
-    // The primary B becomes unavailable (an outage: the model is told directly).
-    {
-        let conn = rusqlite::Connection::open(h.db()).expect("db");
-        qcgate::store::clusters::set_status(&conn, "cl-clusterb", "stopped").expect("outage");
-    }
+    // The primary B becomes unavailable.
+    let r = c
+        .call(
+            "StopClusters",
+            &[("clusters.1", "cl-clusterb"), ("zone", ZONE)],
+        )
+        .await
+        .expect("reply");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let job = r["job_ids"]["cl-clusterb"]
+        .as_str()
+        .expect("job_ids map")
+        .to_string();
+    assert_eq!(
+        wait_job(&mut c, &job, Duration::from_secs(10)).await.0["status"],
+        "successful"
+    );
     expect_refusal(
         &mut c,
         "cl-clustera",

@@ -1,10 +1,13 @@
 //! Actions, dispatched on `action=` after authentication. Each action is one
 //! file; registering it is one line in `REGISTRY`.
 
+mod cluster_jobs;
 mod describe_cluster_standbys;
 mod describe_clusters;
 mod describe_jobs;
 mod run_cluster_custom_service;
+mod start_clusters;
+mod stop_clusters;
 
 use serde_json::{Map, Value};
 
@@ -35,6 +38,8 @@ static REGISTRY: &[&dyn Action] = &[
     &describe_clusters::DescribeClusters,
     &describe_jobs::DescribeJobs,
     &run_cluster_custom_service::RunClusterCustomService,
+    &start_clusters::StartClusters,
+    &stop_clusters::StopClusters,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Action> {
@@ -49,40 +54,66 @@ pub fn names() -> Vec<&'static str> {
 
 /// The job this exact signed request already created, if any. Job-creating
 /// actions answer with it before validating anything: the state the request
-/// was validated against has usually changed since.
-pub fn replayed(cx: &Context<'_>) -> Result<Option<String>, ApiError> {
+/// was validated against has usually changed since. `part` tells apart the
+/// jobs of a request that creates several (one per cluster).
+pub fn replayed(cx: &Context<'_>, part: &str) -> Result<Option<String>, ApiError> {
+    let digest = replay_key(cx, part);
     Ok(cx
         .state
         .store
         .readers
-        .with(|c| jobs::replayed(c, &cx.caller.request_digest))?)
+        .with(|c| jobs::replayed(c, &digest))?)
 }
 
-/// Stores a job for this signed request, once: the same request received
-/// again (within its validity) answers with the job it already created.
-/// Every action that creates a job goes through here.
-pub async fn enqueue(cx: &Context<'_>, job: NewJob) -> Result<String, ApiError> {
-    let once = Once {
-        digest: cx.caller.request_digest.clone(),
-        expires: cx.caller.valid_until,
-    };
+fn replay_key(cx: &Context<'_>, part: &str) -> String {
+    if part.is_empty() {
+        cx.caller.request_digest.clone()
+    } else {
+        format!("{}:{part}", cx.caller.request_digest)
+    }
+}
+
+/// Stores jobs for this signed request, once: the same request received
+/// again (within its validity) answers with the jobs it already created.
+/// Every action that creates jobs goes through here; `(part, job)` pairs as
+/// for [`replayed`]. All or nothing under the owner's queue quota.
+pub async fn enqueue(
+    cx: &Context<'_>,
+    jobs: Vec<(String, NewJob)>,
+) -> Result<Vec<String>, ApiError> {
+    let items: Vec<(NewJob, Once)> = jobs
+        .into_iter()
+        .map(|(part, job)| {
+            let once = Once {
+                digest: replay_key(cx, &part),
+                expires: cx.caller.valid_until,
+            };
+            (job, once)
+        })
+        .collect();
     let max_open = cx.state.max_open_jobs_per_owner;
     let outcome = cx
         .state
         .store
         .writer
-        .write(move |c| jobs::enqueue(c, &job, &once, max_open))
+        .write(move |c| jobs::enqueue(c, &items, max_open))
         .await?;
-    match outcome {
-        Enqueued::New(id) => {
-            cx.state.store.job_ready.notify_one();
-            Ok(id)
+    let mut ids = Vec::with_capacity(outcome.len());
+    for o in outcome {
+        match o {
+            Enqueued::New(id) => {
+                cx.state.store.job_ready.notify_one();
+                ids.push(id);
+            }
+            Enqueued::Replayed(id) => ids.push(id),
+            Enqueued::OverQuota(max) => {
+                return Err(ApiError::QuotaExceeded(format!(
+                    "the owner already has {max} jobs pending or working; wait for some to finish"
+                )));
+            }
         }
-        Enqueued::Replayed(id) => Ok(id),
-        Enqueued::OverQuota(max) => Err(ApiError::QuotaExceeded(format!(
-            "the owner already has {max} jobs pending or working; wait for some to finish"
-        ))),
     }
+    Ok(ids)
 }
 
 /// `zone`, required and lower-case.

@@ -32,7 +32,7 @@ impl Action for RunClusterCustomService {
                 reply.insert("cluster_id".into(), Value::String(cluster_id.to_string()));
                 reply
             };
-            if let Some(job_id) = super::replayed(cx)? {
+            if let Some(job_id) = super::replayed(cx, "")? {
                 let role = p
                     .optional("role")
                     .or_else(|| services::find(service_name).map(|s| s.roles()[0]))
@@ -93,7 +93,10 @@ impl Action for RunClusterCustomService {
             })?
             .ok_or_else(|| ApiError::not_found(cluster_id))??;
 
-            let job_id = super::enqueue(cx, new_job).await?;
+            let job_id = super::enqueue(cx, vec![(String::new(), new_job)])
+                .await?
+                .pop()
+                .ok_or_else(|| ApiError::Internal("no job was stored".into()))?;
             Ok(reply(job_id, role))
         })
     }

@@ -1,6 +1,7 @@
 //! Custom services run by `RunClusterCustomService`. Each service is one file;
 //! registering it is one line in `REGISTRY`.
 
+pub mod cluster_power;
 mod decouple;
 mod failover;
 mod promote_standby;
@@ -64,15 +65,25 @@ static REGISTRY: &[&dyn Service] = &[
     &decouple::Decouple,
 ];
 
+/// Jobs of cluster actions (`StartClusters`, …): run like services, but not
+/// reachable through `RunClusterCustomService`.
+static CLUSTER_JOBS: &[&dyn Service] = &[&cluster_power::StartCluster, &cluster_power::StopCluster];
+
+/// A custom service, as `RunClusterCustomService` names it.
 pub fn find(name: &str) -> Option<&'static dyn Service> {
     REGISTRY.iter().copied().find(|s| s.name() == name)
+}
+
+/// Any job kind a stored task may name.
+pub fn find_job_kind(name: &str) -> Option<&'static dyn Service> {
+    find(name).or_else(|| CLUSTER_JOBS.iter().copied().find(|s| s.name() == name))
 }
 
 /// The service a stored custom-service task names.
 pub fn for_task(task: &str) -> Option<&'static dyn Service> {
     serde_json::from_str::<Task>(task)
         .ok()
-        .and_then(|t| find(&t.service))
+        .and_then(|t| find_job_kind(&t.service))
 }
 
 /// Service names, sorted, as listed in error messages.

@@ -121,31 +121,43 @@ pub fn replayed(conn: &Connection, digest: &str) -> Result<Option<String>, Store
         .optional()?)
 }
 
-/// Stores a job unless the same signed request already did, or the owner's
-/// queue is full. Runs inside one writer transaction, so it is atomic.
+/// Stores jobs unless the same signed request already did (per job), or the
+/// owner's queue has no room for all of them: all or nothing, inside one
+/// writer transaction. All jobs belong to one owner.
 pub fn enqueue(
     conn: &Connection,
-    job: &NewJob,
-    once: &Once,
+    items: &[(NewJob, Once)],
     max_open: u64,
-) -> Result<Enqueued, StoreError> {
-    if let Some(id) = replayed(conn, &once.digest)? {
-        return Ok(Enqueued::Replayed(id));
+) -> Result<Vec<Enqueued>, StoreError> {
+    let mut seen = Vec::with_capacity(items.len());
+    for (_, once) in items {
+        seen.push(replayed(conn, &once.digest)?);
     }
-    let open: i64 = conn
-        .prepare_cached("SELECT open FROM owner_open WHERE owner = ?1")?
-        .query_row([&job.owner], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0);
-    if open.max(0) as u64 >= max_open {
-        return Ok(Enqueued::OverQuota(max_open));
+    let new = seen.iter().filter(|s| s.is_none()).count() as u64;
+    if let Some((job, _)) = items.first() {
+        let open: i64 = conn
+            .prepare_cached("SELECT open FROM owner_open WHERE owner = ?1")?
+            .query_row([&job.owner], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        if new > 0 && open.max(0) as u64 + new > max_open {
+            return Ok(vec![Enqueued::OverQuota(max_open); items.len()]);
+        }
     }
-    let id = insert(conn, job)?;
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO replays (digest, job_id, expires) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![once.digest, id, once.expires])?;
-    Ok(Enqueued::New(id))
+    let mut out = Vec::with_capacity(items.len());
+    for ((job, once), seen) in items.iter().zip(seen) {
+        if let Some(id) = seen {
+            out.push(Enqueued::Replayed(id));
+            continue;
+        }
+        let id = insert(conn, job)?;
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO replays (digest, job_id, expires) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![once.digest, id, once.expires])?;
+        out.push(Enqueued::New(id));
+    }
+    Ok(out)
 }
 
 /// Deletes up to `batch` jobs that ended before `before`; returns how many.

@@ -22,7 +22,7 @@ impl Executor for ModelExecutor {
                 message: format!("InternalError, the stored task is unreadable: {e}"),
                 retryable: false,
             })?;
-            let service = services::find(&task.service).ok_or_else(|| Failure {
+            let service = services::find_job_kind(&task.service).ok_or_else(|| Failure {
                 code: 5000,
                 message: format!(
                     "InternalError, service [{}] is no longer supported",

@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 use super::WorkerConfig;
 use crate::clock::now_unix;
-use crate::services::{self, Task};
+use crate::services;
 use crate::store::jobs::{self, Ending};
 use crate::store::{Store, StoreError};
 
@@ -18,9 +18,7 @@ const MAX_ATTEMPTS: i64 = 3;
 pub fn rescue_orphans(conn: &Connection, expired_before: i64) -> Result<usize, StoreError> {
     let orphans = jobs::orphans(conn, expired_before)?;
     for o in &orphans {
-        let service = serde_json::from_str::<Task>(&o.task)
-            .ok()
-            .and_then(|t| services::find(&t.service));
+        let service = services::for_task(&o.task);
         let ending = match service {
             Some(s) if s.idempotent() && o.attempts < MAX_ATTEMPTS => Ending::Requeued,
             Some(s) if s.idempotent() => Ending::Failed {
