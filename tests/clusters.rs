@@ -198,3 +198,48 @@ async fn stop_and_start_clusters_answer_a_job_ids_map() {
     assert_eq!(r["ret_code"], 1100, "{r}");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_cluster_jobs_lists_one_clusters_jobs() {
+    let h = Harness::start(20).await;
+    let (a, b) = (h.owner_a.clone(), h.owner_b.clone());
+    h.add_cluster("cl-cjobs001", ZONE, &a);
+    h.add_cluster("cl-cjobs002", ZONE, &a);
+    h.add_cluster("cl-cjobsb01", ZONE, &b);
+    let mut c = h.client_a();
+    let first = start_standby(&mut c, "cl-cjobs001", "cl-9np7ig3g").await;
+    start_standby(&mut c, "cl-cjobs002", "cl-9np7ig3g").await;
+    let stop = c
+        .call("StopClusters", &[("clusters.1", "cl-cjobs001")])
+        .await
+        .expect("r");
+    assert_eq!(stop["ret_code"], 0, "{stop}");
+
+    let r = c
+        .call("DescribeClusterJobs", &[("cluster", "cl-cjobs001")])
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    assert_eq!(r["action"], "DescribeClusterJobsResponse");
+    assert_eq!(r["total_count"], 2, "{r}");
+    let set = r["job_set"].as_array().expect("set");
+    assert_eq!(set[0]["job_action"], "StopClusters", "newest first");
+    assert_eq!(set[1]["job_id"], first["job_id"]);
+    let r = c
+        .call(
+            "DescribeClusterJobs",
+            &[("app", "cl-cjobs002"), ("status.1", "failed")],
+        )
+        .await
+        .expect("r");
+    assert_eq!(r["total_count"], 0);
+
+    let r = c
+        .call("DescribeClusterJobs", &[("cluster", "cl-cjobsb01")])
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 2100, "{r}");
+    let r = c.call("DescribeClusterJobs", &[]).await.expect("r");
+    assert_eq!(r["ret_code"], 1100, "{r}");
+    h.stop().await;
+}

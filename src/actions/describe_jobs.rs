@@ -20,50 +20,53 @@ impl Action for DescribeJobs {
     }
 
     fn handle<'a>(&'a self, cx: &'a Context<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {
-        Box::pin(async move {
-            let p = cx.params;
-            let ids = p.list("jobs")?;
-            if let Some(bad) = ids.iter().find(|id| !is_job_id(id)) {
-                // Malformed ids cannot exist: same answer as an unknown one.
-                return Err(ApiError::not_found(&printable(bad)));
-            }
-            let statuses = p.list("status")?;
-            if let Some(bad) = statuses.iter().find(|s| !STATUSES.contains(s)) {
-                return Err(ApiError::invalid(
-                    "status",
-                    format!("[{}] is not one of {}", printable(bad), STATUSES.join(", ")),
-                ));
-            }
-            p.int("verbose", 0, 0, 1)?;
-            let filter = JobFilter {
-                owner: cx.caller.owner.clone(),
-                zone: match p.optional("zone") {
-                    Some(_) => Some(super::zone(p)?.to_string()),
-                    None => None,
-                },
-                ids: ids.iter().map(|s| s.to_string()).collect(),
-                statuses: statuses.iter().map(|s| s.to_string()).collect(),
-                action: p.optional("job_action").map(str::to_string),
-                offset: p.int("offset", 0, 0, i64::MAX as u64)?,
-                limit: p.int("limit", 20, 0, u64::MAX)?.min(MAX_LIMIT),
-            };
-            let (set, total) = match cx
-                .state
-                .store
-                .readers
-                .with(|conn| jobs::describe(conn, &filter))?
-            {
-                Described::Page(set, total) => (set, total),
-                Described::Missing(id) => return Err(ApiError::not_found(&id)),
-            };
-
-            let mut reply = Reply::new();
-            reply.insert(
-                "job_set".into(),
-                serde_json::to_value(set).unwrap_or(Value::Null),
-            );
-            reply.insert("total_count".into(), Value::from(total));
-            Ok(reply)
-        })
+        Box::pin(async move { describe(cx, None).await })
     }
+}
+
+/// DescribeJobs, optionally scoped to one cluster's jobs (DescribeClusterJobs).
+pub async fn describe(cx: &Context<'_>, cluster: Option<String>) -> Result<Reply, ApiError> {
+    let p = cx.params;
+    let ids = p.list("jobs")?;
+    if let Some(bad) = ids.iter().find(|id| !is_job_id(id)) {
+        // Malformed ids cannot exist: same answer as an unknown one.
+        return Err(ApiError::not_found(&printable(bad)));
+    }
+    let statuses = p.list("status")?;
+    if let Some(bad) = statuses.iter().find(|s| !STATUSES.contains(s)) {
+        return Err(ApiError::invalid(
+            "status",
+            format!("[{}] is not one of {}", printable(bad), STATUSES.join(", ")),
+        ));
+    }
+    p.int("verbose", 0, 0, 1)?;
+    let filter = JobFilter {
+        owner: cx.caller.owner.clone(),
+        zone: match p.optional("zone") {
+            Some(_) => Some(super::zone(p)?.to_string()),
+            None => None,
+        },
+        ids: ids.iter().map(|s| s.to_string()).collect(),
+        statuses: statuses.iter().map(|s| s.to_string()).collect(),
+        action: p.optional("job_action").map(str::to_string),
+        lane: cluster,
+        offset: p.int("offset", 0, 0, i64::MAX as u64)?,
+        limit: p.int("limit", 20, 0, u64::MAX)?.min(MAX_LIMIT),
+    };
+    let (set, total) = match cx
+        .state
+        .store
+        .readers
+        .with(|conn| jobs::describe(conn, &filter))?
+    {
+        Described::Page(set, total) => (set, total),
+        Described::Missing(id) => return Err(ApiError::not_found(&id)),
+    };
+    let mut reply = Reply::new();
+    reply.insert(
+        "job_set".into(),
+        serde_json::to_value(set).unwrap_or(Value::Null),
+    );
+    reply.insert("total_count".into(), Value::from(total));
+    Ok(reply)
 }

@@ -2,6 +2,7 @@
 //! file; registering it is one line in `REGISTRY`.
 
 mod cluster_jobs;
+mod describe_cluster_jobs;
 mod describe_cluster_standbys;
 mod describe_clusters;
 mod describe_jobs;
@@ -34,6 +35,7 @@ pub trait Action: Send + Sync + 'static {
 }
 
 static REGISTRY: &[&dyn Action] = &[
+    &describe_cluster_jobs::DescribeClusterJobs,
     &describe_cluster_standbys::DescribeClusterStandbys,
     &describe_clusters::DescribeClusters,
     &describe_jobs::DescribeJobs,

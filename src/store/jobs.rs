@@ -200,6 +200,8 @@ pub struct JobFilter {
     pub ids: Vec<String>,
     pub statuses: Vec<String>,
     pub action: Option<String>,
+    /// Only the jobs of this lane (one cluster's jobs).
+    pub lane: Option<String>,
     pub offset: u64,
     pub limit: u64,
 }
@@ -225,6 +227,10 @@ impl JobFilter {
         if let Some(action) = &self.action {
             sql.push_str(" AND action = ?");
             args.push(SqlValue::Text(action.clone()));
+        }
+        if let Some(lane) = &self.lane {
+            sql.push_str(" AND lane = ?");
+            args.push(SqlValue::Text(lane.clone()));
         }
         (sql, args)
     }
@@ -304,6 +310,12 @@ fn describe_ids(conn: &Connection, filter: &JobFilter) -> Result<Described, Stor
         .map(|(_, v)| v)
         .filter(|v| filter.statuses.is_empty() || filter.statuses.contains(&v.status))
         .filter(|v| filter.action.as_ref().is_none_or(|a| *a == v.job_action))
+        .filter(|v| {
+            filter
+                .lane
+                .as_ref()
+                .is_none_or(|l| v.resource_ids.split(' ').any(|r| r == l))
+        })
         .collect();
     let total = matching.len() as u64;
     let page = matching
