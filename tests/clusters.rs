@@ -243,3 +243,60 @@ async fn describe_cluster_jobs_lists_one_clusters_jobs() {
     assert_eq!(r["ret_code"], 1100, "{r}");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_cluster_is_an_ha_pair_of_nodes() {
+    let h = Harness::start(20).await;
+    let (a, b) = (h.owner_a.clone(), h.owner_b.clone());
+    h.add_cluster("cl-nodes001", ZONE, &a);
+    h.add_cluster("cl-nodesb01", ZONE, &b);
+    let mut c = h.client_a();
+    let r = c
+        .call("DescribeClusterNodes", &[("cluster", "cl-nodes001")])
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    assert_eq!(r["total_count"], 2);
+    let set = r["node_set"].as_array().expect("set").clone();
+    assert_eq!(set[0]["is_primary"], true);
+    assert_eq!(set[1]["is_primary"], false);
+    for n in &set {
+        assert_eq!(n["role"], "maininstance");
+        let id = n["node_id"].as_str().expect("id");
+        assert!(id.starts_with("cln-") && id.len() == 12, "{id}");
+    }
+    let one = set[1]["node_id"].as_str().expect("id");
+    let r = c
+        .call(
+            "DescribeClusterNodes",
+            &[("cluster", "cl-nodes001"), ("nodes.1", one)],
+        )
+        .await
+        .expect("r");
+    assert_eq!(r["total_count"], 1);
+    let r = c
+        .call(
+            "DescribeClusterNodes",
+            &[("cluster", "cl-nodes001"), ("role", "analysis")],
+        )
+        .await
+        .expect("r");
+    assert_eq!(r["total_count"], 0);
+    let r = c
+        .call(
+            "DescribeClusterNodes",
+            &[("cluster", "cl-nodes001"), ("role", "boss")],
+        )
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 1100);
+    let r = c
+        .call("DescribeClusterNodes", &[("cluster", "cl-nodesb01")])
+        .await
+        .expect("r");
+    assert_eq!(
+        r["ret_code"], 2100,
+        "another owner's nodes are not found: {r}"
+    );
+    h.stop().await;
+}

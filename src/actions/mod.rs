@@ -3,6 +3,7 @@
 
 mod cluster_jobs;
 mod describe_cluster_jobs;
+mod describe_cluster_nodes;
 mod describe_cluster_standbys;
 mod describe_clusters;
 mod describe_jobs;
@@ -36,6 +37,7 @@ pub trait Action: Send + Sync + 'static {
 
 static REGISTRY: &[&dyn Action] = &[
     &describe_cluster_jobs::DescribeClusterJobs,
+    &describe_cluster_nodes::DescribeClusterNodes,
     &describe_cluster_standbys::DescribeClusterStandbys,
     &describe_clusters::DescribeClusters,
     &describe_jobs::DescribeJobs,

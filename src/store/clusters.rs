@@ -53,6 +53,15 @@ pub fn add(
          ON CONFLICT(id) DO NOTHING",
         params![id, owner, zone, name, now],
     )?;
+    if n == 1 {
+        // An HA cluster: a primary and a standby maininstance node.
+        for is_primary in [true, false] {
+            conn.execute(
+                "INSERT INTO nodes (id, cluster_id, role, is_primary, create_time) VALUES (?1, ?2, 'maininstance', ?3, ?4)",
+                params![crate::ids::node_id(), id, is_primary, now],
+            )?;
+        }
+    }
     Ok(n == 1)
 }
 
@@ -225,4 +234,44 @@ pub fn describe(
         })
     })?;
     Ok((rows.collect::<Result<_, _>>()?, total as u64))
+}
+
+/// One row of `node_set`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeView {
+    pub node_id: String,
+    pub cluster_id: String,
+    pub role: String,
+    /// The maininstance node that takes writes.
+    pub is_primary: bool,
+    pub status: String,
+    pub create_time: String,
+}
+
+/// The nodes of a cluster, optionally only some ids or one role.
+pub fn nodes(
+    conn: &Connection,
+    cluster_id: &str,
+    ids: &[String],
+    role: Option<&str>,
+) -> Result<Vec<NodeView>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, cluster_id, role, is_primary, status, create_time FROM nodes
+         WHERE cluster_id = ?1 AND (?2 IS NULL OR role = ?2) ORDER BY is_primary DESC, id",
+    )?;
+    let rows = stmt.query_map(params![cluster_id, role], |r| {
+        Ok(NodeView {
+            node_id: r.get(0)?,
+            cluster_id: r.get(1)?,
+            role: r.get(2)?,
+            is_primary: r.get(3)?,
+            status: r.get(4)?,
+            create_time: crate::clock::format_ts(r.get(5)?),
+        })
+    })?;
+    let all: Vec<NodeView> = rows.collect::<Result<_, _>>()?;
+    Ok(all
+        .into_iter()
+        .filter(|n| ids.is_empty() || ids.contains(&n.node_id))
+        .collect())
 }

@@ -144,6 +144,13 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     if !has_ready_at {
         conn.execute_batch("ALTER TABLE lanes ADD COLUMN ready_at INTEGER NOT NULL DEFAULT 0")?;
     }
+    // Clusters registered before nodes existed get their HA pair.
+    conn.execute_batch(
+        "INSERT INTO nodes (id, cluster_id, role, is_primary, create_time)
+         SELECT 'cln-' || lower(hex(randomblob(4))), c.id, 'maininstance', p.is_primary, c.create_time
+         FROM clusters c, (SELECT 1 AS is_primary UNION ALL SELECT 0) p
+         WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.cluster_id = c.id)",
+    )?;
     // owner_open arrived after jobs: count open jobs once.
     let counted: bool = conn
         .prepare("SELECT 1 FROM owner_open LIMIT 1")?

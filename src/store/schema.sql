@@ -22,6 +22,17 @@ CREATE TABLE IF NOT EXISTS clusters (
 );
 CREATE INDEX IF NOT EXISTS clusters_owner ON clusters(owner, id);
 
+-- The nodes of a cluster: an HA pair of maininstance nodes by default.
+CREATE TABLE IF NOT EXISTS nodes (
+  id           TEXT PRIMARY KEY,                  -- cln-xxxxxxxx
+  cluster_id   TEXT NOT NULL,
+  role         TEXT NOT NULL,                     -- maininstance | readinstance | analysis | proxy
+  is_primary   INTEGER NOT NULL DEFAULT 0,        -- the maininstance node that takes writes
+  status       TEXT NOT NULL DEFAULT 'active',
+  create_time  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nodes_cluster ON nodes(cluster_id, id);
+
 -- seq gives submission order; id is what clients see.
 CREATE TABLE IF NOT EXISTS jobs (
   seq            INTEGER PRIMARY KEY,

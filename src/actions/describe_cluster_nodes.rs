@@ -1,0 +1,54 @@
+//! `DescribeClusterNodes` (notes §5.3): the nodes of one of the caller's clusters.
+
+use serde_json::Value;
+
+use super::{Action, Context, Reply};
+use crate::BoxFuture;
+use crate::error::ApiError;
+use crate::store::clusters;
+
+pub struct DescribeClusterNodes;
+
+const ROLES: [&str; 4] = ["maininstance", "readinstance", "analysis", "proxy"];
+
+impl Action for DescribeClusterNodes {
+    fn name(&self) -> &'static str {
+        "DescribeClusterNodes"
+    }
+
+    fn handle<'a>(&'a self, cx: &'a Context<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {
+        Box::pin(async move {
+            let p = cx.params;
+            let id = p.required("cluster")?;
+            let role = p.optional("role");
+            if let Some(r) = role
+                && !ROLES.contains(&r)
+            {
+                return Err(ApiError::invalid(
+                    "role",
+                    format!("must be one of {}", ROLES.join(", ")),
+                ));
+            }
+            let ids: Vec<String> = p.list("nodes")?.iter().map(|s| s.to_string()).collect();
+            let offset = p.int("offset", 0, 0, u32::MAX as u64)? as usize;
+            let limit = p.int("limit", 20, 0, u64::MAX)?.min(100) as usize;
+            let owner = cx.caller.owner.as_str();
+            let nodes = cx.state.store.readers.with(|c| {
+                Ok(match clusters::get_owned(c, owner, id)? {
+                    Some(_) => Some(clusters::nodes(c, id, &ids, role)?),
+                    None => None,
+                })
+            })?;
+            let nodes = nodes.ok_or_else(|| ApiError::not_found(id))?;
+            let total = nodes.len();
+            let page: Vec<_> = nodes.into_iter().skip(offset).take(limit).collect();
+            let mut reply = Reply::new();
+            reply.insert(
+                "node_set".into(),
+                serde_json::to_value(page).unwrap_or(Value::Null),
+            );
+            reply.insert("total_count".into(), Value::from(total));
+            Ok(reply)
+        })
+    }
+}
