@@ -34,10 +34,7 @@ pub async fn run(
             format!("names more than {MAX_CLUSTERS} clusters"),
         ));
     }
-    let zone = match p.optional("zone") {
-        Some(_) => Some(super::zone(p)?),
-        None => None,
-    };
+    let zone = super::zone_filter(p)?;
     let owner = cx.caller.owner.as_str();
 
     // A replayed request answers with its jobs, whatever the state is now.
@@ -54,8 +51,8 @@ pub async fn run(
     let new_jobs = cx.state.store.readers.with(|conn| {
         let mut out = Vec::new();
         for id in &fresh {
-            let cluster =
-                clusters::get_owned(conn, owner, id)?.filter(|c| zone.is_none_or(|z| c.zone == z));
+            let cluster = clusters::get_owned(conn, owner, id)?
+                .filter(|c| zone.as_ref().is_none_or(|z| c.zone == *z));
             let Some(cluster) = cluster else {
                 return Ok(Err(ApiError::not_found(id)));
             };

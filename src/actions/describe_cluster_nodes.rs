@@ -30,8 +30,8 @@ impl Action for DescribeClusterNodes {
                 ));
             }
             let ids: Vec<String> = p.list("nodes")?.iter().map(|s| s.to_string()).collect();
-            let offset = p.int("offset", 0, 0, u32::MAX as u64)? as usize;
-            let limit = p.int("limit", 20, 0, u64::MAX)?.min(100) as usize;
+            let (offset, limit) = super::paging(p)?;
+            let (offset, limit) = (offset.min(usize::MAX as u64) as usize, limit as usize);
             let owner = cx.caller.owner.as_str();
             let nodes = cx.state.store.readers.with(|c| {
                 Ok(match clusters::get_owned(c, owner, id)? {

@@ -11,9 +11,6 @@ use crate::store::jobs::{self, Described, JobFilter, STATUSES};
 
 pub struct DescribeJobs;
 
-/// List actions return at most this many items, whatever `limit` says.
-const MAX_LIMIT: u64 = 100;
-
 impl Action for DescribeJobs {
     fn name(&self) -> &'static str {
         "DescribeJobs"
@@ -32,26 +29,16 @@ pub async fn describe(cx: &Context<'_>, cluster: Option<String>) -> Result<Reply
         // Malformed ids cannot exist: same answer as an unknown one.
         return Err(ApiError::not_found(&printable(bad)));
     }
-    let statuses = p.list("status")?;
-    if let Some(bad) = statuses.iter().find(|s| !STATUSES.contains(s)) {
-        return Err(ApiError::invalid(
-            "status",
-            format!("[{}] is not one of {}", printable(bad), STATUSES.join(", ")),
-        ));
-    }
-    p.int("verbose", 0, 0, 1)?;
+    let (offset, limit) = super::paging(p)?;
     let filter = JobFilter {
         owner: cx.caller.owner.clone(),
-        zone: match p.optional("zone") {
-            Some(_) => Some(super::zone(p)?.to_string()),
-            None => None,
-        },
+        zone: super::zone_filter(p)?,
         ids: ids.iter().map(|s| s.to_string()).collect(),
-        statuses: statuses.iter().map(|s| s.to_string()).collect(),
+        statuses: super::statuses(p, &STATUSES)?,
         action: p.optional("job_action").map(str::to_string),
         lane: cluster,
-        offset: p.int("offset", 0, 0, i64::MAX as u64)?,
-        limit: p.int("limit", 20, 0, u64::MAX)?.min(MAX_LIMIT),
+        offset,
+        limit,
     };
     let (set, total) = match cx
         .state

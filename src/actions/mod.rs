@@ -120,6 +120,41 @@ pub async fn enqueue(
     Ok(ids)
 }
 
+/// List actions return at most this many items, whatever `limit` says.
+pub const MAX_LIMIT: u64 = 100;
+
+/// `offset` and `limit` (default 20, at most [`MAX_LIMIT`]); `verbose` checked.
+pub fn paging(params: &Params) -> Result<(u64, u64), ApiError> {
+    params.int("verbose", 0, 0, 1)?;
+    let offset = params.int("offset", 0, 0, i64::MAX as u64)?;
+    let limit = params.int("limit", 20, 0, u64::MAX)?.min(MAX_LIMIT);
+    Ok((offset, limit))
+}
+
+/// `status.n` (or scalar `status`), each one of `allowed`.
+pub fn statuses(params: &Params, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
+    let statuses = params.list("status")?;
+    if let Some(bad) = statuses.iter().find(|s| !allowed.contains(s)) {
+        return Err(ApiError::invalid(
+            "status",
+            format!(
+                "[{}] is not one of {}",
+                crate::params::printable(bad),
+                allowed.join(", ")
+            ),
+        ));
+    }
+    Ok(statuses.iter().map(|s| s.to_string()).collect())
+}
+
+/// `zone` as an optional filter (lower-case when given).
+pub fn zone_filter(params: &Params) -> Result<Option<String>, ApiError> {
+    match params.optional("zone") {
+        Some(_) => Ok(Some(zone(params)?.to_string())),
+        None => Ok(None),
+    }
+}
+
 /// `zone`, required and lower-case.
 pub fn zone(params: &Params) -> Result<&str, ApiError> {
     let z = params.required("zone")?;
