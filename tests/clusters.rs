@@ -300,3 +300,99 @@ async fn a_registered_cluster_is_an_ha_pair_of_nodes() {
     );
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_services_record_settings_and_respect_a_running_standby() {
+    let h = Harness::start(20).await;
+    let a = h.owner_a.clone();
+    h.add_cluster("cl-switch01", ZONE, &a);
+    h.add_cluster("cl-switch02", ZONE, &a);
+    let mut c = h.client_a();
+    let run = |cluster: &'static str, service: &'static str, sp: &'static str| {
+        [
+            ("cluster", cluster),
+            ("service", service),
+            ("service_params", sp),
+            ("zone", ZONE),
+        ]
+    };
+
+    // The docs' example sends "ON"; YES/NO is the documented form.
+    let r = c
+        .call(
+            "RunClusterCustomService",
+            &run("cl-switch01", "set_readonly", r#"{"readonly":"ON"}"#),
+        )
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    wait_job(
+        &mut c,
+        r["job_id"].as_str().expect("id"),
+        Duration::from_secs(10),
+    )
+    .await;
+    let r = c
+        .call(
+            "RunClusterCustomService",
+            &run("cl-switch01", "configuring_SSL", r#"{"configssl":"yes"}"#),
+        )
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    wait_job(
+        &mut c,
+        r["job_id"].as_str().expect("id"),
+        Duration::from_secs(10),
+    )
+    .await;
+    let r = c
+        .call("DescribeClusters", &[("clusters.1", "cl-switch01")])
+        .await
+        .expect("r");
+    assert_eq!(
+        r["cluster_set"][0]["settings"],
+        serde_json::json!({"readonly": true, "ssl": true}),
+        "{r}"
+    );
+
+    for (sp, golden) in [
+        (r#"{"readonly":"maybe"}"#, "readonly_invalid"),
+        ("{}", "readonly_missing"),
+    ] {
+        let r = c
+            .call(
+                "RunClusterCustomService",
+                &run("cl-switch01", "set_readonly", sp),
+            )
+            .await
+            .expect("r");
+        assert_eq!(r["ret_code"], 1100, "{r}");
+        assert_golden(golden, &r);
+    }
+
+    // A running standby refuses what restarts its database, but not read-only.
+    {
+        let conn = rusqlite::Connection::open(h.db()).expect("db");
+        qcgate::store::clusters::set_standby(&conn, "cl-switch02", "cl-switch01", "full")
+            .expect("standby");
+    }
+    let r = c
+        .call(
+            "RunClusterCustomService",
+            &run("cl-switch02", "configuring_SSL", r#"{"configssl":"YES"}"#),
+        )
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 1400, "{r}");
+    assert_golden("ssl_on_running_standby", &r);
+    let r = c
+        .call(
+            "RunClusterCustomService",
+            &run("cl-switch02", "set_readonly", r#"{"readonly":"NO"}"#),
+        )
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    h.stop().await;
+}

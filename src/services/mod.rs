@@ -2,10 +2,13 @@
 //! registering it is one line in `REGISTRY`.
 
 pub mod cluster_power;
+mod configuring_ssl;
 mod decouple;
 mod failover;
 mod promote_standby;
 pub mod schema;
+mod set_readonly;
+mod settings;
 mod start_standby;
 mod stop_standby;
 mod switchover;
@@ -63,6 +66,8 @@ static REGISTRY: &[&dyn Service] = &[
     &switchover::Switchover,
     &failover::Failover,
     &decouple::Decouple,
+    &set_readonly::SetReadonly,
+    &configuring_ssl::ConfiguringSsl,
 ];
 
 /// Jobs of cluster actions (`StartClusters`, …): run like services, but not

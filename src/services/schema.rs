@@ -152,6 +152,17 @@ impl Fields {
         }
     }
 
+    /// A required switch: `YES`/`NO`, or `ON`/`OFF` as the docs' examples
+    /// send, in any case (notes §11).
+    pub fn switch(&mut self, name: &str) -> Result<bool, ApiError> {
+        let v = self.string(name)?;
+        match v.to_ascii_uppercase().as_str() {
+            "YES" | "ON" => Ok(true),
+            "NO" | "OFF" => Ok(false),
+            _ => Err(Self::bad(name, "must be YES or NO")),
+        }
+    }
+
     /// Refuses any field the schema did not consume.
     pub fn finish(self) -> Result<(), ApiError> {
         match self.map.keys().next() {

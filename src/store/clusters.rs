@@ -160,6 +160,8 @@ pub struct ClusterView {
     pub status_time: String,
     /// The DR relationship (extension): `role`, `primary`, `sync_status`, `sync_way`.
     pub dr: serde_json::Value,
+    /// What custom services have set (extension): `readonly`, `ssl`, …
+    pub settings: serde_json::Value,
 }
 
 #[derive(Debug, Default)]
@@ -206,7 +208,7 @@ pub fn describe(
     args.push(SqlValue::Integer(f.offset.min(i64::MAX as u64) as i64));
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT c.id, c.name, c.owner, c.zone, c.status, COALESCE(l.busy, 0), c.create_time, c.status_time,
-                c.standby_of, c.sync_status, c.sync_way
+                c.standby_of, c.sync_status, c.sync_way, c.settings
          FROM clusters c LEFT JOIN lanes l ON l.lane = c.id
          WHERE {clause} ORDER BY c.create_time DESC, c.id LIMIT ? OFFSET ?"
     ))?;
@@ -231,6 +233,7 @@ pub fn describe(
                 "sync_status": r.get::<_, Option<String>>(9)?,
                 "sync_way": r.get::<_, Option<String>>(10)?,
             }),
+            settings: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
         })
     })?;
     Ok((rows.collect::<Result<_, _>>()?, total as u64))
@@ -274,4 +277,35 @@ pub fn nodes(
         .into_iter()
         .filter(|n| ids.is_empty() || ids.contains(&n.node_id))
         .collect())
+}
+
+/// One setting of a cluster, as custom services record it.
+pub fn setting(
+    conn: &Connection,
+    id: &str,
+    key: &str,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let raw: Option<String> = conn
+        .query_row("SELECT settings FROM clusters WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let settings: serde_json::Value = raw
+        .map(|s| serde_json::from_str(&s))
+        .transpose()?
+        .unwrap_or_default();
+    Ok(settings.get(key).cloned())
+}
+
+pub fn set_setting(
+    conn: &Connection,
+    id: &str,
+    key: &str,
+    value: &serde_json::Value,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE clusters SET settings = json_set(settings, '$.' || ?2, json(?3)), status_time = ?4 WHERE id = ?1",
+        params![id, key, value.to_string(), now_unix()],
+    )?;
+    Ok(())
 }

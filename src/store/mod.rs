@@ -144,6 +144,12 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     if !has_ready_at {
         conn.execute_batch("ALTER TABLE lanes ADD COLUMN ready_at INTEGER NOT NULL DEFAULT 0")?;
     }
+    let has_settings: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('clusters') WHERE name = 'settings'")?
+        .exists([])?;
+    if !has_settings {
+        conn.execute_batch("ALTER TABLE clusters ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'")?;
+    }
     // Clusters registered before nodes existed get their HA pair.
     conn.execute_batch(
         "INSERT INTO nodes (id, cluster_id, role, is_primary, create_time)

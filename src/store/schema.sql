@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS clusters (
   sync_way     TEXT,                              -- full | increment
   sync_status  TEXT,                              -- NORMAL while syncing
   create_time  INTEGER NOT NULL,
-  status_time  INTEGER NOT NULL
+  status_time  INTEGER NOT NULL,
+  settings     TEXT NOT NULL DEFAULT '{}'         -- what custom services set: readonly, ssl, …
 );
 CREATE INDEX IF NOT EXISTS clusters_owner ON clusters(owner, id);
 
