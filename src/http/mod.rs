@@ -13,7 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::actions::{self, Context};
@@ -60,7 +60,8 @@ async fn api(state: &AppState, req: Request<Incoming>) -> Outcome {
     let unknown = || "?".to_string();
     let verb = req.method().clone();
     let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").as_bytes().to_vec();
+    let (parts, body) = req.into_parts();
+    let query = parts.uri.query().unwrap_or("").as_bytes();
     if query.len() > MAX_INPUT {
         return Err((
             unknown(),
@@ -69,7 +70,9 @@ async fn api(state: &AppState, req: Request<Incoming>) -> Outcome {
     }
     let body = match verb {
         Method::GET => Bytes::new(),
-        Method::POST => read_form(state, req).await.map_err(|e| (unknown(), e))?,
+        Method::POST => read_form(state, &parts.headers, body)
+            .await
+            .map_err(|e| (unknown(), e))?,
         other => {
             return Err((
                 unknown(),
@@ -82,7 +85,7 @@ async fn api(state: &AppState, req: Request<Incoming>) -> Outcome {
     };
 
     // parse
-    let mut params = Params::parse(&[&query, &body]).map_err(|e| (unknown(), e))?;
+    let mut params = Params::parse(&[query, &body]).map_err(|e| (unknown(), e))?;
     let signature = params.take("signature").unwrap_or_default();
     let action = params.get("action").map(printable).unwrap_or_else(unknown);
 
@@ -130,9 +133,12 @@ async fn api(state: &AppState, req: Request<Incoming>) -> Outcome {
     }
 }
 
-async fn read_form(state: &AppState, req: Request<Incoming>) -> Result<Bytes, ApiError> {
-    let ctype = req
-        .headers()
+async fn read_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<Bytes, ApiError> {
+    let ctype = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
@@ -142,7 +148,7 @@ async fn read_form(state: &AppState, req: Request<Incoming>) -> Result<Bytes, Ap
             "a POST body must be application/x-www-form-urlencoded".into(),
         ));
     }
-    let limited = Limited::new(req.into_body(), MAX_INPUT);
+    let limited = Limited::new(body, MAX_INPUT);
     match tokio::time::timeout(state.body_timeout, limited.collect()).await {
         Err(_) => Err(ApiError::InvalidParameter(
             "the request body was not received in time".into(),

@@ -66,8 +66,8 @@ static REGISTRY: &[&dyn Service] = &[
     &switchover::Switchover,
     &failover::Failover,
     &decouple::Decouple,
-    &set_readonly::SetReadonly,
-    &configuring_ssl::ConfiguringSsl,
+    &set_readonly::SET_READONLY,
+    &configuring_ssl::CONFIGURING_SSL,
 ];
 
 /// Jobs of cluster actions (`StartClusters`, …): run like services, but not

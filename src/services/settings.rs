@@ -1,9 +1,10 @@
-//! What the switch services share (`set_readonly`, `configuring_SSL`): one
-//! YES/NO field recorded as a cluster setting.
+//! Switch services (`set_readonly`, `configuring_SSL`): one YES/NO field
+//! recorded as a cluster setting. Each is a `Switch` value in its own file.
 
 use serde_json::{Value, json};
 
-use super::{PrepareCx, Prepared};
+use super::schema::Fields;
+use super::{PrepareCx, Prepared, Service};
 use crate::error::ApiError;
 use crate::store::clusters;
 use crate::store::effect::{Effect, EffectError};
@@ -18,12 +19,21 @@ pub struct Switch {
     pub restarts: bool,
 }
 
-impl Switch {
-    pub fn prepare(
-        &self,
-        cx: &PrepareCx<'_>,
-        mut f: super::schema::Fields,
-    ) -> Result<Prepared, ApiError> {
+impl Service for Switch {
+    fn name(&self) -> &'static str {
+        self.service
+    }
+
+    fn roles(&self) -> &'static [&'static str] {
+        &["maininstance"]
+    }
+
+    // Setting a switch to the value it has changes nothing.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    fn prepare(&self, cx: &PrepareCx<'_>, mut f: Fields) -> Result<Prepared, ApiError> {
         let on = f.switch(self.field)?;
         f.finish()?;
         let c = cx.cluster;
@@ -45,7 +55,7 @@ impl Switch {
         })
     }
 
-    pub fn effect(&self, cluster_id: &str, params: &Value) -> Effect {
+    fn model(&self, cluster_id: &str, params: &Value) -> Effect {
         let (cluster_id, setting) = (cluster_id.to_string(), self.setting);
         let on = params[self.field] == "YES";
         Box::new(move |conn| {
