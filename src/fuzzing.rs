@@ -33,8 +33,18 @@ pub fn request(data: &[u8]) {
     });
 }
 
-static CONN: LazyLock<Option<Mutex<rusqlite::Connection>>> =
-    LazyLock::new(|| rusqlite::Connection::open_in_memory().ok().map(Mutex::new));
+/// An in-memory model holding the fuzzed cluster, with a node of every role.
+static CONN: LazyLock<Option<Mutex<rusqlite::Connection>>> = LazyLock::new(|| {
+    let conn = crate::store::open_rw(std::path::Path::new(":memory:")).ok()?;
+    let layout = crate::store::clusters::Layout {
+        main: 2,
+        read: 1,
+        analysis: 1,
+        proxy: 1,
+    };
+    crate::store::clusters::add(&conn, "cl-fuzz0001", "sh1a", "usr-FUZZ0001", "", &layout).ok()?;
+    Some(Mutex::new(conn))
+});
 
 fn cluster(standby: bool) -> Cluster {
     Cluster {
@@ -49,6 +59,7 @@ fn cluster(standby: bool) -> Cluster {
         sync_status: None,
         create_time: 0,
         status_time: 0,
+        settings: serde_json::Value::Null,
     }
 }
 
@@ -75,9 +86,10 @@ pub fn service_params(data: &[u8]) {
     let cx = PrepareCx {
         cluster: &cluster,
         owner: "usr-FUZZ0001",
+        role: service.roles()[0],
         conn: &conn,
     };
-    if let Ok(prepared) = service.prepare(&cx, schema::Fields::new(map, false))
+    if let Ok(prepared) = services::prepare(service, &cx, schema::Fields::new(map, false))
         && let Some(kept) = prepared.params.as_object()
     {
         // What is kept in the clear never has a secret-named field.

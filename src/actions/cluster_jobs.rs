@@ -7,16 +7,18 @@ use super::{Context, Reply};
 use crate::error::ApiError;
 use crate::redact;
 use crate::services::schema::Fields;
-use crate::services::{PrepareCx, Service, Task};
+use crate::services::{self, PrepareCx, Service, Task};
 use crate::store::{clusters, jobs};
 
 /// Most clusters in one request.
 const MAX_CLUSTERS: usize = 100;
 
+/// `fields` are the job's parameters taken from the request (`direct_cease`, …).
 pub async fn run(
     cx: &Context<'_>,
     action: &str,
     kind: &'static dyn Service,
+    fields: Map<String, Value>,
 ) -> Result<Reply, ApiError> {
     let p = cx.params;
     let mut ids: Vec<&str> = Vec::new();
@@ -59,9 +61,10 @@ pub async fn run(
             let pcx = PrepareCx {
                 cluster: &cluster,
                 owner,
+                role: "",
                 conn,
             };
-            let prepared = match kind.prepare(&pcx, Fields::new(Map::new(), false)) {
+            let prepared = match services::prepare(kind, &pcx, Fields::new(fields.clone(), false)) {
                 Ok(prepared) => prepared,
                 Err(e) => return Ok(Err(e)),
             };

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{Action, Context, Reply};
 use crate::BoxFuture;
 use crate::error::ApiError;
-use crate::store::clusters;
+use crate::store::{clusters, nodes};
 
 pub struct DescribeClusterNodes;
 
@@ -35,7 +35,7 @@ impl Action for DescribeClusterNodes {
             let owner = cx.caller.owner.as_str();
             let nodes = cx.state.store.readers.with(|c| {
                 Ok(match clusters::get_owned(c, owner, id)? {
-                    Some(_) => Some(clusters::nodes(c, id, &ids, role)?),
+                    Some(_) => Some(nodes::list(c, id, &ids, role)?),
                     None => None,
                 })
             })?;

@@ -67,8 +67,8 @@ impl Action for RunClusterCustomService {
                     };
                     let raw = p.optional("service_params");
                     let fields = Fields::new(schema::parse(raw)?, raw.is_none());
-                    let pcx = PrepareCx { cluster: &cluster, owner, conn };
-                    let prepared = service.prepare(&pcx, fields)?;
+                    let pcx = PrepareCx { cluster: &cluster, owner, role: &role, conn };
+                    let prepared = services::prepare(service, &pcx, fields)?;
                     let task_params = prepared.params;
                     let mut shown = task_params.clone();
                     redact::scrub(&mut shown);

@@ -160,7 +160,7 @@ impl Gateway {
         let (owner, list) = (self.owner.clone(), ids.clone());
         store::with_tx(&mut conn, move |c| {
             for id in &list {
-                clusters::add(c, id, "sh1a", &owner, "bench")?;
+                clusters::add(c, id, "sh1a", &owner, "bench", &Default::default())?;
             }
             Ok(())
         })?;

@@ -55,6 +55,9 @@ impl Service for StartCluster {
     fn idempotent(&self) -> bool {
         true
     }
+    fn needs_active(&self) -> bool {
+        false
+    }
     fn prepare(&self, cx: &PrepareCx<'_>, f: Fields) -> Result<Prepared, ApiError> {
         power(cx, f, "active")
     }
@@ -72,6 +75,9 @@ impl Service for StopCluster {
     }
     fn idempotent(&self) -> bool {
         true
+    }
+    fn needs_active(&self) -> bool {
+        false
     }
     fn prepare(&self, cx: &PrepareCx<'_>, f: Fields) -> Result<Prepared, ApiError> {
         power(cx, f, "stopped")

@@ -2,16 +2,31 @@
 //! registering it is one line in `REGISTRY`.
 
 pub mod cluster_power;
+mod account_rules;
+mod add_ck_user;
+mod add_user;
+mod assignmaster;
 mod configuring_ssl;
 mod decouple;
+mod del_ck_user;
+mod del_user;
 mod failover;
+mod features;
+mod migrate_data;
 mod promote_standby;
-pub mod schema;
+mod rebuildme;
+mod restart_node;
 mod set_readonly;
 mod settings;
+mod start_log_server;
 mod start_standby;
+mod start_zabbix;
+mod stop_log_server;
+mod stop_migrate;
 mod stop_standby;
+mod stop_zabbix;
 mod switchover;
+pub mod schema;
 pub mod topology;
 
 use rusqlite::Connection;
@@ -19,8 +34,8 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::secret::Secret;
-use crate::store::clusters::Cluster;
-use crate::store::effect::Effect;
+use crate::store::{self, clusters::Cluster};
+use crate::store::effect::{Effect, EffectError};
 use schema::Fields;
 
 pub trait Service: Send + Sync + 'static {
@@ -43,6 +58,56 @@ pub trait Service: Send + Sync + 'static {
     fn prepare(&self, cx: &PrepareCx<'_>, fields: Fields) -> Result<Prepared, ApiError>;
     /// The model executor's effect on the cluster model.
     fn model(&self, cluster_id: &str, params: &Value) -> Effect;
+
+    /// Why it may not run on a running DR standby (it restarts the database,
+    /// changes HA, …): the DR manual disables those until `stop_standby` or
+    /// `promote_standby`. `None`: allowed.
+    fn blocked_on_standby(&self) -> Option<&'static str> {
+        None
+    }
+    /// Whether the cluster must be `active` (not stopped, being created, …).
+    fn needs_active(&self) -> bool {
+        true
+    }
+    /// Hosts an executor would connect to for this job (checked against the
+    /// executor's allow-list before anything runs).
+    fn dial_targets(&self, _params: &Value) -> Vec<String> {
+        Vec::new()
+    }
+    /// What a job that ends `failed` leaves in the model (a creation that
+    /// failed leaves its nodes, marked failed). `None`: nothing.
+    fn on_failure(&self, _cluster_id: &str, _params: &Value) -> Option<Effect> {
+        None
+    }
+}
+
+/// The checks every service shares, then the service's own.
+pub fn prepare(
+    service: &dyn Service,
+    cx: &PrepareCx<'_>,
+    fields: Fields,
+) -> Result<Prepared, ApiError> {
+    let c = cx.cluster;
+    if let (Some(why), Some(_)) = (service.blocked_on_standby(), &c.standby_of) {
+        return Err(ApiError::PermissionDenied(format!(
+            "{} {why}, which is disabled while cluster [{}] is a DR standby; run stop_standby or promote_standby first",
+            service.name(),
+            c.cluster_id
+        )));
+    }
+    if service.needs_active() && c.status != "active" {
+        return Err(ApiError::PermissionDenied(format!(
+            "cluster [{}] is {}, not active",
+            c.cluster_id, c.status
+        )));
+    }
+    if !cx.role.is_empty() && !store::nodes::has_role(cx.conn, &c.cluster_id, cx.role)? {
+        return Err(ApiError::PermissionDenied(format!(
+            "cluster [{}] has no {} node",
+            c.cluster_id, cx.role
+        )));
+    }
+    service.prepare(cx, fields)
 }
 
 /// A validated request: plain parameters, and the secret ones by field name.
@@ -55,19 +120,35 @@ pub struct Prepared {
 pub struct PrepareCx<'a> {
     pub cluster: &'a Cluster,
     pub owner: &'a str,
+    /// The node role the request names (empty for cluster-wide jobs).
+    pub role: &'a str,
     /// A read connection, for checks that involve other resources.
     pub conn: &'a Connection,
 }
 
 static REGISTRY: &[&dyn Service] = &[
+    &restart_node::RestartNode,
+    &rebuildme::Rebuildme,
+    &set_readonly::SET_READONLY,
+    &assignmaster::AssignMaster,
+    &configuring_ssl::CONFIGURING_SSL,
+    &add_user::AddUser,
+    &add_ck_user::AddCkUser,
+    &del_user::DelUser,
+    &del_ck_user::DelCkUser,
+    &migrate_data::MigrateData,
+    &stop_migrate::STOP_MIGRATE,
     &start_standby::StartStandby,
     &stop_standby::StopStandby,
     &promote_standby::PromoteStandby,
+    &start_log_server::StartLogServer,
+    &stop_log_server::STOP_LOG_SERVER,
+    &start_zabbix::StartZabbix,
+    &stop_zabbix::STOP_ZABBIX,
+    // Extensions with the OceanBase semantics of seed 003.
     &switchover::Switchover,
     &failover::Failover,
     &decouple::Decouple,
-    &set_readonly::SET_READONLY,
-    &configuring_ssl::CONFIGURING_SSL,
 ];
 
 /// Jobs of cluster actions (`StartClusters`, …): run like services, but not
@@ -105,4 +186,31 @@ pub struct Task {
     pub cluster: String,
     pub role: String,
     pub params: Value,
+}
+
+/// The cluster a job's effect applies to, as it is now.
+pub(crate) fn current(conn: &Connection, cluster_id: &str) -> Result<Cluster, EffectError> {
+    store::clusters::get(conn, cluster_id)
+        .map_err(EffectError::Store)?
+        .ok_or_else(|| EffectError::Refused(format!("cluster [{cluster_id}] no longer exists")))
+}
+
+/// `service_params.node_id`: a node of this cluster with the requested role.
+pub(crate) fn cluster_node(
+    cx: &PrepareCx<'_>,
+    f: &mut Fields,
+) -> Result<store::nodes::NodeView, ApiError> {
+    let id = f.checked("node_id", "a node id such as cln-0a1b2c3d", schema::is_node_id)?;
+    let cluster = &cx.cluster.cluster_id;
+    match store::nodes::get(cx.conn, cluster, &id)? {
+        Some(n) if cx.role.is_empty() || n.role == cx.role => Ok(n),
+        Some(n) => Err(ApiError::invalid(
+            "service_params.node_id",
+            format!("must be a {} node; [{id}] is a {} node", cx.role, n.role),
+        )),
+        None => Err(ApiError::invalid(
+            "service_params.node_id",
+            format!("must be a node of cluster [{cluster}]"),
+        )),
+    }
 }

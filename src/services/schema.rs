@@ -122,7 +122,15 @@ impl Fields {
     /// A required secret that may come under several names (`passwd` or
     /// `password`); two different values are refused.
     pub fn secret(&mut self, names: &[&str], max_len: usize) -> Result<Secret, ApiError> {
-        let mut found: Option<(String, &str)> = None;
+        self.named_secret(names, max_len).map(|(s, _)| s)
+    }
+
+    fn named_secret<'n>(
+        &mut self,
+        names: &[&'n str],
+        max_len: usize,
+    ) -> Result<(Secret, &'n str), ApiError> {
+        let mut found: Option<(String, &'n str)> = None;
         for name in names {
             match self.map.remove(*name) {
                 None | Some(Value::Null) => {}
@@ -148,7 +156,7 @@ impl Fields {
                 name,
                 format!("must be 1 to {max_len} characters"),
             )),
-            Some((s, _)) => Ok(Secret::new(s)),
+            Some((s, name)) => Ok((Secret::new(s), name)),
         }
     }
 
@@ -161,6 +169,44 @@ impl Fields {
             "NO" | "OFF" => Ok(false),
             _ => Err(Self::bad(name, "must be YES or NO")),
         }
+    }
+
+    /// An optional switch; `default` when absent.
+    pub fn opt_switch(&mut self, name: &str, default: bool) -> Result<bool, ApiError> {
+        if self.map.get(name).is_none_or(|v| v.is_null() || v == "") {
+            self.map.remove(name);
+            return Ok(default);
+        }
+        self.switch(name)
+    }
+
+    /// An optional integer in `[min, max]`; `default` when absent.
+    pub fn opt_int(&mut self, name: &str, min: i64, max: i64, default: i64) -> Result<i64, ApiError> {
+        if self.map.get(name).is_none_or(|v| v.is_null() || v == "") {
+            self.map.remove(name);
+            return Ok(default);
+        }
+        self.int(name, min, max)
+    }
+
+    /// A required password under MySQL Plus's policy: 8 to 32 characters with
+    /// an upper-case letter, a lower-case letter, a digit and one of
+    /// `@#$%^&*_+-=`, nothing else.
+    pub fn password(&mut self, names: &[&str]) -> Result<Secret, ApiError> {
+        let (secret, name) = self.named_secret(names, 32)?;
+        if is_strong_password(secret.expose()) {
+            Ok(secret)
+        } else {
+            Err(Self::bad(
+                name,
+                "must be 8 to 32 characters with an upper-case letter, a lower-case letter, a digit and one of @#$%^&*_+-=, and no other characters",
+            ))
+        }
+    }
+
+    /// Whether a field was sent (and not consumed yet).
+    pub fn has(&self, name: &str) -> bool {
+        self.map.get(name).is_some_and(|v| !v.is_null())
     }
 
     /// Refuses any field the schema did not consume.
@@ -181,6 +227,63 @@ pub fn is_host(s: &str) -> bool {
         && s.len() <= 253
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'_'))
+}
+
+/// The special characters MySQL Plus passwords may (and must) contain.
+const PASSWORD_SPECIALS: &[u8] = b"@#$%^&*_+-=";
+
+pub fn is_strong_password(p: &str) -> bool {
+    let b = p.as_bytes();
+    (8..=32).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || PASSWORD_SPECIALS.contains(c))
+        && b.iter().any(u8::is_ascii_uppercase)
+        && b.iter().any(u8::is_ascii_lowercase)
+        && b.iter().any(u8::is_ascii_digit)
+        && b.iter().any(|c| PASSWORD_SPECIALS.contains(c))
+}
+
+/// An account name as MySQL Plus accepts it: 2 to 26 of `[A-Za-z0-9_]`.
+pub fn is_account_name(s: &str) -> bool {
+    (2..=26).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// An IP address or a CIDR network (v4 or v6).
+pub fn is_ip_or_cidr(s: &str) -> bool {
+    let (addr, bits) = match s.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (s, None),
+    };
+    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    bits.is_none_or(|b| b.parse::<u8>().is_ok_and(|n| n <= max) && !b.starts_with('+'))
+}
+
+/// `;`-separated hosts, each an IP or CIDR, or the single wildcard `any`.
+/// Returns them trimmed, without duplicates.
+pub fn host_list(s: &str, any: &str) -> Option<Vec<String>> {
+    if s.trim() == any {
+        return Some(vec![any.to_string()]);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for h in s.split(';').map(str::trim).filter(|h| !h.is_empty()) {
+        if !is_ip_or_cidr(h) {
+            return None;
+        }
+        if !out.iter().any(|o| o == h) {
+            out.push(h.to_string());
+        }
+    }
+    (!out.is_empty() && out.len() <= 64).then_some(out)
+}
+
+/// A node id: `cln-` and lower-case alphanumerics.
+pub fn is_node_id(s: &str) -> bool {
+    s.strip_prefix("cln-").is_some_and(|r| {
+        !r.is_empty() && r.len() <= 32 && r.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    })
 }
 
 /// A database account name.
@@ -232,6 +335,45 @@ mod tests {
                 .to_string()
                 .contains("[service_params.passwd] is required")
         );
+    }
+
+    #[test]
+    fn password_policy() {
+        for good in ["Passw0rd@", "Abcdefg1-", "Zz9=Zz9=Zz9=Zz9=Zz9=Zz9=Zz9=Zz9="] {
+            assert!(is_strong_password(good), "{good}");
+        }
+        for bad in [
+            "Short1@",
+            "passw0rd@",
+            "PASSW0RD@",
+            "Password@",
+            "Passw0rdx",
+            "Passw0rd@ ",
+            "Passw0rd!",
+            "Zz9=Zz9=Zz9=Zz9=Zz9=Zz9=Zz9=Zz9=Z",
+        ] {
+            assert!(!is_strong_password(bad), "{bad}");
+        }
+        let mut f = fields(json!({"passwd": "weak"}));
+        let e = f.password(&["passwd"]).unwrap_err();
+        assert!(e.to_string().contains("[service_params.passwd]"));
+        assert!(!e.to_string().contains("weak"));
+    }
+
+    #[test]
+    fn hosts_and_names() {
+        assert_eq!(host_list("%", "%").unwrap(), vec!["%"]);
+        assert_eq!(
+            host_list("10.0.0.1; 10.1.0.0/16;10.0.0.1", "%").unwrap(),
+            vec!["10.0.0.1", "10.1.0.0/16"]
+        );
+        assert!(host_list("10.0.0.1;%", "%").is_none());
+        assert!(host_list("10.0.0.0/33", "%").is_none());
+        assert!(host_list("", "%").is_none());
+        assert_eq!(host_list("::/0", "::/0").unwrap(), vec!["::/0"]);
+        assert!(host_list("fd00::/8", "::/0").is_some());
+        assert!(is_account_name("app_rw") && !is_account_name("a") && !is_account_name("a-b"));
+        assert!(is_node_id("cln-0a1b2c3d") && !is_node_id("cl-0a1b2c3d") && !is_node_id("cln-"));
     }
 
     #[test]

@@ -36,23 +36,15 @@ impl Service for Switch {
     fn prepare(&self, cx: &PrepareCx<'_>, mut f: Fields) -> Result<Prepared, ApiError> {
         let on = f.switch(self.field)?;
         f.finish()?;
-        let c = cx.cluster;
-        if self.restarts && c.standby_of.is_some() {
-            return Err(ApiError::PermissionDenied(format!(
-                "{} restarts the database, which is disabled while cluster [{}] is a DR standby; run stop_standby or promote_standby first",
-                self.service, c.cluster_id
-            )));
-        }
-        if c.status != "active" {
-            return Err(ApiError::PermissionDenied(format!(
-                "cluster [{}] is {}",
-                c.cluster_id, c.status
-            )));
-        }
+        let _ = cx;
         Ok(Prepared {
             params: json!({ self.field: if on { "YES" } else { "NO" } }),
             secrets: Vec::new(),
         })
+    }
+
+    fn blocked_on_standby(&self) -> Option<&'static str> {
+        self.restarts.then_some("restarts the database")
     }
 
     fn model(&self, cluster_id: &str, params: &Value) -> Effect {

@@ -19,9 +19,11 @@ pub struct Cluster {
     pub sync_status: Option<String>,
     pub create_time: i64,
     pub status_time: i64,
+    /// What custom services have recorded: `readonly`, `ssl`, `migration`, …
+    pub settings: serde_json::Value,
 }
 
-const COLUMNS: &str = "id, owner, zone, name, status, dr_role, standby_of, sync_way, sync_status, create_time, status_time";
+const COLUMNS: &str = "id, owner, zone, name, status, dr_role, standby_of, sync_way, sync_status, create_time, status_time, settings";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Cluster> {
     Ok(Cluster {
@@ -36,33 +38,96 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Cluster> {
         sync_status: r.get(8)?,
         create_time: r.get(9)?,
         status_time: r.get(10)?,
+        settings: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
     })
 }
 
-/// Registers a cluster; false if the id is taken.
+impl Cluster {
+    /// A setting that is a switch (`true` when on).
+    pub fn switch_on(&self, key: &str) -> bool {
+        self.settings.get(key) == Some(&serde_json::Value::Bool(true))
+    }
+}
+
+/// Registers a cluster with its nodes; false if the id is taken.
 pub fn add(
     conn: &Connection,
     id: &str,
     zone: &str,
     owner: &str,
     name: &str,
+    layout: &Layout,
 ) -> Result<bool, StoreError> {
+    Ok(create(conn, id, zone, owner, name, layout, "active")?.is_some())
+}
+
+/// Inserts a cluster in `status` with the nodes of `layout`; `None` if the id
+/// is taken. Returns the node ids, the primary first.
+pub fn create(
+    conn: &Connection,
+    id: &str,
+    zone: &str,
+    owner: &str,
+    name: &str,
+    layout: &Layout,
+    status: &str,
+) -> Result<Option<Vec<(String, &'static str)>>, StoreError> {
     let now = now_unix();
     let n = conn.execute(
-        "INSERT INTO clusters (id, owner, zone, name, create_time, status_time) VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+        "INSERT INTO clusters (id, owner, zone, name, status, create_time, status_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
          ON CONFLICT(id) DO NOTHING",
-        params![id, owner, zone, name, now],
+        params![id, owner, zone, name, status, now],
     )?;
-    if n == 1 {
-        // An HA cluster: a primary and a standby maininstance node.
-        for is_primary in [true, false] {
-            conn.execute(
-                "INSERT INTO nodes (id, cluster_id, role, is_primary, create_time) VALUES (?1, ?2, 'maininstance', ?3, ?4)",
-                params![crate::ids::node_id(), id, is_primary, now],
-            )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let mut ids = Vec::new();
+    for (i, role) in layout.roles().into_iter().enumerate() {
+        let node = crate::ids::node_id();
+        conn.execute(
+            "INSERT INTO nodes (id, cluster_id, role, is_primary, status, create_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![node, id, role, i == 0, status, now],
+        )?;
+        ids.push((node, role));
+    }
+    Ok(Some(ids))
+}
+
+/// The nodes a cluster has, by role. The default is MySQL Plus's HA pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// `maininstance` nodes: 1 without HA, 2 or 3 with.
+    pub main: u8,
+    pub read: u8,
+    pub analysis: u8,
+    pub proxy: u8,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            main: 2,
+            read: 0,
+            analysis: 0,
+            proxy: 0,
         }
     }
-    Ok(n == 1)
+}
+
+impl Layout {
+    /// Node roles in creation order; the first is the primary.
+    pub fn roles(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        for (n, role) in [
+            (self.main, "maininstance"),
+            (self.read, "readinstance"),
+            (self.analysis, "analysis"),
+            (self.proxy, "proxy"),
+        ] {
+            v.extend(std::iter::repeat_n(role, n as usize));
+        }
+        v
+    }
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<Cluster>, StoreError> {
@@ -162,6 +227,8 @@ pub struct ClusterView {
     pub dr: serde_json::Value,
     /// What custom services have set (extension): `readonly`, `ssl`, …
     pub settings: serde_json::Value,
+    /// Accounts made by `add_user` / `add_ck_user` (extension; no passwords).
+    pub accounts: Vec<super::accounts::Account>,
 }
 
 #[derive(Debug, Default)]
@@ -173,6 +240,19 @@ pub struct ClusterFilter {
     pub search_word: Option<String>,
     pub offset: u64,
     pub limit: u64,
+}
+
+/// QingCloud's `transition_status`: what the cluster is going through now.
+fn transition(status: &str, running: Option<String>) -> &'static str {
+    match (status, running.as_deref()) {
+        ("pending", _) => "creating",
+        (_, None) => "",
+        (_, Some("DeleteClusters")) => "deleting",
+        (_, Some("StartClusters")) => "starting",
+        (_, Some("StopClusters")) => "stopping",
+        (_, Some("RestartClusterService")) => "restarting",
+        (_, Some(_)) => "updating",
+    }
 }
 
 /// Newest first; `total` counts every match before paging.
@@ -207,9 +287,10 @@ pub fn describe(
     args.push(SqlValue::Integer(f.limit as i64));
     args.push(SqlValue::Integer(f.offset.min(i64::MAX as u64) as i64));
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT c.id, c.name, c.owner, c.zone, c.status, COALESCE(l.busy, 0), c.create_time, c.status_time,
-                c.standby_of, c.sync_status, c.sync_way, c.settings
-         FROM clusters c LEFT JOIN lanes l ON l.lane = c.id
+        "SELECT c.id, c.name, c.owner, c.zone, c.status,
+                (SELECT j.action FROM jobs j WHERE j.status = 'working' AND j.lane = c.id LIMIT 1),
+                c.create_time, c.status_time, c.standby_of, c.sync_status, c.sync_way, c.settings
+         FROM clusters c
          WHERE {clause} ORDER BY c.create_time DESC, c.id LIMIT ? OFFSET ?"
     ))?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
@@ -220,11 +301,7 @@ pub fn describe(
             owner: r.get(2)?,
             zone: r.get(3)?,
             status: r.get(4)?,
-            transition_status: if r.get::<_, i64>(5)? == 1 {
-                "updating".into()
-            } else {
-                String::new()
-            },
+            transition_status: transition(&r.get::<_, String>(4)?, r.get(5)?).into(),
             create_time: crate::clock::format_ts(r.get(6)?),
             status_time: crate::clock::format_ts(r.get(7)?),
             dr: serde_json::json!({
@@ -234,49 +311,14 @@ pub fn describe(
                 "sync_way": r.get::<_, Option<String>>(10)?,
             }),
             settings: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
+            accounts: Vec::new(),
         })
     })?;
-    Ok((rows.collect::<Result<_, _>>()?, total as u64))
-}
-
-/// One row of `node_set`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct NodeView {
-    pub node_id: String,
-    pub cluster_id: String,
-    pub role: String,
-    /// The maininstance node that takes writes.
-    pub is_primary: bool,
-    pub status: String,
-    pub create_time: String,
-}
-
-/// The nodes of a cluster, optionally only some ids or one role.
-pub fn nodes(
-    conn: &Connection,
-    cluster_id: &str,
-    ids: &[String],
-    role: Option<&str>,
-) -> Result<Vec<NodeView>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, cluster_id, role, is_primary, status, create_time FROM nodes
-         WHERE cluster_id = ?1 AND (?2 IS NULL OR role = ?2) ORDER BY is_primary DESC, id",
-    )?;
-    let rows = stmt.query_map(params![cluster_id, role], |r| {
-        Ok(NodeView {
-            node_id: r.get(0)?,
-            cluster_id: r.get(1)?,
-            role: r.get(2)?,
-            is_primary: r.get(3)?,
-            status: r.get(4)?,
-            create_time: crate::clock::format_ts(r.get(5)?),
-        })
-    })?;
-    let all: Vec<NodeView> = rows.collect::<Result<_, _>>()?;
-    Ok(all
-        .into_iter()
-        .filter(|n| ids.is_empty() || ids.contains(&n.node_id))
-        .collect())
+    let mut set: Vec<ClusterView> = rows.collect::<Result<_, _>>()?;
+    for c in &mut set {
+        c.accounts = super::accounts::list(conn, &c.cluster_id)?;
+    }
+    Ok((set, total as u64))
 }
 
 /// One setting of a cluster, as custom services record it.
@@ -306,6 +348,15 @@ pub fn set_setting(
     conn.execute(
         "UPDATE clusters SET settings = json_set(settings, '$.' || ?2, json(?3)), status_time = ?4 WHERE id = ?1",
         params![id, key, value.to_string(), now_unix()],
+    )?;
+    Ok(())
+}
+
+/// Removes a setting (a feature that was stopped).
+pub fn clear_setting(conn: &Connection, id: &str, key: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE clusters SET settings = json_remove(settings, '$.' || ?2), status_time = ?3 WHERE id = ?1",
+        params![id, key, now_unix()],
     )?;
     Ok(())
 }

@@ -4,10 +4,12 @@
 //! together (group commit); reads use a small pool of read-only connections and
 //! never wait for the writer.
 
+pub mod accounts;
 pub mod clusters;
 pub mod effect;
 pub mod jobs;
 pub mod keys;
+pub mod nodes;
 mod read_pool;
 mod writer;
 
@@ -149,6 +151,14 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         .exists([])?;
     if !has_settings {
         conn.execute_batch("ALTER TABLE clusters ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'")?;
+    }
+    for column in ["restart_time", "rebuild_time"] {
+        let has: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('nodes') WHERE name = ?1")?
+            .exists([column])?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE nodes ADD COLUMN {column} INTEGER"))?;
+        }
     }
     // Clusters registered before nodes existed get their HA pair.
     conn.execute_batch(

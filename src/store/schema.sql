@@ -30,9 +30,24 @@ CREATE TABLE IF NOT EXISTS nodes (
   role         TEXT NOT NULL,                     -- maininstance | readinstance | analysis | proxy
   is_primary   INTEGER NOT NULL DEFAULT 0,        -- the maininstance node that takes writes
   status       TEXT NOT NULL DEFAULT 'active',
-  create_time  INTEGER NOT NULL
+  create_time  INTEGER NOT NULL,
+  restart_time INTEGER,                           -- last restart_node / RestartClusterService
+  rebuild_time INTEGER                            -- last rebuildme
 );
 CREATE INDEX IF NOT EXISTS nodes_cluster ON nodes(cluster_id, id);
+
+-- Database accounts made by add_user / add_ck_user (never their passwords).
+CREATE TABLE IF NOT EXISTS accounts (
+  cluster_id   TEXT NOT NULL,
+  engine       TEXT NOT NULL,                     -- mysql | clickhouse
+  user         TEXT NOT NULL,
+  host         TEXT NOT NULL,                     -- one host or network per mysql row; ClickHouse: its networks
+  db           TEXT NOT NULL DEFAULT '',
+  priv         TEXT NOT NULL DEFAULT '',
+  ssl          INTEGER NOT NULL DEFAULT 0,
+  create_time  INTEGER NOT NULL,
+  PRIMARY KEY (cluster_id, engine, user, host)
+) WITHOUT ROWID;
 
 -- seq gives submission order; id is what clients see.
 CREATE TABLE IF NOT EXISTS jobs (

@@ -83,7 +83,7 @@ impl Harness {
     pub fn add_cluster(&self, id: &str, zone: &str, owner: &str) {
         let mut conn = store::open_rw(&self.db()).expect("db");
         let added =
-            store::with_tx(&mut conn, |c| clusters::add(c, id, zone, owner, "")).expect("add");
+            store::with_tx(&mut conn, |c| clusters::add(c, id, zone, owner, "", &Default::default())).expect("add");
         assert!(added, "cluster {id} added");
     }
 
