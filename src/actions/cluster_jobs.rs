@@ -8,7 +8,8 @@ use crate::error::ApiError;
 use crate::redact;
 use crate::services::schema::Fields;
 use crate::services::{self, PrepareCx, Service, Task};
-use crate::store::{clusters, jobs};
+use crate::store::clusters::{self, Cluster};
+use crate::store::jobs;
 
 /// Most clusters in one request.
 const MAX_CLUSTERS: usize = 100;
@@ -58,33 +59,10 @@ pub async fn run(
             let Some(cluster) = cluster else {
                 return Ok(Err(ApiError::not_found(id)));
             };
-            let pcx = PrepareCx {
-                cluster: &cluster,
-                owner,
-                role: "",
-                conn,
-            };
-            let prepared = match services::prepare(kind, &pcx, Fields::new(fields.clone(), false)) {
-                Ok(prepared) => prepared,
+            match new_job(cx, conn, action, kind, &cluster, "", fields.clone()) {
+                Ok(job) => out.push((id.to_string(), job)),
                 Err(e) => return Ok(Err(e)),
-            };
-            let task = Task {
-                service: kind.name().to_string(),
-                cluster: cluster.cluster_id.clone(),
-                role: String::new(),
-                params: prepared.params,
-            };
-            let job = jobs::NewJob {
-                owner: owner.to_string(),
-                zone: cluster.zone.clone(),
-                action: action.to_string(),
-                lane: cluster.cluster_id.clone(),
-                resource_ids: vec![cluster.cluster_id.clone()],
-                directive: redact::directive(p, None),
-                task: serde_json::to_string(&task)?,
-                secrets: None,
-            };
-            out.push((id.to_string(), job));
+            }
         }
         Ok(Ok(out))
     })??;
@@ -95,4 +73,39 @@ pub async fn run(
     let mut reply = Reply::new();
     reply.insert("job_ids".into(), json!(job_ids));
     Ok(reply)
+}
+
+/// Validates a cluster-action job against the cluster and builds it.
+pub fn new_job(
+    cx: &Context<'_>,
+    conn: &rusqlite::Connection,
+    action: &str,
+    kind: &'static dyn Service,
+    cluster: &Cluster,
+    role: &str,
+    fields: Map<String, Value>,
+) -> Result<jobs::NewJob, ApiError> {
+    let pcx = PrepareCx {
+        cluster,
+        owner: &cx.caller.owner,
+        role,
+        conn,
+    };
+    let prepared = services::prepare(kind, &pcx, Fields::new(fields, false))?;
+    let task = Task {
+        service: kind.name().to_string(),
+        cluster: cluster.cluster_id.clone(),
+        role: role.to_string(),
+        params: prepared.params,
+    };
+    Ok(jobs::NewJob {
+        owner: cx.caller.owner.clone(),
+        zone: cluster.zone.clone(),
+        action: action.to_string(),
+        lane: cluster.cluster_id.clone(),
+        resource_ids: vec![cluster.cluster_id.clone()],
+        directive: redact::directive(cx.params, None),
+        task: serde_json::to_string(&task).map_err(|e| ApiError::Internal(e.to_string()))?,
+        secrets: None,
+    })
 }

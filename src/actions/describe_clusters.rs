@@ -10,7 +10,15 @@ use crate::store::clusters::{self, ClusterFilter};
 
 pub struct DescribeClusters;
 
-const STATUSES: [&str; 4] = ["active", "stopped", "suspended", "deleted"];
+const STATUSES: [&str; 7] = [
+    "pending",
+    "active",
+    "stopped",
+    "suspended",
+    "failed",
+    "deleted",
+    "ceased",
+];
 
 impl Action for DescribeClusters {
     fn name(&self) -> &'static str {

@@ -2,11 +2,14 @@
 //! file; registering it is one line in `REGISTRY`.
 
 mod cluster_jobs;
+mod create_cluster;
+mod delete_clusters;
 mod describe_cluster_jobs;
 mod describe_cluster_nodes;
 mod describe_cluster_standbys;
 mod describe_clusters;
 mod describe_jobs;
+mod restart_cluster_service;
 mod run_cluster_custom_service;
 mod start_clusters;
 mod stop_clusters;
@@ -18,6 +21,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
+use crate::store::StoreError;
 use crate::store::jobs::{self, Enqueued, NewJob, Once};
 
 /// The payload keys of a successful reply; the edge adds `action` and `ret_code`.
@@ -36,11 +40,14 @@ pub trait Action: Send + Sync + 'static {
 }
 
 static REGISTRY: &[&dyn Action] = &[
+    &create_cluster::CreateCluster,
+    &delete_clusters::DeleteClusters,
     &describe_cluster_jobs::DescribeClusterJobs,
     &describe_cluster_nodes::DescribeClusterNodes,
     &describe_cluster_standbys::DescribeClusterStandbys,
     &describe_clusters::DescribeClusters,
     &describe_jobs::DescribeJobs,
+    &restart_cluster_service::RestartClusterService,
     &run_cluster_custom_service::RunClusterCustomService,
     &start_clusters::StartClusters,
     &stop_clusters::StopClusters,
@@ -85,6 +92,17 @@ pub async fn enqueue(
     cx: &Context<'_>,
     jobs: Vec<(String, NewJob)>,
 ) -> Result<Vec<String>, ApiError> {
+    enqueue_with(cx, jobs, |_| Ok(())).await
+}
+
+/// [`enqueue`], plus `create`, run in the same transaction when the jobs are
+/// new (not replayed, within quota): what the jobs work on (a new cluster)
+/// exists exactly when they do.
+pub async fn enqueue_with(
+    cx: &Context<'_>,
+    jobs: Vec<(String, NewJob)>,
+    create: impl FnOnce(&rusqlite::Connection) -> Result<(), StoreError> + Send + 'static,
+) -> Result<Vec<String>, ApiError> {
     let items: Vec<(NewJob, Once)> = jobs
         .into_iter()
         .map(|(part, job)| {
@@ -100,7 +118,13 @@ pub async fn enqueue(
         .state
         .store
         .writer
-        .write(move |c| jobs::enqueue(c, &items, max_open))
+        .write(move |c| {
+            let outcome = jobs::enqueue(c, &items, max_open)?;
+            if outcome.iter().all(|o| matches!(o, Enqueued::New(_))) {
+                create(c)?;
+            }
+            Ok(outcome)
+        })
         .await?;
     let mut ids = Vec::with_capacity(outcome.len());
     for o in outcome {

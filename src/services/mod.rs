@@ -7,7 +7,9 @@ mod add_ck_user;
 mod add_user;
 mod assignmaster;
 mod configuring_ssl;
+pub mod create_cluster;
 mod decouple;
+pub mod delete_cluster;
 mod del_ck_user;
 mod del_user;
 mod failover;
@@ -15,6 +17,7 @@ mod features;
 mod migrate_data;
 mod promote_standby;
 mod rebuildme;
+pub mod restart_cluster_service;
 mod restart_node;
 mod set_readonly;
 mod settings;
@@ -153,7 +156,13 @@ static REGISTRY: &[&dyn Service] = &[
 
 /// Jobs of cluster actions (`StartClusters`, …): run like services, but not
 /// reachable through `RunClusterCustomService`.
-static CLUSTER_JOBS: &[&dyn Service] = &[&cluster_power::StartCluster, &cluster_power::StopCluster];
+static CLUSTER_JOBS: &[&dyn Service] = &[
+    &cluster_power::StartCluster,
+    &cluster_power::StopCluster,
+    &create_cluster::CreateCluster,
+    &delete_cluster::DeleteCluster,
+    &restart_cluster_service::RestartClusterService,
+];
 
 /// A custom service, as `RunClusterCustomService` names it.
 pub fn find(name: &str) -> Option<&'static dyn Service> {

@@ -11,20 +11,25 @@ pub const MAX_SERVICE_PARAMS: usize = 64 * 1024;
 
 /// Parses `service_params`: URL-decoded already, must be a JSON object.
 pub fn parse(raw: Option<&str>) -> Result<Map<String, Value>, ApiError> {
+    parse_param("service_params", raw)
+}
+
+/// Parses a parameter that holds URL-decoded JSON object text.
+pub fn parse_param(param: &str, raw: Option<&str>) -> Result<Map<String, Value>, ApiError> {
     let Some(raw) = raw.filter(|s| !s.trim().is_empty()) else {
         return Ok(Map::new());
     };
     if raw.len() > MAX_SERVICE_PARAMS {
         return Err(ApiError::invalid(
-            "service_params",
+            param,
             format!("is larger than {MAX_SERVICE_PARAMS} bytes"),
         ));
     }
     match serde_json::from_str::<Value>(raw) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::invalid("service_params", "must be a JSON object")),
+        Ok(_) => Err(ApiError::invalid(param, "must be a JSON object")),
         Err(e) => Err(ApiError::invalid(
-            "service_params",
+            param,
             format!(
                 "is not valid JSON (line {}, column {})",
                 e.line(),
@@ -37,29 +42,53 @@ pub fn parse(raw: Option<&str>) -> Result<Map<String, Value>, ApiError> {
 /// The fields of one `service_params` object; `finish` refuses leftovers.
 pub struct Fields {
     map: Map<String, Value>,
-    /// `service_params` was not sent at all.
+    /// The parameter holding the object (`service_params`, `conf`, `conf.ha`).
+    root: &'static str,
+    /// The parameter was not sent at all.
     absent: bool,
-}
-
-fn field_name(name: &str) -> String {
-    format!("service_params.{name}")
 }
 
 impl Fields {
     pub fn new(map: Map<String, Value>, absent: bool) -> Self {
-        Fields { map, absent }
+        Self::named("service_params", map, absent)
+    }
+
+    pub fn named(root: &'static str, map: Map<String, Value>, absent: bool) -> Self {
+        Fields { map, root, absent }
+    }
+
+    fn field_name(&self, name: &str) -> String {
+        format!("{}.{name}", self.root)
     }
 
     fn missing(&self, name: &str) -> ApiError {
         if self.absent {
-            ApiError::missing("service_params")
+            ApiError::missing(self.root)
         } else {
-            ApiError::missing(&field_name(name))
+            ApiError::missing(&self.field_name(name))
         }
     }
 
-    fn bad(name: &str, why: impl std::fmt::Display) -> ApiError {
-        ApiError::invalid(&field_name(name), why)
+    fn bad(&self, name: &str, why: impl std::fmt::Display) -> ApiError {
+        ApiError::invalid(&self.field_name(name), why)
+    }
+
+    /// An optional boolean (JSON `true`/`false`); `default` when absent.
+    pub fn opt_bool(&mut self, name: &str, default: bool) -> Result<bool, ApiError> {
+        match self.map.remove(name) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(b),
+            Some(_) => Err(self.bad(name, "must be true or false")),
+        }
+    }
+
+    /// An optional nested object, as its own `Fields`.
+    pub fn opt_object(&mut self, name: &str, root: &'static str) -> Result<Fields, ApiError> {
+        match self.map.remove(name) {
+            None | Some(Value::Null) => Ok(Fields::named(root, Map::new(), false)),
+            Some(Value::Object(m)) => Ok(Fields::named(root, m, false)),
+            Some(_) => Err(self.bad(name, "must be a JSON object")),
+        }
     }
 
     /// A required string.
@@ -75,7 +104,7 @@ impl Fields {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if s.is_empty() => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(Self::bad(name, "must be a string")),
+            Some(_) => Err(self.bad(name, "must be a string")),
         }
     }
 
@@ -90,7 +119,7 @@ impl Fields {
         if valid(&v) {
             Ok(v)
         } else {
-            Err(Self::bad(name, format!("must be {expect}")))
+            Err(self.bad(name, format!("must be {expect}")))
         }
     }
 
@@ -112,7 +141,7 @@ impl Fields {
         };
         match n {
             Some(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(Self::bad(
+            _ => Err(self.bad(
                 name,
                 format!("must be an integer from {min} to {max}"),
             )),
@@ -139,20 +168,20 @@ impl Fields {
                         if *prev != s {
                             return Err(ApiError::InvalidParameter(format!(
                                 "parameters [{}] and [{}] disagree; send one of them",
-                                field_name(prev_name),
-                                field_name(name)
+                                self.field_name(prev_name),
+                                self.field_name(name)
                             )));
                         }
                     } else {
                         found = Some((s, name));
                     }
                 }
-                Some(_) => return Err(Self::bad(name, "must be a string")),
+                Some(_) => return Err(self.bad(name, "must be a string")),
             }
         }
         match found {
             None => Err(self.missing(names[0])),
-            Some((s, name)) if s.is_empty() || s.chars().count() > max_len => Err(Self::bad(
+            Some((s, name)) if s.is_empty() || s.chars().count() > max_len => Err(self.bad(
                 name,
                 format!("must be 1 to {max_len} characters"),
             )),
@@ -167,7 +196,7 @@ impl Fields {
         match v.to_ascii_uppercase().as_str() {
             "YES" | "ON" => Ok(true),
             "NO" | "OFF" => Ok(false),
-            _ => Err(Self::bad(name, "must be YES or NO")),
+            _ => Err(self.bad(name, "must be YES or NO")),
         }
     }
 
@@ -197,7 +226,7 @@ impl Fields {
         if is_strong_password(secret.expose()) {
             Ok(secret)
         } else {
-            Err(Self::bad(
+            Err(self.bad(
                 name,
                 "must be 8 to 32 characters with an upper-case letter, a lower-case letter, a digit and one of @#$%^&*_+-=, and no other characters",
             ))
@@ -215,7 +244,7 @@ impl Fields {
             None => Ok(()),
             Some(k) => Err(ApiError::InvalidParameter(format!(
                 "parameter [{}] is not a field of this service",
-                field_name(&crate::params::printable(k))
+                self.field_name(&crate::params::printable(k))
             ))),
         }
     }

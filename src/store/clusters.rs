@@ -58,20 +58,20 @@ pub fn add(
     name: &str,
     layout: &Layout,
 ) -> Result<bool, StoreError> {
-    Ok(create(conn, id, zone, owner, name, layout, "active")?.is_some())
+    create(conn, id, zone, owner, name, &layout.nodes(), "active")
 }
 
-/// Inserts a cluster in `status` with the nodes of `layout`; `None` if the id
-/// is taken. Returns the node ids, the primary first.
+/// Inserts a cluster in `status` with `nodes` (id, role; the first is the
+/// primary); false if the id is taken.
 pub fn create(
     conn: &Connection,
     id: &str,
     zone: &str,
     owner: &str,
     name: &str,
-    layout: &Layout,
+    nodes: &[(String, &str)],
     status: &str,
-) -> Result<Option<Vec<(String, &'static str)>>, StoreError> {
+) -> Result<bool, StoreError> {
     let now = now_unix();
     let n = conn.execute(
         "INSERT INTO clusters (id, owner, zone, name, status, create_time, status_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
@@ -79,18 +79,15 @@ pub fn create(
         params![id, owner, zone, name, status, now],
     )?;
     if n == 0 {
-        return Ok(None);
+        return Ok(false);
     }
-    let mut ids = Vec::new();
-    for (i, role) in layout.roles().into_iter().enumerate() {
-        let node = crate::ids::node_id();
+    for (i, (node, role)) in nodes.iter().enumerate() {
         conn.execute(
             "INSERT INTO nodes (id, cluster_id, role, is_primary, status, create_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![node, id, role, i == 0, status, now],
         )?;
-        ids.push((node, role));
     }
-    Ok(Some(ids))
+    Ok(true)
 }
 
 /// The nodes a cluster has, by role. The default is MySQL Plus's HA pair.
@@ -115,8 +112,15 @@ impl Default for Layout {
 }
 
 impl Layout {
-    /// Node roles in creation order; the first is the primary.
-    pub fn roles(&self) -> Vec<&'static str> {
+    /// New node ids with their roles, in creation order; the first is the primary.
+    pub fn nodes(&self) -> Vec<(String, &'static str)> {
+        self.roles()
+            .into_iter()
+            .map(|r| (crate::ids::node_id(), r))
+            .collect()
+    }
+
+    fn roles(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
         for (n, role) in [
             (self.main, "maininstance"),
@@ -266,6 +270,10 @@ pub fn describe(
     if let Some(z) = &f.zone {
         clause.push_str(" AND c.zone = ?");
         args.push(SqlValue::Text(z.clone()));
+    }
+    // Destroyed clusters are listed only when asked for by status.
+    if f.statuses.is_empty() {
+        clause.push_str(" AND c.status <> 'ceased'");
     }
     for (col, values) in [("c.id", &f.ids), ("c.status", &f.statuses)] {
         if !values.is_empty() {

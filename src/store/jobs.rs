@@ -54,6 +54,14 @@ pub fn seal_secrets(
 }
 
 /// Inserts a pending job and returns its id; durable once the writer commits.
+/// The lane (cluster) of a job, by id.
+pub fn lane_of(conn: &Connection, job_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT lane FROM jobs WHERE id = ?1")?
+        .query_row([job_id], |r| r.get(0))
+        .optional()?)
+}
+
 pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
     let now = now_unix();
     let mut stmt = conn.prepare_cached(

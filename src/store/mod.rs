@@ -40,6 +40,9 @@ pub enum StoreError {
     Commit(String),
     #[error("the store is closed")]
     Closed,
+    /// A freshly drawn id was taken; nothing was stored.
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error(transparent)]
     Seal(#[from] crate::sealing::SealError),
 }

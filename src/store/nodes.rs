@@ -1,6 +1,6 @@
 //! The nodes of a cluster (`cln-…`), as `DescribeClusterNodes` shows them.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use crate::clock::{format_ts, now_unix};
@@ -53,6 +53,28 @@ pub fn list(
         .into_iter()
         .filter(|n| ids.is_empty() || ids.contains(&n.node_id))
         .collect())
+}
+
+/// Nodes by id among `owner`'s clusters, whichever cluster they are in.
+pub fn owned_by_id(
+    conn: &Connection,
+    owner: &str,
+    ids: &[String],
+    role: Option<&str>,
+) -> Result<Vec<NodeView>, StoreError> {
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT n.cluster_id FROM nodes n JOIN clusters c ON c.id = n.cluster_id WHERE n.id = ?1 AND c.owner = ?2",
+    )?;
+    for id in ids {
+        let cluster: Option<String> = stmt
+            .query_row(params![id, owner], |r| r.get(0))
+            .optional()?;
+        if let Some(cluster) = cluster {
+            out.extend(list(conn, &cluster, std::slice::from_ref(id), role)?);
+        }
+    }
+    Ok(out)
 }
 
 /// One node of a cluster.

@@ -145,11 +145,15 @@ impl Worker {
         };
         heartbeat.abort();
         let outcome = outcome.map(|o| o.map_err(|f| retry_or_fail(f, service, job.attempts)));
+        let on_failure = match &outcome {
+            Some(Err(Ending::Failed { .. })) => failure_effect(&job.task),
+            _ => None,
+        };
         let (seq, lane, wid) = (job.seq, job.lane.clone(), self.id.clone());
         let recorded = self
             .store
             .writer
-            .write(move |c| record(c, seq, &lane, &wid, outcome))
+            .write(move |c| record(c, seq, &lane, &wid, outcome, on_failure))
             .await;
         match recorded {
             Ok(true) => tracing::debug!(job_id = %job.job_id, "job recorded"),
@@ -214,6 +218,12 @@ fn retry_or_fail(f: Failure, service: Option<&'static dyn Service>, attempts: i6
     }
 }
 
+/// What a job that ended `failed` leaves in the model (its service says).
+fn failure_effect(task: &str) -> Option<Effect> {
+    let task: services::Task = serde_json::from_str(task).ok()?;
+    services::find_job_kind(&task.service)?.on_failure(&task.cluster, &task.params)
+}
+
 /// `None` means the job was stopped before it did anything: back to pending.
 fn record(
     conn: &Connection,
@@ -221,33 +231,45 @@ fn record(
     lane: &str,
     worker: &str,
     outcome: Option<Result<Effect, Ending>>,
+    on_failure: Option<Effect>,
 ) -> Result<bool, StoreError> {
     if !jobs::holds_lease(conn, seq, worker)? {
         return Ok(false);
     }
     let ending = match outcome {
         None => Ending::Requeued,
-        Some(Err(ending)) => ending,
-        Some(Ok(effect)) => {
-            conn.execute_batch("SAVEPOINT effect")?;
-            match effect(conn) {
-                Ok(()) => {
-                    conn.execute_batch("RELEASE effect")?;
-                    Ending::Successful
-                }
-                Err(err) => {
-                    conn.execute_batch("ROLLBACK TO effect; RELEASE effect")?;
-                    match err {
-                        EffectError::Refused(message) => Ending::Failed {
-                            code: 1400,
-                            message,
-                        },
-                        EffectError::Store(e) => return Err(e),
-                    }
-                }
+        Some(Err(ending)) => {
+            if let Some(Err(why)) = on_failure.map(|e| apply(conn, e)).transpose()? {
+                tracing::warn!(seq, %why, "a failed job's model effect was refused");
             }
+            ending
         }
+        Some(Ok(effect)) => match apply(conn, effect)? {
+            Ok(()) => Ending::Successful,
+            Err(message) => Ending::Failed {
+                code: 1400,
+                message,
+            },
+        },
     };
     jobs::finish(conn, seq, lane, &ending)?;
     Ok(true)
+}
+
+/// Applies an effect in a savepoint: all of it, or nothing and the refusal.
+fn apply(conn: &Connection, effect: Effect) -> Result<Result<(), String>, StoreError> {
+    conn.execute_batch("SAVEPOINT effect")?;
+    match effect(conn) {
+        Ok(()) => {
+            conn.execute_batch("RELEASE effect")?;
+            Ok(Ok(()))
+        }
+        Err(err) => {
+            conn.execute_batch("ROLLBACK TO effect; RELEASE effect")?;
+            match err {
+                EffectError::Refused(message) => Ok(Err(message)),
+                EffectError::Store(e) => Err(e),
+            }
+        }
+    }
 }
