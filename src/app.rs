@@ -21,6 +21,7 @@ use crate::state::AppState;
 use crate::store::keys::{self, NewKey};
 use crate::store::{self, Store, StoreError};
 use crate::worker::executor::Executor;
+use crate::worker::command::CommandExecutor;
 use crate::worker::model::ModelExecutor;
 use crate::worker::{self, WorkerConfig, WorkerPool};
 
@@ -35,6 +36,8 @@ pub enum StartError {
     },
     #[error("another qcgate serve is already using {0}")]
     Locked(String),
+    #[error("invalid config: {0}")]
+    Config(String),
 }
 
 pub struct Gateway {
@@ -45,18 +48,32 @@ pub struct Gateway {
     server: JoinHandle<()>,
 }
 
-/// Starts the gateway with the embedded default, the model executor.
+/// Starts the gateway with the executors its config names: the model
+/// executor (the embedded default), and programs for the services
+/// `[executor.commands]` lists.
 pub async fn start(cfg: &Config) -> Result<Gateway, StartError> {
     let model = ModelExecutor {
         delay: Duration::from_millis(cfg.model_delay_ms),
     };
-    start_with_executor(cfg, Arc::new(model)).await
+    start_with(cfg, |master| {
+        let exec = CommandExecutor::new(&cfg.executor, master, model).map_err(StartError::Config)?;
+        Ok(Arc::new(exec) as Arc<dyn Executor>)
+    })
+    .await
 }
 
 /// Starts the gateway with another executor.
 pub async fn start_with_executor(
     cfg: &Config,
     executor: Arc<dyn Executor>,
+) -> Result<Gateway, StartError> {
+    start_with(cfg, |_| Ok(executor)).await
+}
+
+/// `make` builds the executor once the master key (for job secrets) is loaded.
+async fn start_with(
+    cfg: &Config,
+    make: impl FnOnce(Arc<MasterKey>) -> Result<Arc<dyn Executor>, StartError>,
 ) -> Result<Gateway, StartError> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(StoreError::from)?;
     let lock = lock_data_dir(cfg)?;
@@ -79,6 +96,7 @@ pub async fn start_with_executor(
     }
     drop(conn);
 
+    let executor = make(master.clone())?;
     let (store, writer_thread) = Store::open(&cfg.data_dir, cfg.durability, master)?;
     let listener = TcpListener::bind(cfg.listen)
         .await

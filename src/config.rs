@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::store::Durability;
+use crate::worker::command::ExecutorConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -38,6 +39,8 @@ pub struct Config {
     /// Failed signatures per access key id within the window before it is refused (2500).
     pub auth_failure_limit: u32,
     pub auth_failure_window_secs: u64,
+    /// Programs that run the jobs of some services, and the hosts jobs may target.
+    pub executor: ExecutorConfig,
 }
 
 impl Default for Config {
@@ -60,6 +63,7 @@ impl Default for Config {
             job_timeout_secs: 3600,
             auth_failure_limit: 20,
             auth_failure_window_secs: 60,
+            executor: ExecutorConfig::default(),
         }
     }
 }

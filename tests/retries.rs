@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use qcgate::BoxFuture;
 use qcgate::store::jobs::Claimed;
-use qcgate::worker::Effect;
-use qcgate::worker::executor::{Executor, Failure};
+use qcgate::worker::executor::{Done, Executor, Failure};
 use qcgate::worker::model::ModelExecutor;
 
 /// The model executor, but the first `fail_first` attempts of every job fail
@@ -22,18 +21,18 @@ struct Flaky {
 }
 
 impl Executor for Flaky {
-    fn execute<'a>(&'a self, job: &'a Claimed) -> BoxFuture<'a, Result<Effect, Failure>> {
+    fn execute<'a>(&'a self, job: &'a Claimed) -> BoxFuture<'a, Result<Done, Failure>> {
         Box::pin(async move {
             tokio::time::sleep(self.hang).await;
             if job.attempts <= self.fail_first {
-                return Err(Failure {
-                    code: 5000,
-                    message: format!(
+                return Err(Failure::new(
+                    5000,
+                    format!(
                         "Unreachable, attempt {} could not reach the cluster",
                         job.attempts
                     ),
-                    retryable: true,
-                });
+                    true,
+                ));
             }
             self.model.execute(job).await
         })

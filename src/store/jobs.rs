@@ -53,6 +53,16 @@ pub fn seal_secrets(
     Some(master.seal(plain.expose().as_bytes(), &secrets_aad(owner, lane)))
 }
 
+/// Opens what [`seal_secrets`] sealed: the secret fields as a JSON object.
+pub fn open_secrets(
+    master: &MasterKey,
+    owner: &str,
+    lane: &str,
+    sealed: &str,
+) -> Result<Secret, StoreError> {
+    Ok(master.open(sealed, &secrets_aad(owner, lane))?)
+}
+
 /// Inserts a pending job and returns its id; durable once the writer commits.
 /// The lane (cluster) of a job, by id.
 pub fn lane_of(conn: &Connection, job_id: &str) -> Result<Option<String>, StoreError> {
@@ -199,6 +209,9 @@ pub struct JobView {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub error_message: String,
     pub directive: String,
+    /// What a command executor printed, secrets removed (extension).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub output: String,
 }
 
 #[derive(Debug, Default)]
@@ -244,7 +257,7 @@ impl JobFilter {
     }
 }
 
-const VIEW_COLUMNS: &str = "seq, id, action, status, create_time, status_time, resource_ids, owner, error_codes, error_message, directive, zone";
+const VIEW_COLUMNS: &str = "seq, id, action, status, create_time, status_time, resource_ids, owner, error_codes, error_message, directive, zone, output";
 
 fn view_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, JobView)> {
     Ok((
@@ -261,6 +274,7 @@ fn view_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, JobView)> {
             error_codes: r.get(8)?,
             error_message: r.get(9)?,
             directive: r.get(10)?,
+            output: r.get(12)?,
         },
     ))
 }
@@ -339,9 +353,13 @@ fn describe_ids(conn: &Connection, filter: &JobFilter) -> Result<Described, Stor
 pub struct Claimed {
     pub seq: i64,
     pub job_id: String,
+    pub owner: String,
+    pub zone: String,
     pub action: String,
     pub lane: String,
     pub task: String,
+    /// The secret fields, sealed (see [`open_secrets`]).
+    pub secrets: Option<String>,
     pub attempts: i64,
     pub enqueued_ms: i64,
     pub started_ms: i64,
@@ -362,21 +380,26 @@ pub fn claim(
     let Some(lane) = lane else { return Ok(None) };
     let row = conn
         .prepare_cached(
-            "SELECT seq, id, action, task, attempts, enqueued_ms FROM jobs
+            "SELECT seq, id, action, task, attempts, enqueued_ms, owner, zone, secrets FROM jobs
              WHERE lane = ?1 AND status = 'pending' ORDER BY seq LIMIT 1",
         )?
         .query_row([&lane], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get::<_, i64>(4)?,
-                r.get(5)?,
-            ))
+            Ok(Claimed {
+                seq: r.get(0)?,
+                job_id: r.get(1)?,
+                action: r.get(2)?,
+                task: r.get(3)?,
+                attempts: r.get::<_, i64>(4)? + 1,
+                enqueued_ms: r.get(5)?,
+                owner: r.get(6)?,
+                zone: r.get(7)?,
+                secrets: r.get(8)?,
+                lane: String::new(),
+                started_ms: 0,
+            })
         })
         .optional()?;
-    let Some((seq, job_id, action, task, attempts, enqueued_ms)) = row else {
+    let Some(mut claimed) = row else {
         // The count drifted (should not happen); repair it rather than spin.
         conn.execute("UPDATE lanes SET pending = 0 WHERE lane = ?1", [&lane])?;
         return Ok(None);
@@ -388,19 +411,12 @@ pub fn claim(
                          attempts = attempts + 1, started_ms = ?5
          WHERE seq = ?1",
     )?
-    .execute(params![seq, now, worker, now + lease_secs, started_ms])?;
+    .execute(params![claimed.seq, now, worker, now + lease_secs, started_ms])?;
     conn.prepare_cached("UPDATE lanes SET busy = 1, pending = pending - 1 WHERE lane = ?1")?
         .execute([&lane])?;
-    Ok(Some(Claimed {
-        seq,
-        job_id,
-        action,
-        lane,
-        task,
-        attempts: attempts + 1,
-        enqueued_ms,
-        started_ms,
-    }))
+    claimed.lane = lane;
+    claimed.started_ms = started_ms;
+    Ok(Some(claimed))
 }
 
 /// Extends a lease; false if the worker no longer holds it.
@@ -498,6 +514,13 @@ pub fn finish(conn: &Connection, seq: i64, lane: &str, ending: &Ending) -> Resul
     }
     conn.prepare_cached("UPDATE lanes SET busy = 0 WHERE lane = ?1")?
         .execute([lane])?;
+    Ok(())
+}
+
+/// Keeps what the job's executor printed (secrets already removed).
+pub fn set_output(conn: &Connection, seq: i64, output: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE jobs SET output = ?2 WHERE seq = ?1")?
+        .execute(params![seq, output])?;
     Ok(())
 }
 

@@ -137,30 +137,19 @@ pub fn open_rw(path: &Path) -> Result<Connection, StoreError> {
 
 /// Columns added after the first schema, for data dirs created before them.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    let has_secrets: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'secrets'")?
-        .exists([])?;
-    if !has_secrets {
-        conn.execute_batch("ALTER TABLE jobs ADD COLUMN secrets TEXT")?;
-    }
-    let has_ready_at: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('lanes') WHERE name = 'ready_at'")?
-        .exists([])?;
-    if !has_ready_at {
-        conn.execute_batch("ALTER TABLE lanes ADD COLUMN ready_at INTEGER NOT NULL DEFAULT 0")?;
-    }
-    let has_settings: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('clusters') WHERE name = 'settings'")?
-        .exists([])?;
-    if !has_settings {
-        conn.execute_batch("ALTER TABLE clusters ADD COLUMN settings TEXT NOT NULL DEFAULT '{}'")?;
-    }
-    for column in ["restart_time", "rebuild_time"] {
+    for (table, column, decl) in [
+        ("jobs", "secrets", "TEXT"),
+        ("jobs", "output", "TEXT NOT NULL DEFAULT ''"),
+        ("lanes", "ready_at", "INTEGER NOT NULL DEFAULT 0"),
+        ("clusters", "settings", "TEXT NOT NULL DEFAULT '{}'"),
+        ("nodes", "restart_time", "INTEGER"),
+        ("nodes", "rebuild_time", "INTEGER"),
+    ] {
         let has: bool = conn
-            .prepare("SELECT 1 FROM pragma_table_info('nodes') WHERE name = ?1")?
-            .exists([column])?;
+            .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
+            .exists([table, column])?;
         if !has {
-            conn.execute_batch(&format!("ALTER TABLE nodes ADD COLUMN {column} INTEGER"))?;
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
         }
     }
     // Clusters registered before nodes existed get their HA pair.

@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   secrets        TEXT,                            -- secret fields, sealed; NULL once the job ends
   error_codes    TEXT NOT NULL DEFAULT '',
   error_message  TEXT NOT NULL DEFAULT '',
+  output         TEXT NOT NULL DEFAULT '',      -- what a command executor printed, secrets removed
   create_time    INTEGER NOT NULL,
   status_time    INTEGER NOT NULL,
   enqueued_ms    INTEGER NOT NULL,

@@ -5,6 +5,22 @@ use crate::BoxFuture;
 use crate::store::jobs::Claimed;
 use crate::worker::Effect;
 
+/// A job that ran: its effect on the model, and what it printed (kept with
+/// the job; secrets already removed).
+pub struct Done {
+    pub effect: Effect,
+    pub output: String,
+}
+
+impl From<Effect> for Done {
+    fn from(effect: Effect) -> Self {
+        Done {
+            effect,
+            output: String::new(),
+        }
+    }
+}
+
 /// Why a job failed, as shown in `error_codes` / `error_message`.
 #[derive(Debug, Clone)]
 pub struct Failure {
@@ -13,10 +29,23 @@ pub struct Failure {
     /// A transient failure (timeout, unreachable host): an idempotent job may
     /// be tried again.
     pub retryable: bool,
+    /// What the job printed before failing, secrets removed.
+    pub output: String,
+}
+
+impl Failure {
+    pub fn new(code: u32, message: impl Into<String>, retryable: bool) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+            retryable,
+            output: String::new(),
+        }
+    }
 }
 
 pub trait Executor: Send + Sync + 'static {
-    fn execute<'a>(&'a self, job: &'a Claimed) -> BoxFuture<'a, Result<Effect, Failure>>;
+    fn execute<'a>(&'a self, job: &'a Claimed) -> BoxFuture<'a, Result<Done, Failure>>;
 
     /// True when dropping `execute` before it completes leaves nothing done,
     /// so on shutdown a running job can go back to `pending` instead of being

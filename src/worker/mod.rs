@@ -5,6 +5,8 @@
 //! The rescuer hands back jobs whose lease ran out: an idempotent service goes
 //! back to the queue, any other ends `failed` as interrupted, never re-run.
 
+pub mod allow;
+pub mod command;
 pub mod executor;
 pub mod model;
 mod prune;
@@ -124,14 +126,14 @@ impl Worker {
         let attempt = async {
             match tokio::time::timeout(limit, self.executor.execute(&job)).await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(Failure {
-                    code: 5000,
-                    message: format!(
+                Err(_) => Err(Failure::new(
+                    5000,
+                    format!(
                         "JobTimeout, the attempt did not finish within {} s",
                         limit.as_secs()
                     ),
-                    retryable: true,
-                }),
+                    true,
+                )),
             }
         };
         let heartbeat = self.spawn_heartbeat(job.seq);
@@ -144,7 +146,17 @@ impl Worker {
             Some(attempt.await)
         };
         heartbeat.abort();
-        let outcome = outcome.map(|o| o.map_err(|f| retry_or_fail(f, service, job.attempts)));
+        let mut output = String::new();
+        let outcome = outcome.map(|o| match o {
+            Ok(done) => {
+                output = done.output;
+                Ok(done.effect)
+            }
+            Err(mut f) => {
+                output = std::mem::take(&mut f.output);
+                Err(retry_or_fail(f, service, job.attempts))
+            }
+        });
         let on_failure = match &outcome {
             Some(Err(Ending::Failed { .. })) => failure_effect(&job.task),
             _ => None,
@@ -153,7 +165,13 @@ impl Worker {
         let recorded = self
             .store
             .writer
-            .write(move |c| record(c, seq, &lane, &wid, outcome, on_failure))
+            .write(move |c| {
+                let recorded = record(c, seq, &lane, &wid, outcome, on_failure)?;
+                if recorded && !output.is_empty() {
+                    jobs::set_output(c, seq, &output)?;
+                }
+                Ok(recorded)
+            })
             .await;
         match recorded {
             Ok(true) => tracing::debug!(job_id = %job.job_id, "job recorded"),

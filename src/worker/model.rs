@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use super::Effect;
-use super::executor::{Executor, Failure};
+use super::executor::{Done, Executor, Failure};
 use crate::BoxFuture;
-use crate::services::{self, Task};
+use crate::services::{self, Service, Task};
 use crate::store::jobs::Claimed;
 
 pub struct ModelExecutor {
@@ -15,23 +14,11 @@ pub struct ModelExecutor {
 }
 
 impl Executor for ModelExecutor {
-    fn execute<'a>(&'a self, job: &'a Claimed) -> BoxFuture<'a, Result<Effect, Failure>> {
+    fn execute<'a>(&'a self, job: &'a Claimed) -> BoxFuture<'a, Result<Done, Failure>> {
         Box::pin(async move {
-            let task: Task = serde_json::from_str(&job.task).map_err(|e| Failure {
-                code: 5000,
-                message: format!("InternalError, the stored task is unreadable: {e}"),
-                retryable: false,
-            })?;
-            let service = services::find_job_kind(&task.service).ok_or_else(|| Failure {
-                code: 5000,
-                message: format!(
-                    "InternalError, service [{}] is no longer supported",
-                    task.service
-                ),
-                retryable: false,
-            })?;
+            let (service, task) = job_kind(job)?;
             tokio::time::sleep(self.delay).await;
-            Ok(service.model(&task.cluster, &task.params))
+            Ok(service.model(&task.cluster, &task.params).into())
         })
     }
 
@@ -39,4 +26,26 @@ impl Executor for ModelExecutor {
     fn cancel_safe(&self) -> bool {
         true
     }
+}
+
+/// The stored task of a job and the service (or job kind) it names.
+pub fn job_kind(job: &Claimed) -> Result<(&'static dyn Service, Task), Failure> {
+    let task: Task = serde_json::from_str(&job.task).map_err(|e| {
+        Failure::new(
+            5000,
+            format!("InternalError, the stored task is unreadable: {e}"),
+            false,
+        )
+    })?;
+    let service = services::find_job_kind(&task.service).ok_or_else(|| {
+        Failure::new(
+            5000,
+            format!(
+                "InternalError, service [{}] is no longer supported",
+                task.service
+            ),
+            false,
+        )
+    })?;
+    Ok((service, task))
 }
