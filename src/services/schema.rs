@@ -290,15 +290,12 @@ pub fn is_ip_or_cidr(s: &str) -> bool {
     bits.is_none_or(|b| b.parse::<u8>().is_ok_and(|n| n <= max) && !b.starts_with('+'))
 }
 
-/// `;`-separated hosts, each an IP or CIDR, or the single wildcard `any`.
+/// `;`-separated hosts, each an IP, a CIDR network or the wildcard `any`.
 /// Returns them trimmed, without duplicates.
 pub fn host_list(s: &str, any: &str) -> Option<Vec<String>> {
-    if s.trim() == any {
-        return Some(vec![any.to_string()]);
-    }
     let mut out: Vec<String> = Vec::new();
     for h in s.split(';').map(str::trim).filter(|h| !h.is_empty()) {
-        if !is_ip_or_cidr(h) {
+        if h != any && !is_ip_or_cidr(h) {
             return None;
         }
         if !out.iter().any(|o| o == h) {
@@ -396,7 +393,8 @@ mod tests {
             host_list("10.0.0.1; 10.1.0.0/16;10.0.0.1", "%").unwrap(),
             vec!["10.0.0.1", "10.1.0.0/16"]
         );
-        assert!(host_list("10.0.0.1;%", "%").is_none());
+        assert_eq!(host_list("10.0.0.1;%", "%").unwrap(), vec!["10.0.0.1", "%"]);
+        assert!(host_list("10.0.0.1;*", "%").is_none());
         assert!(host_list("10.0.0.0/33", "%").is_none());
         assert!(host_list("", "%").is_none());
         assert_eq!(host_list("::/0", "::/0").unwrap(), vec!["::/0"]);

@@ -87,6 +87,14 @@ impl Harness {
         assert!(added, "cluster {id} added");
     }
 
+    /// Registers a cluster with these nodes (`clusters add --read-nodes …`).
+    pub fn add_cluster_with(&self, id: &str, owner: &str, layout: clusters::Layout) {
+        let mut conn = store::open_rw(&self.db()).expect("db");
+        let added = store::with_tx(&mut conn, |c| clusters::add(c, id, ZONE, owner, "", &layout))
+            .expect("add");
+        assert!(added, "cluster {id} added");
+    }
+
     pub fn cluster(&self, id: &str) -> clusters::Cluster {
         let conn = store::open_rw(&self.db()).expect("db");
         clusters::list(&conn)
@@ -201,8 +209,29 @@ pub fn assert_golden(name: &str, reply: &Value) {
     assert_eq!(actual, expected, "reply differs from {}", path.display());
 }
 
-/// Replaces `YYYY-MM-DDThh:mm:ssZ` with `<TIME>`.
+/// Replaces `YYYY-MM-DDThh:mm:ssZ` with `<TIME>` and random node ids
+/// (`cln-…`) with `cln-<ID>`.
 fn normalise(s: &str) -> String {
+    let s = normalise_times(s);
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find("cln-") {
+        out.push_str(&rest[..i + 4]);
+        rest = &rest[i + 4..];
+        let id_len = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+            .count();
+        if id_len > 0 {
+            out.push_str("<ID>");
+        }
+        rest = &rest[id_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn normalise_times(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
@@ -272,4 +301,54 @@ fn response_complete(bytes: &[u8]) -> bool {
                 .and_then(|v| v.trim().parse::<usize>().ok())
         })
         .is_some_and(|len| body.len() >= len)
+}
+
+/// `RunClusterCustomService` on `cluster` (role omitted when empty).
+pub async fn rccs(client: &mut Client, cluster: &str, service: &str, role: &str, sp: &str) -> Value {
+    let mut p = vec![("cluster", cluster), ("service", service), ("zone", ZONE)];
+    if !role.is_empty() {
+        p.push(("role", role));
+    }
+    if !sp.is_empty() {
+        p.push(("service_params", sp));
+    }
+    client.call("RunClusterCustomService", &p).await.expect("reply")
+}
+
+/// Runs a service and waits for its job; panics unless it succeeds.
+pub async fn run_ok(client: &mut Client, cluster: &str, service: &str, role: &str, sp: &str) {
+    let r = rccs(client, cluster, service, role, sp).await;
+    assert_eq!(r["ret_code"], 0, "{service}: {r}");
+    let (j, _) = wait_job(client, r["job_id"].as_str().expect("job_id"), Duration::from_secs(10)).await;
+    assert_eq!(j["status"], "successful", "{service}: {j}");
+}
+
+/// The `node_set` of a cluster.
+pub async fn nodes(client: &mut Client, cluster: &str) -> Vec<Value> {
+    let r = client
+        .call("DescribeClusterNodes", &[("cluster", cluster)])
+        .await
+        .expect("reply");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    r["node_set"].as_array().expect("node_set").clone()
+}
+
+/// The node ids of `role`, the primary first.
+pub async fn node_ids(client: &mut Client, cluster: &str, role: &str) -> Vec<String> {
+    nodes(client, cluster)
+        .await
+        .iter()
+        .filter(|n| n["role"] == role)
+        .map(|n| n["node_id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// One cluster of `cluster_set`.
+pub async fn describe_cluster(client: &mut Client, cluster: &str) -> Value {
+    let r = client
+        .call("DescribeClusters", &[("clusters.1", cluster), ("status.1", "active"), ("status.2", "stopped"), ("status.3", "pending"), ("status.4", "failed"), ("status.5", "deleted"), ("status.6", "ceased")])
+        .await
+        .expect("reply");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    r["cluster_set"][0].clone()
 }
