@@ -240,10 +240,15 @@ impl Fields {
 
     /// Refuses any field the schema did not consume.
     pub fn finish(self) -> Result<(), ApiError> {
+        let of = if self.root == "service_params" {
+            "this service"
+        } else {
+            self.root
+        };
         match self.map.keys().next() {
             None => Ok(()),
             Some(k) => Err(ApiError::InvalidParameter(format!(
-                "parameter [{}] is not a field of this service",
+                "parameter [{}] is not a field of {of}",
                 self.field_name(&crate::params::printable(k))
             ))),
         }
