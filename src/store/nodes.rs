@@ -34,7 +34,7 @@ pub fn list(
 ) -> Result<Vec<NodeView>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, cluster_id, role, is_primary, status, create_time, restart_time, rebuild_time FROM nodes
-         WHERE cluster_id = ?1 AND (?2 IS NULL OR role = ?2) ORDER BY is_primary DESC, create_time, id",
+         WHERE cluster_id = ?1 AND (?2 IS NULL OR role = ?2) ORDER BY is_primary DESC, rowid",
     )?;
     let rows = stmt.query_map(params![cluster_id, role], |r| {
         Ok(NodeView {
