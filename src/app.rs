@@ -20,8 +20,8 @@ use crate::sealing::MasterKey;
 use crate::state::AppState;
 use crate::store::keys::{self, NewKey};
 use crate::store::{self, Store, StoreError};
-use crate::worker::executor::Executor;
 use crate::worker::command::CommandExecutor;
+use crate::worker::executor::Executor;
 use crate::worker::model::ModelExecutor;
 use crate::worker::{self, WorkerConfig, WorkerPool};
 
@@ -56,7 +56,8 @@ pub async fn start(cfg: &Config) -> Result<Gateway, StartError> {
         delay: Duration::from_millis(cfg.model_delay_ms),
     };
     start_with(cfg, |master| {
-        let exec = CommandExecutor::new(&cfg.executor, master, model).map_err(StartError::Config)?;
+        let exec =
+            CommandExecutor::new(&cfg.executor, master, model).map_err(StartError::Config)?;
         Ok(Arc::new(exec) as Arc<dyn Executor>)
     })
     .await

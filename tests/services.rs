@@ -39,8 +39,22 @@ async fn node_services_restart_rebuild_and_assign_the_master() {
     assert_eq!((main.len(), read.len(), proxy.len()), (2, 1, 1));
 
     // restart_node: any of its roles, on a node of that role.
-    run_ok(&mut c, A, "restart_node", "", &sp(json!({"node_id": main[1]}))).await;
-    run_ok(&mut c, A, "restart_node", "proxy", &sp(json!({"node_id": proxy[0]}))).await;
+    run_ok(
+        &mut c,
+        A,
+        "restart_node",
+        "",
+        &sp(json!({"node_id": main[1]})),
+    )
+    .await;
+    run_ok(
+        &mut c,
+        A,
+        "restart_node",
+        "proxy",
+        &sp(json!({"node_id": proxy[0]})),
+    )
+    .await;
     let ns = nodes(&mut c, A).await;
     let restarted: Vec<&str> = ns
         .iter()
@@ -50,45 +64,126 @@ async fn node_services_restart_rebuild_and_assign_the_master() {
     assert_eq!(restarted.len(), 2, "{ns:?}");
     assert!(restarted.contains(&main[1].as_str()) && restarted.contains(&proxy[0].as_str()));
 
-    let r = rccs(&mut c, A, "restart_node", "readinstance", &sp(json!({"node_id": main[0]}))).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "restart_node",
+        "readinstance",
+        &sp(json!({"node_id": main[0]})),
+    )
+    .await;
     assert_golden("node_wrong_role", &r);
-    let r = rccs(&mut c, A, "restart_node", "", &sp(json!({"node_id": foreign[0]}))).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "restart_node",
+        "",
+        &sp(json!({"node_id": foreign[0]})),
+    )
+    .await;
     assert_golden("node_not_in_cluster", &r);
-    let r = rccs(&mut c, A, "restart_node", "", &sp(json!({"node_id": "cl-notanode"}))).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "restart_node",
+        "",
+        &sp(json!({"node_id": "cl-notanode"})),
+    )
+    .await;
     assert_eq!(r["ret_code"], 1100, "{r}");
-    assert!(r["message"].as_str().unwrap_or_default().contains("[service_params.node_id]"));
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("[service_params.node_id]")
+    );
     let r = rccs(&mut c, A, "restart_node", "", "").await;
     assert_eq!(r["ret_code"], 1100, "{r}");
-    let r = rccs(&mut c, A, "restart_node", "analysis", &sp(json!({"node_id": main[0]}))).await;
-    assert_eq!(r["ret_code"], 1100, "analysis is not a role of restart_node: {r}");
+    let r = rccs(
+        &mut c,
+        A,
+        "restart_node",
+        "analysis",
+        &sp(json!({"node_id": main[0]})),
+    )
+    .await;
+    assert_eq!(
+        r["ret_code"], 1100,
+        "analysis is not a role of restart_node: {r}"
+    );
 
     // rebuildme: read-only instances only.
-    let r = rccs(&mut c, A, "rebuildme", "maininstance", &sp(json!({"node_id": main[0]}))).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "rebuildme",
+        "maininstance",
+        &sp(json!({"node_id": main[0]})),
+    )
+    .await;
     assert_eq!(r["ret_code"], 1100, "{r}");
     run_ok(&mut c, A, "rebuildme", "", &sp(json!({"node_id": read[0]}))).await;
     let ns = nodes(&mut c, A).await;
     let rebuilt: Vec<&Value> = ns.iter().filter(|n| n["rebuild_time"] != "").collect();
     assert_eq!(rebuilt.len(), 1);
     assert_eq!(rebuilt[0]["node_id"], read[0].as_str());
-    let r = rccs(&mut c, OTHER, "rebuildme", "", &sp(json!({"node_id": foreign[0]}))).await;
+    let r = rccs(
+        &mut c,
+        OTHER,
+        "rebuildme",
+        "",
+        &sp(json!({"node_id": foreign[0]})),
+    )
+    .await;
     assert_golden("no_readinstance_node", &r);
 
     // assignmaster: the other maininstance node becomes the primary.
-    let r = rccs(&mut c, A, "assignmaster", "", &sp(json!({"node_id": main[0]}))).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "assignmaster",
+        "",
+        &sp(json!({"node_id": main[0]})),
+    )
+    .await;
     assert_golden("already_primary", &r);
-    run_ok(&mut c, A, "assignmaster", "", &sp(json!({"node_id": main[1]}))).await;
+    run_ok(
+        &mut c,
+        A,
+        "assignmaster",
+        "",
+        &sp(json!({"node_id": main[1]})),
+    )
+    .await;
     let ns = nodes(&mut c, A).await;
     let primary: Vec<&Value> = ns.iter().filter(|n| n["is_primary"] == true).collect();
     assert_eq!(primary.len(), 1);
     assert_eq!(primary[0]["node_id"], main[1].as_str());
-    let r = rccs(&mut c, A, "assignmaster", "", &sp(json!({"node_id": read[0]}))).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "assignmaster",
+        "",
+        &sp(json!({"node_id": read[0]})),
+    )
+    .await;
     assert_eq!(r["ret_code"], 1100, "a read node cannot be the master: {r}");
 
     // Another owner sees none of it.
     let mut b = h.client_b();
-    let r = b.call("DescribeClusterNodes", &[("nodes.1", main[0].as_str())]).await.expect("r");
+    let r = b
+        .call("DescribeClusterNodes", &[("nodes.1", main[0].as_str())])
+        .await
+        .expect("r");
     assert_eq!(r["total_count"], 0, "{r}");
-    let r = rccs(&mut b, A, "restart_node", "", &sp(json!({"node_id": main[0]}))).await;
+    let r = rccs(
+        &mut b,
+        A,
+        "restart_node",
+        "",
+        &sp(json!({"node_id": main[0]})),
+    )
+    .await;
     assert_eq!(r["ret_code"], 2100, "{r}");
     h.stop().await;
 }
@@ -96,7 +191,9 @@ async fn node_services_restart_rebuild_and_assign_the_master() {
 const PASSWORD: &str = "Acc0unt@Pass";
 
 fn user(user: &str, host: &str) -> String {
-    sp(json!({"database": "app", "passwd": PASSWORD, "ssl": "NO", "host": host, "user": user, "priv": "StandardAccount"}))
+    sp(
+        json!({"database": "app", "passwd": PASSWORD, "ssl": "NO", "host": host, "user": user, "priv": "StandardAccount"}),
+    )
 }
 
 fn accounts(cluster: &Value) -> Vec<(String, String, String)> {
@@ -118,7 +215,14 @@ async fn accounts_are_added_refused_and_deleted() {
     h.add_cluster(OTHER, ZONE, &h.owner_a);
     let mut c = h.client_a();
 
-    run_ok(&mut c, A, "add_user", "maininstance", &user("app_rw", "10.0.0.1;10.1.0.0/16")).await;
+    run_ok(
+        &mut c,
+        A,
+        "add_user",
+        "maininstance",
+        &user("app_rw", "10.0.0.1;10.1.0.0/16"),
+    )
+    .await;
     let cl = describe_cluster(&mut c, A).await;
     assert_eq!(
         accounts(&cl),
@@ -150,7 +254,10 @@ async fn accounts_are_added_refused_and_deleted() {
         assert_eq!(r["ret_code"], 1100, "{field}={value}: {r}");
         let msg = r["message"].as_str().unwrap_or_default();
         assert!(msg.contains(&format!("[service_params.{field}]")), "{msg}");
-        assert!(!msg.contains(PASSWORD) && !msg.contains("weakpass"), "{msg}");
+        assert!(
+            !msg.contains(PASSWORD) && !msg.contains("weakpass"),
+            "{msg}"
+        );
         if let Some(g) = golden {
             assert_golden(g, &r);
         }
@@ -184,16 +291,49 @@ async fn accounts_are_added_refused_and_deleted() {
     run_ok(&mut c, A, "add_ck_user", "analysis", &ck).await;
     let r = rccs(&mut c, A, "add_ck_user", "", &ck).await;
     assert_eq!(r["ret_code"], 1400, "{r}");
-    let r = rccs(&mut c, A, "add_ck_user", "", &sp(json!({"passwd": PASSWORD, "host": "::/0", "user": "default"}))).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "add_ck_user",
+        "",
+        &sp(json!({"passwd": PASSWORD, "host": "::/0", "user": "default"})),
+    )
+    .await;
     assert_eq!(r["ret_code"], 1100, "{r}");
-    assert!(accounts(&describe_cluster(&mut c, A).await).contains(&("clickhouse".into(), "ck_reader".into(), "::/0".into())));
-    run_ok(&mut c, A, "del_ck_user", "", &sp(json!({"user": "ck_reader"}))).await;
-    let r = rccs(&mut c, A, "del_ck_user", "", &sp(json!({"user": "ck_reader"}))).await;
+    assert!(accounts(&describe_cluster(&mut c, A).await).contains(&(
+        "clickhouse".into(),
+        "ck_reader".into(),
+        "::/0".into()
+    )));
+    run_ok(
+        &mut c,
+        A,
+        "del_ck_user",
+        "",
+        &sp(json!({"user": "ck_reader"})),
+    )
+    .await;
+    let r = rccs(
+        &mut c,
+        A,
+        "del_ck_user",
+        "",
+        &sp(json!({"user": "ck_reader"})),
+    )
+    .await;
     assert_eq!(r["ret_code"], 1400, "{r}");
 
     // The password is nowhere in what the gateway shows.
-    let jobs = c.call("DescribeJobs", &[("limit", "100")]).await.expect("r").to_string();
-    let clusters = c.call("DescribeClusters", &[]).await.expect("r").to_string();
+    let jobs = c
+        .call("DescribeJobs", &[("limit", "100")])
+        .await
+        .expect("r")
+        .to_string();
+    let clusters = c
+        .call("DescribeClusters", &[])
+        .await
+        .expect("r")
+        .to_string();
     for shown in [jobs, clusters] {
         assert!(!shown.contains(PASSWORD), "password shown: {shown}");
     }
@@ -206,7 +346,9 @@ async fn migration_log_server_and_zabbix_start_once_and_stop() {
     h.add_cluster_with(A, &h.owner_a, full_layout());
     let mut c = h.client_a();
 
-    let dump = sp(json!({"passwd": "remote-pw", "host": "192.168.0.10", "xtrabackup": "NO", "user": "dumper", "port": 3306}));
+    let dump = sp(
+        json!({"passwd": "remote-pw", "host": "192.168.0.10", "xtrabackup": "NO", "user": "dumper", "port": 3306}),
+    );
     run_ok(&mut c, A, "migrate_data", "", &dump).await;
     let settings = describe_cluster(&mut c, A).await["settings"].clone();
     assert_eq!(settings["migration"]["host"], "192.168.0.10", "{settings}");
@@ -218,31 +360,114 @@ async fn migration_log_server_and_zabbix_start_once_and_stop() {
     assert_golden("migration_not_running", &r);
     let r = rccs(&mut c, A, "migrate_data", "", &sp(json!({"passwd": "pw", "xtrabackup": "YES", "cluster_id": "cl-remote01", "user": "u", "host": "10.0.0.1"}))).await;
     assert_golden("migrate_field_of_other_mode", &r);
-    let r = rccs(&mut c, A, "migrate_data", "", &sp(json!({"passwd": "pw", "xtrabackup": "NO", "user": "u", "host": "10.0.0.1", "port": 0}))).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "migrate_data",
+        "",
+        &sp(
+            json!({"passwd": "pw", "xtrabackup": "NO", "user": "u", "host": "10.0.0.1", "port": 0}),
+        ),
+    )
+    .await;
     assert_eq!(r["ret_code"], 1100, "{r}");
-    run_ok(&mut c, A, "migrate_data", "", &sp(json!({"passwd": "pw", "xtrabackup": "YES", "cluster_id": "cl-remote01", "user": "u"}))).await;
-    assert_eq!(describe_cluster(&mut c, A).await["settings"]["migration"]["cluster_id"], "cl-remote01");
+    run_ok(
+        &mut c,
+        A,
+        "migrate_data",
+        "",
+        &sp(json!({"passwd": "pw", "xtrabackup": "YES", "cluster_id": "cl-remote01", "user": "u"})),
+    )
+    .await;
+    assert_eq!(
+        describe_cluster(&mut c, A).await["settings"]["migration"]["cluster_id"],
+        "cl-remote01"
+    );
 
-    let logs = |l: &str, u: &str| sp(json!({"mysql_log": l, "http_password": PASSWORD, "http_user": u}));
-    let r = rccs(&mut c, A, "start_log_server", "", &logs("mysql-error,mysql-general", "logs")).await;
+    let logs =
+        |l: &str, u: &str| sp(json!({"mysql_log": l, "http_password": PASSWORD, "http_user": u}));
+    let r = rccs(
+        &mut c,
+        A,
+        "start_log_server",
+        "",
+        &logs("mysql-error,mysql-general", "logs"),
+    )
+    .await;
     assert_golden("log_server_unknown_log", &r);
-    let r = rccs(&mut c, A, "start_log_server", "", &logs("mysql-error", "http")).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "start_log_server",
+        "",
+        &logs("mysql-error", "http"),
+    )
+    .await;
     assert_eq!(r["ret_code"], 1100, "{r}");
-    run_ok(&mut c, A, "start_log_server", "", &logs("mysql-slow, mysql-error", "logs")).await;
+    run_ok(
+        &mut c,
+        A,
+        "start_log_server",
+        "",
+        &logs("mysql-slow, mysql-error", "logs"),
+    )
+    .await;
     let settings = describe_cluster(&mut c, A).await["settings"].clone();
-    assert_eq!(settings["log_server"], json!({"mysql_log": "mysql-slow,mysql-error", "http_user": "logs"}));
-    let r = rccs(&mut c, A, "start_log_server", "", &logs("mysql-error", "logs")).await;
+    assert_eq!(
+        settings["log_server"],
+        json!({"mysql_log": "mysql-slow,mysql-error", "http_user": "logs"})
+    );
+    let r = rccs(
+        &mut c,
+        A,
+        "start_log_server",
+        "",
+        &logs("mysql-error", "logs"),
+    )
+    .await;
     assert_eq!(r["ret_code"], 1400, "{r}");
-    let r = rccs(&mut c, A, "stop_log_server", "", r#"{"clean_log":"PERHAPS"}"#).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "stop_log_server",
+        "",
+        r#"{"clean_log":"PERHAPS"}"#,
+    )
+    .await;
     assert_eq!(r["ret_code"], 1100, "{r}");
     run_ok(&mut c, A, "stop_log_server", "", r#"{"clean_log":"YES"}"#).await;
-    assert!(describe_cluster(&mut c, A).await["settings"].get("log_server").is_none());
+    assert!(
+        describe_cluster(&mut c, A).await["settings"]
+            .get("log_server")
+            .is_none()
+    );
 
-    let r = rccs(&mut c, A, "start_zabbix", "", r#"{"zabbix_agent_port":80,"zabbix_server_ip":"10.0.0.5"}"#).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "start_zabbix",
+        "",
+        r#"{"zabbix_agent_port":80,"zabbix_server_ip":"10.0.0.5"}"#,
+    )
+    .await;
     assert_golden("zabbix_port_range", &r);
-    let r = rccs(&mut c, A, "start_zabbix", "", r#"{"zabbix_server_ip":"zabbix.example"}"#).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "start_zabbix",
+        "",
+        r#"{"zabbix_server_ip":"zabbix.example"}"#,
+    )
+    .await;
     assert_eq!(r["ret_code"], 1100, "{r}");
-    run_ok(&mut c, A, "start_zabbix", "", r#"{"zabbix_server_ip":"10.0.0.5"}"#).await;
+    run_ok(
+        &mut c,
+        A,
+        "start_zabbix",
+        "",
+        r#"{"zabbix_server_ip":"10.0.0.5"}"#,
+    )
+    .await;
     assert_eq!(
         describe_cluster(&mut c, A).await["settings"]["zabbix"],
         json!({"zabbix_agent_port": 10050, "zabbix_server_ip": "10.0.0.5"})
@@ -262,27 +487,60 @@ async fn a_running_standby_refuses_restarts_and_ha_changes() {
     let main = node_ids(&mut c, A, "maininstance").await;
     let read = node_ids(&mut c, A, "readinstance").await;
     let j = start_standby(&mut c, A, OTHER).await;
-    wait_job(&mut c, j["job_id"].as_str().expect("id"), std::time::Duration::from_secs(10)).await;
+    wait_job(
+        &mut c,
+        j["job_id"].as_str().expect("id"),
+        std::time::Duration::from_secs(10),
+    )
+    .await;
 
-    let r = rccs(&mut c, A, "restart_node", "", &sp(json!({"node_id": main[0]}))).await;
+    let r = rccs(
+        &mut c,
+        A,
+        "restart_node",
+        "",
+        &sp(json!({"node_id": main[0]})),
+    )
+    .await;
     assert_golden("restart_on_running_standby", &r);
     for (service, params) in [
         ("assignmaster", sp(json!({"node_id": main[1]}))),
         ("rebuildme", sp(json!({"node_id": read[0]}))),
         ("configuring_SSL", r#"{"configssl":"YES"}"#.to_string()),
-        ("migrate_data", sp(json!({"passwd": "pw", "xtrabackup": "YES", "cluster_id": "cl-remote01", "user": "u"}))),
+        (
+            "migrate_data",
+            sp(
+                json!({"passwd": "pw", "xtrabackup": "YES", "cluster_id": "cl-remote01", "user": "u"}),
+            ),
+        ),
     ] {
         let r = rccs(&mut c, A, service, "", &params).await;
         assert_eq!(r["ret_code"], 1400, "{service}: {r}");
-        assert!(r["message"].as_str().unwrap_or_default().contains("stop_standby or promote_standby"), "{r}");
+        assert!(
+            r["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("stop_standby or promote_standby"),
+            "{r}"
+        );
     }
-    let r = c.call("RestartClusterService", &[("cluster", A)]).await.expect("r");
+    let r = c
+        .call("RestartClusterService", &[("cluster", A)])
+        .await
+        .expect("r");
     assert_eq!(r["ret_code"], 1400, "{r}");
     // Accounts and switches that restart nothing stay allowed.
     run_ok(&mut c, A, "add_user", "", &user("reporter", "%")).await;
     run_ok(&mut c, A, "set_readonly", "", r#"{"readonly":"YES"}"#).await;
     // Once DR sync stops, restarts are allowed again.
     run_ok(&mut c, A, "stop_standby", "", "").await;
-    run_ok(&mut c, A, "restart_node", "", &sp(json!({"node_id": main[0]}))).await;
+    run_ok(
+        &mut c,
+        A,
+        "restart_node",
+        "",
+        &sp(json!({"node_id": main[0]})),
+    )
+    .await;
     h.stop().await;
 }

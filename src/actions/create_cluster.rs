@@ -31,7 +31,10 @@ fn reply(cluster_id: &str, job_id: String, node_ids: &[(String, String)]) -> Rep
     r.insert("primary_node_id".into(), json!(main.first()));
     // The seed's `slaveId`: the standby node, addressable even if the
     // primary's build fails.
-    r.insert("standby_node_ids".into(), json!(main.get(1..).unwrap_or(&[])));
+    r.insert(
+        "standby_node_ids".into(),
+        json!(main.get(1..).unwrap_or(&[])),
+    );
     r
 }
 
@@ -70,7 +73,8 @@ impl Action for CreateCluster {
                 service: Kind.name().to_string(),
                 cluster: cluster_id.clone(),
                 role: String::new(),
-                params: serde_json::to_value(&conf).map_err(|e| ApiError::Internal(e.to_string()))?,
+                params: serde_json::to_value(&conf)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
             };
             let job = jobs::NewJob {
                 owner: owner.clone(),
@@ -79,7 +83,8 @@ impl Action for CreateCluster {
                 lane: cluster_id.clone(),
                 resource_ids: vec![cluster_id.clone()],
                 directive: redact::directive(p, None),
-                task: serde_json::to_string(&task).map_err(|e| ApiError::Internal(e.to_string()))?,
+                task: serde_json::to_string(&task)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
                 secrets: None,
             };
             let (id, nodes, name) = (cluster_id.clone(), node_ids.clone(), conf.name.clone());

@@ -45,7 +45,15 @@ impl Action for RestartClusterService {
                 let cluster = clusters::get_owned(conn, &cx.caller.owner, id)?
                     .filter(|c| zone.as_ref().is_none_or(|z| c.zone == *z));
                 Ok(cluster.map(|c| {
-                    cluster_jobs::new_job(cx, conn, self.name(), &Kind, &c, role, Default::default())
+                    cluster_jobs::new_job(
+                        cx,
+                        conn,
+                        self.name(),
+                        &Kind,
+                        &c,
+                        role,
+                        Default::default(),
+                    )
                 }))
             })?;
             let job = job.ok_or_else(|| ApiError::not_found(id))??;

@@ -13,6 +13,11 @@ impl Action for StartClusters {
     }
 
     fn handle<'a>(&'a self, cx: &'a Context<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {
-        Box::pin(cluster_jobs::run(cx, self.name(), &StartCluster, Default::default()))
+        Box::pin(cluster_jobs::run(
+            cx,
+            self.name(),
+            &StartCluster,
+            Default::default(),
+        ))
     }
 }

@@ -13,6 +13,11 @@ impl Action for StopClusters {
     }
 
     fn handle<'a>(&'a self, cx: &'a Context<'a>) -> BoxFuture<'a, Result<Reply, ApiError>> {
-        Box::pin(cluster_jobs::run(cx, self.name(), &StopCluster, Default::default()))
+        Box::pin(cluster_jobs::run(
+            cx,
+            self.name(),
+            &StopCluster,
+            Default::default(),
+        ))
     }
 }

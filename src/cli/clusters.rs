@@ -100,7 +100,9 @@ pub fn run(cmd: Command) -> CliResult {
             }
             let layout = nodes.layout()?;
             let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-            if !store::with_tx(&mut conn, |c| clusters::add(c, &id, &zone, &owner, &name, &layout))? {
+            if !store::with_tx(&mut conn, |c| {
+                clusters::add(c, &id, &zone, &owner, &name, &layout)
+            })? {
                 return Err(format!("cluster {id} is already registered").into());
             }
             println!("added {id} in {zone} for {owner}");

@@ -5,8 +5,8 @@ use rusqlite::Connection;
 
 use super::schema::{Fields, is_account_name};
 use crate::error::ApiError;
-use crate::store::{StoreError, accounts};
 use crate::store::effect::EffectError;
+use crate::store::{StoreError, accounts};
 
 /// MySQL accounts MySQL Plus keeps for itself (`add_user.md`, `delete_user.md`).
 pub const MYSQL_RESERVED: [&str; 4] = ["root", "qc_admin", "qc_repl", "qc_check"];
@@ -37,12 +37,14 @@ pub fn exists_refusal(
     user: &str,
     host: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
-    Ok(accounts::exists(conn, cluster_id, engine, user, host)?.then(|| {
-        format!(
-            "account [{}] already exists on cluster [{cluster_id}]",
-            shown(user, host)
-        )
-    }))
+    Ok(
+        accounts::exists(conn, cluster_id, engine, user, host)?.then(|| {
+            format!(
+                "account [{}] already exists on cluster [{cluster_id}]",
+                shown(user, host)
+            )
+        }),
+    )
 }
 
 /// Why an account may not be deleted: it does not exist. `None`: it may.
@@ -53,12 +55,14 @@ pub fn missing_refusal(
     user: &str,
     host: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
-    Ok((!accounts::exists(conn, cluster_id, engine, user, host)?).then(|| {
-        format!(
-            "account [{}] does not exist on cluster [{cluster_id}]",
-            shown(user, host)
-        )
-    }))
+    Ok(
+        (!accounts::exists(conn, cluster_id, engine, user, host)?).then(|| {
+            format!(
+                "account [{}] does not exist on cluster [{cluster_id}]",
+                shown(user, host)
+            )
+        }),
+    )
 }
 
 fn shown(user: &str, host: Option<&str>) -> String {
@@ -77,7 +81,9 @@ pub fn denied(why: Option<String>) -> Result<(), ApiError> {
 pub fn refused(why: Result<Option<String>, StoreError>) -> Result<(), EffectError> {
     match why {
         Ok(None) => Ok(()),
-        Ok(Some(w)) => Err(EffectError::Refused(ApiError::PermissionDenied(w).to_string())),
+        Ok(Some(w)) => Err(EffectError::Refused(
+            ApiError::PermissionDenied(w).to_string(),
+        )),
         Err(e) => Err(EffectError::Store(e)),
     }
 }

@@ -17,7 +17,8 @@ const PRIVILEGES: [&str; 2] = ["StandardAccount", "SuperuserAccount"];
 fn is_database(s: &str) -> bool {
     s == "*"
         || ((1..=64).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'-')))
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$' | b'-')))
 }
 
 impl Service for AddUser {
@@ -66,7 +67,13 @@ impl Service for AddUser {
             )));
         }
         for host in &hosts {
-            denied(exists_refusal(cx.conn, &c.cluster_id, "mysql", &user, Some(host))?)?;
+            denied(exists_refusal(
+                cx.conn,
+                &c.cluster_id,
+                "mysql",
+                &user,
+                Some(host),
+            )?)?;
         }
         Ok(Prepared {
             params: json!({
@@ -88,7 +95,13 @@ impl Service for AddUser {
             let text = |k: &str| params[k].as_str().unwrap_or_default().to_string();
             let user = text("user");
             for host in text("host").split(';') {
-                refused(exists_refusal(conn, &cluster_id, "mysql", &user, Some(host)))?;
+                refused(exists_refusal(
+                    conn,
+                    &cluster_id,
+                    "mysql",
+                    &user,
+                    Some(host),
+                ))?;
                 let account = NewAccount {
                     engine: "mysql",
                     user: &user,

@@ -27,7 +27,13 @@ impl Service for DelCkUser {
     fn prepare(&self, cx: &PrepareCx<'_>, mut f: Fields) -> Result<Prepared, ApiError> {
         let user = account_rules::user(&mut f, &CLICKHOUSE_RESERVED)?;
         f.finish()?;
-        denied(missing_refusal(cx.conn, &cx.cluster.cluster_id, "clickhouse", &user, None)?)?;
+        denied(missing_refusal(
+            cx.conn,
+            &cx.cluster.cluster_id,
+            "clickhouse",
+            &user,
+            None,
+        )?)?;
         Ok(Prepared {
             params: json!({ "user": user }),
             secrets: Vec::new(),
@@ -39,7 +45,13 @@ impl Service for DelCkUser {
         let user = params["user"].as_str().unwrap_or_default().to_string();
         Box::new(move |conn| {
             current(conn, &cluster_id)?;
-            refused(missing_refusal(conn, &cluster_id, "clickhouse", &user, None))?;
+            refused(missing_refusal(
+                conn,
+                &cluster_id,
+                "clickhouse",
+                &user,
+                None,
+            ))?;
             accounts::delete(conn, &cluster_id, "clickhouse", &user, None)
                 .map(drop)
                 .map_err(EffectError::Store)

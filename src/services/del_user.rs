@@ -38,7 +38,13 @@ impl Service for DelUser {
         let user = account_rules::user(&mut f, &MYSQL_RESERVED)?;
         f.finish()?;
         for host in &hosts {
-            denied(missing_refusal(cx.conn, &cx.cluster.cluster_id, "mysql", &user, Some(host))?)?;
+            denied(missing_refusal(
+                cx.conn,
+                &cx.cluster.cluster_id,
+                "mysql",
+                &user,
+                Some(host),
+            )?)?;
         }
         Ok(Prepared {
             params: json!({ "host": hosts.join(";"), "user": user }),
@@ -53,7 +59,13 @@ impl Service for DelUser {
         Box::new(move |conn| {
             current(conn, &cluster_id)?;
             for host in hosts.split(';') {
-                refused(missing_refusal(conn, &cluster_id, "mysql", &user, Some(host)))?;
+                refused(missing_refusal(
+                    conn,
+                    &cluster_id,
+                    "mysql",
+                    &user,
+                    Some(host),
+                ))?;
                 accounts::delete(conn, &cluster_id, "mysql", &user, Some(host))
                     .map_err(EffectError::Store)?;
             }

@@ -42,7 +42,11 @@ impl Service for MigrateData {
     }
 
     fn dial_targets(&self, params: &Value) -> Vec<String> {
-        params["host"].as_str().map(str::to_string).into_iter().collect()
+        params["host"]
+            .as_str()
+            .map(str::to_string)
+            .into_iter()
+            .collect()
     }
 
     fn prepare(&self, cx: &PrepareCx<'_>, mut f: Fields) -> Result<Prepared, ApiError> {
@@ -64,7 +68,8 @@ impl Service for MigrateData {
             "a database account name (1-32 of A-Z a-z 0-9 _ . -)",
             is_db_user,
         )?;
-        let mut params = json!({ "xtrabackup": if xtrabackup { "YES" } else { "NO" }, "user": user });
+        let mut params =
+            json!({ "xtrabackup": if xtrabackup { "YES" } else { "NO" }, "user": user });
         if xtrabackup {
             let source = f.checked(
                 "cluster_id",

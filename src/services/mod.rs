@@ -1,17 +1,17 @@
 //! Custom services run by `RunClusterCustomService`. Each service is one file;
 //! registering it is one line in `REGISTRY`.
 
-pub mod cluster_power;
 mod account_rules;
 mod add_ck_user;
 mod add_user;
 mod assignmaster;
+pub mod cluster_power;
 mod configuring_ssl;
 pub mod create_cluster;
 mod decouple;
-pub mod delete_cluster;
 mod del_ck_user;
 mod del_user;
+pub mod delete_cluster;
 mod failover;
 mod features;
 mod migrate_data;
@@ -19,6 +19,7 @@ mod promote_standby;
 mod rebuildme;
 pub mod restart_cluster_service;
 mod restart_node;
+pub mod schema;
 mod set_readonly;
 mod settings;
 mod start_log_server;
@@ -29,7 +30,6 @@ mod stop_migrate;
 mod stop_standby;
 mod stop_zabbix;
 mod switchover;
-pub mod schema;
 pub mod topology;
 
 use rusqlite::Connection;
@@ -37,8 +37,8 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::secret::Secret;
-use crate::store::{self, clusters::Cluster};
 use crate::store::effect::{Effect, EffectError};
+use crate::store::{self, clusters::Cluster};
 use schema::Fields;
 
 pub trait Service: Send + Sync + 'static {
@@ -209,7 +209,11 @@ pub(crate) fn cluster_node(
     cx: &PrepareCx<'_>,
     f: &mut Fields,
 ) -> Result<store::nodes::NodeView, ApiError> {
-    let id = f.checked("node_id", "a node id such as cln-0a1b2c3d", schema::is_node_id)?;
+    let id = f.checked(
+        "node_id",
+        "a node id such as cln-0a1b2c3d",
+        schema::is_node_id,
+    )?;
     let cluster = &cx.cluster.cluster_id;
     match store::nodes::get(cx.conn, cluster, &id)? {
         Some(n) if cx.role.is_empty() || n.role == cx.role => Ok(n),

@@ -141,10 +141,7 @@ impl Fields {
         };
         match n {
             Some(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(self.bad(
-                name,
-                format!("must be an integer from {min} to {max}"),
-            )),
+            _ => Err(self.bad(name, format!("must be an integer from {min} to {max}"))),
         }
     }
 
@@ -181,10 +178,9 @@ impl Fields {
         }
         match found {
             None => Err(self.missing(names[0])),
-            Some((s, name)) if s.is_empty() || s.chars().count() > max_len => Err(self.bad(
-                name,
-                format!("must be 1 to {max_len} characters"),
-            )),
+            Some((s, name)) if s.is_empty() || s.chars().count() > max_len => {
+                Err(self.bad(name, format!("must be 1 to {max_len} characters")))
+            }
             Some((s, name)) => Ok((Secret::new(s), name)),
         }
     }
@@ -210,7 +206,13 @@ impl Fields {
     }
 
     /// An optional integer in `[min, max]`; `default` when absent.
-    pub fn opt_int(&mut self, name: &str, min: i64, max: i64, default: i64) -> Result<i64, ApiError> {
+    pub fn opt_int(
+        &mut self,
+        name: &str,
+        min: i64,
+        max: i64,
+        default: i64,
+    ) -> Result<i64, ApiError> {
         if self.map.get(name).is_none_or(|v| v.is_null() || v == "") {
             self.map.remove(name);
             return Ok(default);
@@ -313,7 +315,10 @@ pub fn host_list(s: &str, any: &str) -> Option<Vec<String>> {
 /// A node id: `cln-` and lower-case alphanumerics.
 pub fn is_node_id(s: &str) -> bool {
     s.strip_prefix("cln-").is_some_and(|r| {
-        !r.is_empty() && r.len() <= 32 && r.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        !r.is_empty()
+            && r.len() <= 32
+            && r.bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
     })
 }
 

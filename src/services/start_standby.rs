@@ -28,6 +28,15 @@ impl Service for StartStandby {
         false
     }
 
+    // An executor connects to the source database to start replication.
+    fn dial_targets(&self, params: &Value) -> Vec<String> {
+        params["host"]
+            .as_str()
+            .map(str::to_string)
+            .into_iter()
+            .collect()
+    }
+
     fn prepare(&self, cx: &PrepareCx<'_>, mut f: Fields) -> Result<Prepared, ApiError> {
         let sync_way = f.one_of("sync_way", &["full", "increment"])?;
         let zone = f.checked("zone", "a lower-case zone id such as sh1a", is_zone)?;

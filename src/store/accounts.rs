@@ -67,7 +67,16 @@ pub fn add(conn: &Connection, cluster_id: &str, a: &NewAccount<'_>) -> Result<bo
     Ok(conn.execute(
         "INSERT INTO accounts (cluster_id, engine, user, host, db, priv, ssl, create_time)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
-        params![cluster_id, a.engine, a.user, a.host, a.database, a.priv_type, a.ssl, now_unix()],
+        params![
+            cluster_id,
+            a.engine,
+            a.user,
+            a.host,
+            a.database,
+            a.priv_type,
+            a.ssl,
+            now_unix()
+        ],
     )? == 1)
 }
 

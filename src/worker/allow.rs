@@ -31,16 +31,22 @@ impl AllowList {
                     let max = if ip.is_ipv4() { 32 } else { 128 };
                     let bits = match bits {
                         None => max,
-                        Some(b) => b
-                            .parse::<u8>()
-                            .ok()
-                            .filter(|b| *b <= max)
-                            .ok_or_else(|| format!("allow_hosts entry {e:?}: bad prefix length"))?,
+                        Some(b) => {
+                            b.parse::<u8>().ok().filter(|b| *b <= max).ok_or_else(|| {
+                                format!("allow_hosts entry {e:?}: bad prefix length")
+                            })?
+                        }
                     };
                     list.nets.push((ip, bits));
                 }
-                Err(_) if bits.is_none() && !e.is_empty() => list.names.push(e.to_ascii_lowercase()),
-                Err(_) => return Err(format!("allow_hosts entry {e:?} is not an IP, network or name")),
+                Err(_) if bits.is_none() && !e.is_empty() => {
+                    list.names.push(e.to_ascii_lowercase())
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "allow_hosts entry {e:?} is not an IP, network or name"
+                    ));
+                }
             }
         }
         Ok(list)
@@ -49,7 +55,10 @@ impl AllowList {
     pub fn allows(&self, host: &str) -> bool {
         let host = host.trim().trim_start_matches('[').trim_end_matches(']');
         match host.parse::<IpAddr>() {
-            Ok(ip) => self.nets.iter().any(|(net, bits)| contains(*net, *bits, ip)),
+            Ok(ip) => self
+                .nets
+                .iter()
+                .any(|(net, bits)| contains(*net, *bits, ip)),
             Err(_) => self.names.iter().any(|n| n.eq_ignore_ascii_case(host)),
         }
     }
@@ -79,7 +88,14 @@ mod tests {
         for ok in ["127.0.0.1", "127.9.9.9", "::1", "[::1]", "LOCALHOST"] {
             assert!(a.allows(ok), "{ok}");
         }
-        for no in ["192.168.0.232", "10.0.0.1", "::2", "example.com", "0.0.0.0", ""] {
+        for no in [
+            "192.168.0.232",
+            "10.0.0.1",
+            "::2",
+            "example.com",
+            "0.0.0.0",
+            "",
+        ] {
             assert!(!a.allows(no), "{no}");
         }
     }

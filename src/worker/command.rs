@@ -53,7 +53,10 @@ pub struct ExecutorConfig {
 impl Default for ExecutorConfig {
     fn default() -> Self {
         ExecutorConfig {
-            allow_hosts: super::allow::DEFAULT.iter().map(|s| s.to_string()).collect(),
+            allow_hosts: super::allow::DEFAULT
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             commands: BTreeMap::new(),
         }
     }
@@ -117,7 +120,8 @@ impl CommandExecutor {
         }
         let secrets = self.secrets(job)?;
         let mut params = task.params.clone();
-        if let (Some(p), Some(Value::Object(s))) = (params.as_object_mut(), secret_fields(&secrets)) {
+        if let (Some(p), Some(Value::Object(s))) = (params.as_object_mut(), secret_fields(&secrets))
+        {
             p.extend(s);
         }
         let input = Secret::new(
@@ -168,10 +172,10 @@ impl CommandExecutor {
             scrub(&out, &secrets, job.secrets.is_some()),
             scrub(&err, &secrets, job.secrets.is_some()),
         );
-        let output = if err.is_empty() {
-            out
-        } else {
-            format!("{out}--- stderr ---\n{err}")
+        let output = match (out.is_empty() || out.ends_with('\n'), err.is_empty()) {
+            (_, true) => out,
+            (true, false) => format!("{out}--- stderr ---\n{err}"),
+            (false, false) => format!("{out}\n--- stderr ---\n{err}"),
         };
         if status.success() {
             return Ok(Done {
@@ -190,7 +194,11 @@ impl CommandExecutor {
             format!(
                 "CommandFailed, {} {how}: {}",
                 cmd.program.display(),
-                if tail.is_empty() { "(no stderr)".to_string() } else { tail.join(" | ") }
+                if tail.is_empty() {
+                    "(no stderr)".to_string()
+                } else {
+                    tail.join(" | ")
+                }
             ),
             status.code() == Some(EXIT_TEMPFAIL),
         );
@@ -309,7 +317,10 @@ mod tests {
         let s = Secret::new(r#"{"passwd":"pa\"ss\\w0rd"}"#);
         let text = r#"got pa"ss\w0rd and {"passwd":"pa\"ss\\w0rd"}"#;
         let out = scrub(text, &s, true);
-        assert!(!out.contains("ss\\w0rd") && !out.contains(r#"ss\\w0rd"#), "{out}");
+        assert!(
+            !out.contains("ss\\w0rd") && !out.contains(r#"ss\\w0rd"#),
+            "{out}"
+        );
         assert_eq!(out.matches("******").count(), 2, "{out}");
     }
 }

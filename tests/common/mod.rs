@@ -82,16 +82,20 @@ impl Harness {
     /// Registers a cluster, as `qcgate clusters add` does.
     pub fn add_cluster(&self, id: &str, zone: &str, owner: &str) {
         let mut conn = store::open_rw(&self.db()).expect("db");
-        let added =
-            store::with_tx(&mut conn, |c| clusters::add(c, id, zone, owner, "", &Default::default())).expect("add");
+        let added = store::with_tx(&mut conn, |c| {
+            clusters::add(c, id, zone, owner, "", &Default::default())
+        })
+        .expect("add");
         assert!(added, "cluster {id} added");
     }
 
     /// Registers a cluster with these nodes (`clusters add --read-nodes …`).
     pub fn add_cluster_with(&self, id: &str, owner: &str, layout: clusters::Layout) {
         let mut conn = store::open_rw(&self.db()).expect("db");
-        let added = store::with_tx(&mut conn, |c| clusters::add(c, id, ZONE, owner, "", &layout))
-            .expect("add");
+        let added = store::with_tx(&mut conn, |c| {
+            clusters::add(c, id, ZONE, owner, "", &layout)
+        })
+        .expect("add");
         assert!(added, "cluster {id} added");
     }
 
@@ -304,7 +308,13 @@ fn response_complete(bytes: &[u8]) -> bool {
 }
 
 /// `RunClusterCustomService` on `cluster` (role omitted when empty).
-pub async fn rccs(client: &mut Client, cluster: &str, service: &str, role: &str, sp: &str) -> Value {
+pub async fn rccs(
+    client: &mut Client,
+    cluster: &str,
+    service: &str,
+    role: &str,
+    sp: &str,
+) -> Value {
     let mut p = vec![("cluster", cluster), ("service", service), ("zone", ZONE)];
     if !role.is_empty() {
         p.push(("role", role));
@@ -312,14 +322,22 @@ pub async fn rccs(client: &mut Client, cluster: &str, service: &str, role: &str,
     if !sp.is_empty() {
         p.push(("service_params", sp));
     }
-    client.call("RunClusterCustomService", &p).await.expect("reply")
+    client
+        .call("RunClusterCustomService", &p)
+        .await
+        .expect("reply")
 }
 
 /// Runs a service and waits for its job; panics unless it succeeds.
 pub async fn run_ok(client: &mut Client, cluster: &str, service: &str, role: &str, sp: &str) {
     let r = rccs(client, cluster, service, role, sp).await;
     assert_eq!(r["ret_code"], 0, "{service}: {r}");
-    let (j, _) = wait_job(client, r["job_id"].as_str().expect("job_id"), Duration::from_secs(10)).await;
+    let (j, _) = wait_job(
+        client,
+        r["job_id"].as_str().expect("job_id"),
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(j["status"], "successful", "{service}: {j}");
 }
 
@@ -346,7 +364,18 @@ pub async fn node_ids(client: &mut Client, cluster: &str, role: &str) -> Vec<Str
 /// One cluster of `cluster_set`.
 pub async fn describe_cluster(client: &mut Client, cluster: &str) -> Value {
     let r = client
-        .call("DescribeClusters", &[("clusters.1", cluster), ("status.1", "active"), ("status.2", "stopped"), ("status.3", "pending"), ("status.4", "failed"), ("status.5", "deleted"), ("status.6", "ceased")])
+        .call(
+            "DescribeClusters",
+            &[
+                ("clusters.1", cluster),
+                ("status.1", "active"),
+                ("status.2", "stopped"),
+                ("status.3", "pending"),
+                ("status.4", "failed"),
+                ("status.5", "deleted"),
+                ("status.6", "ceased"),
+            ],
+        )
         .await
         .expect("reply");
     assert_eq!(r["ret_code"], 0, "{r}");
