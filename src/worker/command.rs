@@ -306,6 +306,11 @@ impl Executor for CommandExecutor {
             }
         })
     }
+
+    // A program may have done part of its work when stopped: wait for it.
+    fn cancel_safe(&self, job: &Claimed) -> bool {
+        job_kind(job).is_ok_and(|(s, _)| !self.commands.contains_key(s.name()))
+    }
 }
 
 #[cfg(test)]

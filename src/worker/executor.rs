@@ -47,10 +47,10 @@ impl Failure {
 pub trait Executor: Send + Sync + 'static {
     fn execute<'a>(&'a self, job: &'a Claimed) -> BoxFuture<'a, Result<Done, Failure>>;
 
-    /// True when dropping `execute` before it completes leaves nothing done,
-    /// so on shutdown a running job can go back to `pending` instead of being
-    /// waited for.
-    fn cancel_safe(&self) -> bool {
+    /// True when dropping `execute` for this job before it completes leaves
+    /// nothing done, so on shutdown it can go back to `pending` instead of
+    /// being waited for.
+    fn cancel_safe(&self, _job: &Claimed) -> bool {
         false
     }
 }

@@ -137,7 +137,7 @@ impl Worker {
             }
         };
         let heartbeat = self.spawn_heartbeat(job.seq);
-        let outcome = if self.executor.cancel_safe() {
+        let outcome = if self.executor.cancel_safe(&job) {
             tokio::select! {
                 o = attempt => Some(o),
                 _ = stop.wait_for(|s| *s) => None,

@@ -23,7 +23,7 @@ impl Executor for ModelExecutor {
     }
 
     // Nothing happens until the effect is recorded.
-    fn cancel_safe(&self) -> bool {
+    fn cancel_safe(&self, _job: &Claimed) -> bool {
         true
     }
 }
