@@ -179,12 +179,50 @@ fn serve_prints_a_first_key_once_and_local_commands_work_beside_it() {
         &[],
     );
     assert!(!ok, "a malformed cluster id is refused");
+    let add_with = |flags: &[&str]| {
+        let mut args = vec!["clusters", "add", "--id", "cl-cli00002", "--zone", "sh1a"];
+        args.extend(["--owner", owner.as_str(), "--data-dir", dir]);
+        args.extend(flags);
+        qcgate(&args, &[])
+    };
+    let (ok, out) = add_with(&["--main-nodes", "1"]);
+    assert!(!ok, "one maininstance node needs --no-ha: {out}");
+    let (ok, out) = add_with(&["--read-nodes", "2", "--analysis-nodes", "1"]);
+    assert!(ok, "{out}");
 
     // qcgate call, credentials from the environment, JSON encoded for the user
     let env = [
         ("QCGATE_ACCESS_KEY_ID", ak.as_str()),
         ("QCGATE_SECRET_ACCESS_KEY", sk.as_str()),
     ];
+    let (ok, out) = qcgate(
+        &[
+            "call",
+            "DescribeClusterNodes",
+            "--endpoint",
+            &s.endpoint,
+            "cluster=cl-cli00002",
+        ],
+        &env,
+    );
+    assert!(ok, "{out}");
+    let r: Value = serde_json::from_str(&out).expect("JSON");
+    let roles: Vec<&str> = r["node_set"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n["role"].as_str())
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "maininstance",
+            "maininstance",
+            "readinstance",
+            "readinstance",
+            "analysis"
+        ]
+    );
     let sp = r#"service_params={"sync_way":"full","zone":"sh1a","host":"192.168.0.232","cluster_id":"cl-9np7ig3g","user":"migrate_user","password":"Passwd@123","port":3306}"#;
     let (ok, out) = qcgate(
         &[
