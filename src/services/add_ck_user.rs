@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::account_rules::{self, CLICKHOUSE_RESERVED, denied, exists_refusal, refused};
-use super::schema::{Fields, host_list};
+use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
 use crate::store::accounts::{self, NewAccount};
@@ -27,14 +27,7 @@ impl Service for AddCkUser {
 
     fn prepare(&self, cx: &PrepareCx<'_>, mut f: Fields) -> Result<Prepared, ApiError> {
         let passwd = f.password(&["passwd"])?;
-        let hosts = f.string("host").and_then(|h| {
-            host_list(&h, "::/0").ok_or_else(|| {
-                ApiError::invalid(
-                    "service_params.host",
-                    "must be ::/0 or IP addresses / CIDR networks separated by ;",
-                )
-            })
-        })?;
+        let hosts = f.hosts("host", "::/0")?;
         let user = account_rules::user(&mut f, &CLICKHOUSE_RESERVED)?;
         f.finish()?;
         denied(exists_refusal(

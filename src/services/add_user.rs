@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::account_rules::{self, MYSQL_RESERVED, denied, exists_refusal, refused};
-use super::schema::{Fields, host_list};
+use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
 use crate::store::accounts::{self, NewAccount};
@@ -39,14 +39,7 @@ impl Service for AddUser {
         let database = f.checked("database", "one database name or *", is_database)?;
         let passwd = f.password(&["passwd"])?;
         let ssl = f.opt_switch("ssl", false)?;
-        let hosts = f.string("host").and_then(|h| {
-            host_list(&h, "%").ok_or_else(|| {
-                ApiError::invalid(
-                    "service_params.host",
-                    "must be % or IP addresses / CIDR networks separated by ;",
-                )
-            })
-        })?;
+        let hosts = f.hosts("host", "%")?;
         let user = account_rules::user(&mut f, &MYSQL_RESERVED)?;
         let privilege = match f.opt_string("priv")? {
             None => PRIVILEGES[0].to_string(),

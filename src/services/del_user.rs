@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::account_rules::{self, MYSQL_RESERVED, denied, missing_refusal, refused};
-use super::schema::{Fields, host_list};
+use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
 use crate::store::accounts;
@@ -27,14 +27,7 @@ impl Service for DelUser {
     }
 
     fn prepare(&self, cx: &PrepareCx<'_>, mut f: Fields) -> Result<Prepared, ApiError> {
-        let hosts = f.string("host").and_then(|h| {
-            host_list(&h, "%").ok_or_else(|| {
-                ApiError::invalid(
-                    "service_params.host",
-                    "must be % or IP addresses / CIDR networks separated by ;",
-                )
-            })
-        })?;
+        let hosts = f.hosts("host", "%")?;
         let user = account_rules::user(&mut f, &MYSQL_RESERVED)?;
         f.finish()?;
         for host in &hosts {

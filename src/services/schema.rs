@@ -73,6 +73,17 @@ impl Fields {
         ApiError::invalid(&self.field_name(name), why)
     }
 
+    /// Required `;`-separated hosts: IPs, CIDR networks or the wildcard `any`.
+    pub fn hosts(&mut self, name: &str, any: &str) -> Result<Vec<String>, ApiError> {
+        let v = self.string(name)?;
+        host_list(&v, any).ok_or_else(|| {
+            self.bad(
+                name,
+                format!("must be {any} or IP addresses / CIDR networks separated by ;"),
+            )
+        })
+    }
+
     /// An optional boolean (JSON `true`/`false`); `default` when absent.
     pub fn opt_bool(&mut self, name: &str, default: bool) -> Result<bool, ApiError> {
         match self.map.remove(name) {
