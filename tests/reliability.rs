@@ -60,6 +60,25 @@ async fn the_same_signed_request_twice_creates_one_job() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_create_cluster_creates_one_cluster_and_answers_the_same_ids() {
+    let h = Harness::start(100).await;
+    let mut c = h.client_a();
+    let params = vec![
+        ("action".to_string(), "CreateCluster".to_string()),
+        ("conf".to_string(), r#"{"name":"once"}"#.to_string()),
+        ("zone".to_string(), ZONE.to_string()),
+    ];
+    let signed = client::sign(&h.a, "GET", "/iaas/", params);
+    let first = send(&mut c, &signed).await;
+    assert_eq!(first["ret_code"], 0, "{first}");
+    let again = send(&mut c, &signed).await;
+    assert_eq!(again, first, "same cluster, job and node ids");
+    let r = c.call("DescribeClusters", &[]).await.expect("r");
+    assert_eq!(r["total_count"], 1, "one cluster for two receptions: {r}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_over_its_queue_quota_gets_2500_and_others_are_unaffected() {
     let h = Harness::start_with(tempfile::tempdir().expect("tmp"), |c| {
         c.model_delay_ms = 60_000;
