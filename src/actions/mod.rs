@@ -68,19 +68,20 @@ pub fn names() -> Vec<&'static str> {
 /// was validated against has usually changed since. `part` tells apart the
 /// jobs of a request that creates several (one per cluster).
 pub fn replayed(cx: &Context<'_>, part: &str) -> Result<Option<String>, ApiError> {
-    let digest = replay_key(cx, part);
-    Ok(cx
-        .state
-        .store
-        .readers
-        .with(|c| jobs::replayed(c, &digest))?)
+    let once = once(cx, part);
+    Ok(cx.state.store.readers.with(|c| jobs::replayed(c, &once))?)
 }
 
-fn replay_key(cx: &Context<'_>, part: &str) -> String {
-    if part.is_empty() {
+/// The replay key of this signed request (or of one part of it).
+fn once(cx: &Context<'_>, part: &str) -> Once {
+    let digest = if part.is_empty() {
         cx.caller.request_digest.clone()
     } else {
         format!("{}:{part}", cx.caller.request_digest)
+    };
+    Once {
+        digest,
+        expires: cx.caller.valid_until,
     }
 }
 
@@ -105,13 +106,7 @@ pub async fn enqueue_with(
 ) -> Result<Vec<String>, ApiError> {
     let items: Vec<(NewJob, Once)> = jobs
         .into_iter()
-        .map(|(part, job)| {
-            let once = Once {
-                digest: replay_key(cx, &part),
-                expires: cx.caller.valid_until,
-            };
-            (job, once)
-        })
+        .map(|(part, job)| (job, once(cx, &part)))
         .collect();
     let max_open = cx.state.max_open_jobs_per_owner;
     let outcome = cx

@@ -132,10 +132,13 @@ pub enum Enqueued {
 }
 
 /// The job a signed request already created, while that request is valid.
-pub fn replayed(conn: &Connection, digest: &str) -> Result<Option<String>, StoreError> {
+pub fn replayed(conn: &Connection, once: &Once) -> Result<Option<String>, StoreError> {
+    if once.expires < now_unix() {
+        return Ok(None);
+    }
     Ok(conn
-        .prepare_cached("SELECT job_id FROM replays WHERE digest = ?1 AND expires >= ?2")?
-        .query_row(params![digest, now_unix()], |r| r.get(0))
+        .prepare_cached("SELECT job_id FROM replays WHERE expires = ?1 AND digest = ?2")?
+        .query_row(params![once.expires, once.digest], |r| r.get(0))
         .optional()?)
 }
 
@@ -149,7 +152,7 @@ pub fn enqueue(
 ) -> Result<Vec<Enqueued>, StoreError> {
     let mut seen = Vec::with_capacity(items.len());
     for (_, once) in items {
-        seen.push(replayed(conn, &once.digest)?);
+        seen.push(replayed(conn, once)?);
     }
     let new = seen.iter().filter(|s| s.is_none()).count() as u64;
     if let Some((job, _)) = items.first() {
@@ -170,9 +173,9 @@ pub fn enqueue(
         }
         let id = insert(conn, job)?;
         conn.prepare_cached(
-            "INSERT OR REPLACE INTO replays (digest, job_id, expires) VALUES (?1, ?2, ?3)",
+            "INSERT OR REPLACE INTO replays (expires, digest, job_id) VALUES (?1, ?2, ?3)",
         )?
-        .execute(params![once.digest, id, once.expires])?;
+        .execute(params![once.expires, once.digest, id])?;
         out.push(Enqueued::New(id));
     }
     Ok(out)

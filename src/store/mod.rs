@@ -137,6 +137,19 @@ pub fn open_rw(path: &Path) -> Result<Connection, StoreError> {
 
 /// Columns added after the first schema, for data dirs created before them.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    // replays was keyed by digest alone before it was keyed by expiry first.
+    let old_replays: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('replays') WHERE name = 'digest' AND pk = 1")?
+        .exists([])?;
+    if old_replays {
+        conn.execute_batch(
+            "ALTER TABLE replays RENAME TO replays_old;
+             CREATE TABLE replays (expires INTEGER NOT NULL, digest TEXT NOT NULL, job_id TEXT NOT NULL,
+                                   PRIMARY KEY (expires, digest)) WITHOUT ROWID;
+             INSERT INTO replays SELECT expires, digest, job_id FROM replays_old;
+             DROP TABLE replays_old;",
+        )?;
+    }
     for (table, column, decl) in [
         ("jobs", "secrets", "TEXT"),
         ("jobs", "output", "TEXT NOT NULL DEFAULT ''"),
@@ -181,4 +194,40 @@ pub fn with_tx<R>(
     let r = f(&tx)?;
     tx.commit()?;
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_replays_table_is_rekeyed_by_expiry_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = db_path(dir.path());
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE replays (digest TEXT PRIMARY KEY, job_id TEXT NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;
+                 INSERT INTO replays VALUES ('d1', 'j-aaaaaaaaaaa', 4000000000);",
+            )
+            .expect("old schema");
+        }
+        let conn = open_rw(&path).expect("migrates");
+        let once = jobs::Once {
+            digest: "d1".into(),
+            expires: 4_000_000_000,
+        };
+        assert_eq!(
+            jobs::replayed(&conn, &once).expect("query").as_deref(),
+            Some("j-aaaaaaaaaaa")
+        );
+        let pk: i64 = conn
+            .query_row(
+                "SELECT pk FROM pragma_table_info('replays') WHERE name = 'expires'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("pk");
+        assert_eq!(pk, 1);
+    }
 }

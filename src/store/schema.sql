@@ -81,10 +81,13 @@ CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(status_time) WHERE status IN ('
 
 -- A signed request that stored a job, so the same request received again
 -- answers with the same job (kept while the request is still valid).
+-- Keyed by expiry first: inserts land at the right edge of the tree instead
+-- of on a random page each, and expired rows go in one range delete.
 CREATE TABLE IF NOT EXISTS replays (
-  digest   TEXT PRIMARY KEY,
+  expires  INTEGER NOT NULL,
+  digest   TEXT NOT NULL,
   job_id   TEXT NOT NULL,
-  expires  INTEGER NOT NULL
+  PRIMARY KEY (expires, digest)
 ) WITHOUT ROWID;
 
 -- Open (pending or working) jobs per owner, for the queue quota.
