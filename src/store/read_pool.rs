@@ -50,8 +50,8 @@ impl ReadPool {
         )?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "query_only", "ON")?;
-        // Reads from the mapped file instead of a pread() per page.
-        conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)?;
+        // No mmap: the file grows under write load, and each growth made every
+        // reader remap it (munmap + TLB shootdowns), costing more than pread.
         conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
