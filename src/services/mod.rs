@@ -104,7 +104,10 @@ pub fn prepare(
             c.cluster_id, c.status
         )));
     }
-    if !cx.role.is_empty() && !store::nodes::has_role(cx.conn, &c.cluster_id, cx.role)? {
+    // Every cluster has maininstance nodes: only other roles cost a lookup.
+    if !matches!(cx.role, "" | "maininstance")
+        && !store::nodes::has_role(cx.conn, &c.cluster_id, cx.role)?
+    {
         return Err(ApiError::PermissionDenied(format!(
             "cluster [{}] has no {} node",
             c.cluster_id, cx.role

@@ -124,15 +124,15 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteOp>>) {
     }
     let mut done = Vec::with_capacity(batch.len());
     for op in batch.drain(..) {
-        let sp = conn.execute_batch("SAVEPOINT op");
+        let sp = exec(conn, "SAVEPOINT op");
         let (ok, complete) = op.apply(conn);
         if sp.is_ok() {
             let end = if ok {
-                "RELEASE op"
+                exec(conn, "RELEASE op")
             } else {
-                "ROLLBACK TO op; RELEASE op"
+                exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
             };
-            if let Err(e) = conn.execute_batch(end) {
+            if let Err(e) = end {
                 tracing::error!(error = %e, "savepoint");
             }
         }
