@@ -544,3 +544,43 @@ async fn a_running_standby_refuses_restarts_and_ha_changes() {
     .await;
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_queued_behind_start_standby_is_refused_when_it_runs() {
+    let h = Harness::start(200).await;
+    h.add_cluster(A, ZONE, &h.owner_a);
+    h.add_cluster(OTHER, ZONE, &h.owner_a);
+    let mut c = h.client_a();
+    let main = node_ids(&mut c, A, "maininstance").await;
+    // Both pass validation: the cluster is no standby yet when they arrive.
+    let standby = start_standby(&mut c, A, OTHER).await;
+    let restart = rccs(
+        &mut c,
+        A,
+        "restart_node",
+        "",
+        &sp(json!({"node_id": main[0]})),
+    )
+    .await;
+    assert_eq!(restart["ret_code"], 0, "{restart}");
+    let timeout = std::time::Duration::from_secs(10);
+    let (j, _) = wait_job(&mut c, standby["job_id"].as_str().expect("job"), timeout).await;
+    assert_eq!(j["status"], "successful", "{j}");
+    let (j, _) = wait_job(&mut c, restart["job_id"].as_str().expect("job"), timeout).await;
+    assert_eq!(j["status"], "failed", "{j}");
+    assert_eq!(j["error_codes"], "1400");
+    assert!(
+        j["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("DR standby"),
+        "{j}"
+    );
+    assert!(
+        nodes(&mut c, A)
+            .await
+            .iter()
+            .all(|n| n["restart_time"] == "")
+    );
+    h.stop().await;
+}

@@ -84,13 +84,19 @@ pub trait Service: Send + Sync + 'static {
     }
 }
 
-/// The checks every service shares, then the service's own.
-pub fn prepare(
-    service: &dyn Service,
-    cx: &PrepareCx<'_>,
-    fields: Fields,
-) -> Result<Prepared, ApiError> {
-    let c = cx.cluster;
+/// The service's model effect, behind the same shared checks as
+/// [`prepare`]: jobs queued earlier on the cluster may have changed it.
+pub fn effect(service: &'static dyn Service, cluster_id: &str, params: &Value) -> Effect {
+    let inner = service.model(cluster_id, params);
+    let cluster_id = cluster_id.to_string();
+    Box::new(move |conn| {
+        let c = current(conn, &cluster_id)?;
+        shared_checks(service, &c).map_err(|e| EffectError::Refused(e.to_string()))?;
+        inner(conn)
+    })
+}
+
+fn shared_checks(service: &dyn Service, c: &Cluster) -> Result<(), ApiError> {
     if let (Some(why), Some(_)) = (service.blocked_on_standby(), &c.standby_of) {
         return Err(ApiError::PermissionDenied(format!(
             "{} {why}, which is disabled while cluster [{}] is a DR standby; run stop_standby or promote_standby first",
@@ -104,6 +110,17 @@ pub fn prepare(
             c.cluster_id, c.status
         )));
     }
+    Ok(())
+}
+
+/// The checks every service shares, then the service's own.
+pub fn prepare(
+    service: &dyn Service,
+    cx: &PrepareCx<'_>,
+    fields: Fields,
+) -> Result<Prepared, ApiError> {
+    let c = cx.cluster;
+    shared_checks(service, c)?;
     // Every cluster has maininstance nodes: only other roles cost a lookup.
     if !matches!(cx.role, "" | "maininstance")
         && !store::nodes::has_role(cx.conn, &c.cluster_id, cx.role)?

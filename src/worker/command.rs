@@ -179,7 +179,7 @@ impl CommandExecutor {
         };
         if status.success() {
             return Ok(Done {
-                effect: service.model(&task.cluster, &task.params),
+                effect: services::effect(service, &task.cluster, &task.params),
                 output,
             });
         }

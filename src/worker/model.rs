@@ -18,7 +18,7 @@ impl Executor for ModelExecutor {
         Box::pin(async move {
             let (service, task) = job_kind(job)?;
             tokio::time::sleep(self.delay).await;
-            Ok(service.model(&task.cluster, &task.params).into())
+            Ok(services::effect(service, &task.cluster, &task.params).into())
         })
     }
 
