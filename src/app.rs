@@ -71,10 +71,11 @@ pub async fn start_with_executor(
     start_with(cfg, |_| Ok(executor)).await
 }
 
-/// `make` builds the executor once the master key (for job secrets) is loaded.
+/// `make` builds the executor once the store (and the master key that opens
+/// job secrets) is open.
 async fn start_with(
     cfg: &Config,
-    make: impl FnOnce(Arc<MasterKey>) -> Result<Arc<dyn Executor>, StartError>,
+    make: impl FnOnce(&Store) -> Result<Arc<dyn Executor>, StartError>,
 ) -> Result<Gateway, StartError> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(StoreError::from)?;
     let lock = lock_data_dir(cfg)?;
@@ -97,8 +98,8 @@ async fn start_with(
     }
     drop(conn);
 
-    let executor = make(master.clone())?;
     let (store, writer_thread) = Store::open(&cfg.data_dir, cfg.durability, master)?;
+    let executor = make(&store)?;
     let listener = TcpListener::bind(cfg.listen)
         .await
         .map_err(|source| StartError::Bind {

@@ -254,6 +254,61 @@ async fn timeouts_kill_the_program_and_exit_75_is_retried() {
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_never_runs_what_the_cluster_now_refuses() {
+    let work = tempfile::tempdir().expect("tmp");
+    let restart = script(
+        work.path(),
+        "restart.sh",
+        "cat > /dev/null\ntouch @DIR@/restarted",
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let h = Harness::start_with(dir, move |cfg| {
+        cfg.model_delay_ms = 300;
+        cfg.executor
+            .commands
+            .insert("restart_node".into(), command(restart, None));
+    })
+    .await;
+    h.add_cluster("cl-cmd00004", ZONE, &h.owner_a);
+    let mut c = h.client_a();
+    let node = node_ids(&mut c, "cl-cmd00004", "maininstance").await;
+    // Accepted while the cluster is no standby; it is one when the restart runs.
+    let standby = start_standby(&mut c, "cl-cmd00004", "cl-9np7ig3g").await;
+    let r = rccs(
+        &mut c,
+        "cl-cmd00004",
+        "restart_node",
+        "",
+        &json!({"node_id": node[0]}).to_string(),
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let (j, _) = wait_job(
+        &mut c,
+        standby["job_id"].as_str().expect("job"),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(j["status"], "successful", "{j}");
+    let (j, _) = wait_job(
+        &mut c,
+        r["job_id"].as_str().expect("job"),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(
+        (j["status"].as_str(), j["error_codes"].as_str()),
+        (Some("failed"), Some("1400")),
+        "{j}"
+    );
+    assert!(
+        !work.path().join("restarted").exists(),
+        "the program must not have run"
+    );
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn a_command_for_an_unknown_service_or_a_missing_program_stops_start_up() {
     for (name, program) in [

@@ -96,6 +96,23 @@ pub fn effect(service: &'static dyn Service, cluster_id: &str, params: &Value) -
     })
 }
 
+/// The shared checks against the cluster as it is now; the refusal as the
+/// job's error message.
+pub fn still_allowed(
+    service: &dyn Service,
+    conn: &Connection,
+    cluster_id: &str,
+) -> Result<(), String> {
+    match store::clusters::get(conn, cluster_id) {
+        Ok(Some(c)) => shared_checks(service, &c).map_err(|e| e.to_string()),
+        Ok(None) => Err(format!("cluster [{cluster_id}] no longer exists")),
+        Err(e) => {
+            tracing::error!(error = %e, "reading the cluster model");
+            Err("InternalError, the cluster model could not be read".into())
+        }
+    }
+}
+
 fn shared_checks(service: &dyn Service, c: &Cluster) -> Result<(), ApiError> {
     if let (Some(why), Some(_)) = (service.blocked_on_standby(), &c.standby_of) {
         return Err(ApiError::PermissionDenied(format!(

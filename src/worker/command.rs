@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -24,9 +23,9 @@ use super::allow::AllowList;
 use super::executor::{Done, Executor, Failure};
 use super::model::{ModelExecutor, job_kind};
 use crate::BoxFuture;
-use crate::sealing::MasterKey;
 use crate::secret::Secret;
 use crate::services;
+use crate::store::Store;
 use crate::store::jobs::{self, Claimed};
 
 /// The program for one service, from the config file.
@@ -72,14 +71,14 @@ const EXIT_TEMPFAIL: i32 = 75;
 pub struct CommandExecutor {
     commands: BTreeMap<String, CommandConfig>,
     allow: AllowList,
-    master: Arc<MasterKey>,
+    store: Store,
     model: ModelExecutor,
 }
 
 impl CommandExecutor {
     pub fn new(
         cfg: &ExecutorConfig,
-        master: Arc<MasterKey>,
+        store: &Store,
         model: ModelExecutor,
     ) -> Result<CommandExecutor, String> {
         for (name, c) in &cfg.commands {
@@ -98,7 +97,7 @@ impl CommandExecutor {
         Ok(CommandExecutor {
             commands: cfg.commands.clone(),
             allow: AllowList::parse(&cfg.allow_hosts)?,
-            master,
+            store: store.clone(),
             model,
         })
     }
@@ -117,6 +116,23 @@ impl CommandExecutor {
                 ),
                 false,
             ));
+        }
+        // Jobs queued before this one may have changed the cluster (made it a
+        // DR standby, stopped it): the program never runs what is now refused.
+        let allowed = self
+            .store
+            .readers
+            .with(|c| Ok(services::still_allowed(service, c, &task.cluster)));
+        match allowed {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return Err(Failure::new(1400, why, false)),
+            Err(_) => {
+                return Err(Failure::new(
+                    5000,
+                    "InternalError, the cluster model could not be read",
+                    true,
+                ));
+            }
         }
         let secrets = self.secrets(job)?;
         let mut params = task.params.clone();
@@ -210,7 +226,7 @@ impl CommandExecutor {
     fn secrets(&self, job: &Claimed) -> Result<Secret, Failure> {
         match &job.secrets {
             None => Ok(Secret::new("{}")),
-            Some(sealed) => jobs::open_secrets(&self.master, &job.owner, &job.lane, sealed)
+            Some(sealed) => jobs::open_secrets(&self.store.master, &job.owner, &job.lane, sealed)
                 .map_err(|_| {
                     Failure::new(
                         5000,
