@@ -97,3 +97,32 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every ```toml block of the README parses as a config file.
+    #[test]
+    fn the_readme_examples_parse() {
+        let readme = include_str!("../README.md");
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .collect();
+        assert!(blocks.len() >= 2, "README has config examples");
+        for b in blocks {
+            let cfg: Config = toml::from_str(b).unwrap_or_else(|e| panic!("{e}\n{b}"));
+            assert!(!cfg.executor.allow_hosts.is_empty());
+        }
+    }
+
+    #[test]
+    fn an_unknown_executor_setting_is_an_error() {
+        let e = toml::from_str::<Config>(
+            "[executor.commands.restart_node]\nprogram = \"/bin/true\"\nenv = []\n",
+        );
+        assert!(e.is_err());
+    }
+}
