@@ -3,7 +3,7 @@
 use super::{Action, Context, Reply, cluster_jobs};
 use crate::BoxFuture;
 use crate::error::ApiError;
-use crate::services::cluster_power::StartCluster;
+use crate::services::cluster_power::START_CLUSTER;
 
 pub struct StartClusters;
 
@@ -16,7 +16,7 @@ impl Action for StartClusters {
         Box::pin(cluster_jobs::run(
             cx,
             self.name(),
-            &StartCluster,
+            &START_CLUSTER,
             Default::default(),
         ))
     }

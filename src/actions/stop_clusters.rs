@@ -3,7 +3,7 @@
 use super::{Action, Context, Reply, cluster_jobs};
 use crate::BoxFuture;
 use crate::error::ApiError;
-use crate::services::cluster_power::StopCluster;
+use crate::services::cluster_power::STOP_CLUSTER;
 
 pub struct StopClusters;
 
@@ -16,7 +16,7 @@ impl Action for StopClusters {
         Box::pin(cluster_jobs::run(
             cx,
             self.name(),
-            &StopCluster,
+            &STOP_CLUSTER,
             Default::default(),
         ))
     }

@@ -4,85 +4,69 @@
 use serde_json::{Value, json};
 
 use super::schema::Fields;
-use super::{PrepareCx, Prepared, Service};
+use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
 use crate::store::clusters;
 use crate::store::effect::{Effect, EffectError};
 
-pub struct StartCluster;
-pub struct StopCluster;
-
-fn power(cx: &PrepareCx<'_>, f: Fields, to: &str) -> Result<Prepared, ApiError> {
-    f.finish()?;
-    let c = cx.cluster;
-    if c.status == to {
-        return Err(ApiError::PermissionDenied(format!(
-            "cluster [{}] is already {to}",
-            c.cluster_id
-        )));
-    }
-    Ok(Prepared {
-        params: json!({}),
-        secrets: Vec::new(),
-    })
+/// A job that moves a cluster to the status `to`.
+pub struct Power {
+    name: &'static str,
+    to: &'static str,
 }
 
-fn effect(cluster_id: &str, to: &'static str) -> Effect {
-    let cluster_id = cluster_id.to_string();
-    Box::new(move |conn| {
-        let c = clusters::get(conn, &cluster_id)
-            .map_err(EffectError::Store)?
-            .ok_or_else(|| {
-                EffectError::Refused(format!("cluster [{cluster_id}] no longer exists"))
-            })?;
-        if c.status == to {
-            return Err(EffectError::Refused(format!(
-                "PermissionDenied, cluster [{cluster_id}] is already {to}"
+pub const START_CLUSTER: Power = Power {
+    name: "start_cluster",
+    to: "active",
+};
+pub const STOP_CLUSTER: Power = Power {
+    name: "stop_cluster",
+    to: "stopped",
+};
+
+impl Service for Power {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn roles(&self) -> &'static [&'static str] {
+        &[""]
+    }
+
+    // Starting a started cluster (or stopping a stopped one) is refused, not
+    // repeated: safe to retry.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    fn needs_active(&self) -> bool {
+        false
+    }
+
+    fn prepare(&self, cx: &PrepareCx<'_>, f: Fields) -> Result<Prepared, ApiError> {
+        f.finish()?;
+        let c = cx.cluster;
+        if c.status == self.to {
+            return Err(ApiError::PermissionDenied(format!(
+                "cluster [{}] is already {}",
+                c.cluster_id, self.to
             )));
         }
-        clusters::set_status(conn, &cluster_id, to).map_err(EffectError::Store)
-    })
-}
+        Ok(Prepared {
+            params: json!({}),
+            secrets: Vec::new(),
+        })
+    }
 
-impl Service for StartCluster {
-    fn name(&self) -> &'static str {
-        "start_cluster"
-    }
-    fn roles(&self) -> &'static [&'static str] {
-        &[""]
-    }
-    // Starting a started cluster is refused, not repeated: safe to retry.
-    fn idempotent(&self) -> bool {
-        true
-    }
-    fn needs_active(&self) -> bool {
-        false
-    }
-    fn prepare(&self, cx: &PrepareCx<'_>, f: Fields) -> Result<Prepared, ApiError> {
-        power(cx, f, "active")
-    }
     fn model(&self, cluster_id: &str, _params: &Value) -> Effect {
-        effect(cluster_id, "active")
-    }
-}
-
-impl Service for StopCluster {
-    fn name(&self) -> &'static str {
-        "stop_cluster"
-    }
-    fn roles(&self) -> &'static [&'static str] {
-        &[""]
-    }
-    fn idempotent(&self) -> bool {
-        true
-    }
-    fn needs_active(&self) -> bool {
-        false
-    }
-    fn prepare(&self, cx: &PrepareCx<'_>, f: Fields) -> Result<Prepared, ApiError> {
-        power(cx, f, "stopped")
-    }
-    fn model(&self, cluster_id: &str, _params: &Value) -> Effect {
-        effect(cluster_id, "stopped")
+        let (cluster_id, to) = (cluster_id.to_string(), self.to);
+        Box::new(move |conn| {
+            if current(conn, &cluster_id)?.status == to {
+                return Err(EffectError::Refused(format!(
+                    "PermissionDenied, cluster [{cluster_id}] is already {to}"
+                )));
+            }
+            clusters::set_status(conn, &cluster_id, to).map_err(EffectError::Store)
+        })
     }
 }

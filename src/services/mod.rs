@@ -15,6 +15,7 @@ pub mod delete_cluster;
 mod failover;
 mod features;
 mod migrate_data;
+mod node_op;
 mod promote_standby;
 mod rebuildme;
 pub mod restart_cluster_service;
@@ -167,8 +168,8 @@ pub struct PrepareCx<'a> {
 }
 
 static REGISTRY: &[&dyn Service] = &[
-    &restart_node::RestartNode,
-    &rebuildme::Rebuildme,
+    &restart_node::RESTART_NODE,
+    &rebuildme::REBUILDME,
     &set_readonly::SET_READONLY,
     &assignmaster::AssignMaster,
     &configuring_ssl::CONFIGURING_SSL,
@@ -194,8 +195,8 @@ static REGISTRY: &[&dyn Service] = &[
 /// Jobs of cluster actions (`StartClusters`, …): run like services, but not
 /// reachable through `RunClusterCustomService`.
 static CLUSTER_JOBS: &[&dyn Service] = &[
-    &cluster_power::StartCluster,
-    &cluster_power::StopCluster,
+    &cluster_power::START_CLUSTER,
+    &cluster_power::STOP_CLUSTER,
     &create_cluster::CreateCluster,
     &delete_cluster::DeleteCluster,
     &restart_cluster_service::RestartClusterService,
