@@ -51,6 +51,17 @@ r = conn.send_request("RunClusterCustomService", {
 })
 check(r and r.get("ret_code") == 1400, "already a standby", r)
 
+# The DR control plane: create a cluster, wait for its job, see its nodes, delete it.
+conf = {"name": "sdk", "ha": {"enable": True, "replication_mode": "semisync"}, "readinstance_count": 1}
+r = conn.send_request("CreateCluster", {"conf": json.dumps(conf)})
+check(r and r.get("ret_code") == 0 and len(r["node_ids"]) == 3, "CreateCluster", r)
+new_cluster = r["cluster_id"]
+check(wait_job(conn, r["job_id"], timeout=30), "CreateCluster job finishes", r)
+r = conn.send_request("DescribeClusterNodes", {"cluster": new_cluster, "role": "readinstance"})
+check(r and r.get("total_count") == 1 and r["node_set"][0]["status"] == "active", "DescribeClusterNodes", r)
+r = conn.send_request("DeleteClusters", {"clusters": [new_cluster], "direct_cease": 1})
+check(r and r.get("ret_code") == 0 and new_cluster in r["job_ids"], "DeleteClusters with clusters.n", r)
+
 # The CLI: YAML config with host/port/protocol, `expires` = now + 20 min.
 conf = "%s/qcgate.yaml" % workdir
 with open(conf, "w") as f:
