@@ -38,7 +38,20 @@ pub struct LoadResult {
 }
 
 impl LoadResult {
+    pub fn empty() -> LoadResult {
+        LoadResult {
+            ok: 0,
+            failed: 0,
+            elapsed: Duration::ZERO,
+            hist: hist(),
+            kept: Vec::new(),
+        }
+    }
+
     pub fn rps(&self) -> f64 {
+        if self.elapsed.is_zero() {
+            return 0.0;
+        }
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
 
@@ -98,13 +111,7 @@ pub async fn run(
             }
         })
     };
-    let mut total = LoadResult {
-        ok: 0,
-        failed: 0,
-        elapsed: Duration::ZERO,
-        hist: hist(),
-        kept: Vec::new(),
-    };
+    let mut total = LoadResult::empty();
     for t in tasks {
         let r = t.await.map_err(std::io::Error::other)??;
         total.ok += r.ok;
@@ -132,13 +139,7 @@ async fn connection(
         .await
         .map_err(std::io::Error::other)?;
     tokio::spawn(driver);
-    let mut r = LoadResult {
-        ok: 0,
-        failed: 0,
-        elapsed: Duration::ZERO,
-        hist: hist(),
-        kept: Vec::new(),
-    };
+    let mut r = LoadResult::empty();
     let mut n = 0u64;
     let mut next = tokio::time::Instant::now();
     while Instant::now() < deadline {

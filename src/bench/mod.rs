@@ -29,6 +29,23 @@ pub struct Options {
     /// Jobs stored before the read phases (the memory figure is taken after them).
     pub preload: u64,
     pub quiet: bool,
+    /// Phases to run; empty: all of them.
+    pub only: Vec<Phase>,
+}
+
+/// A part of the benchmark, for `--only` (profiling one path at a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// RunClusterCustomService with synchronous=NORMAL.
+    Write,
+    /// DescribeJobs by id.
+    Read,
+    /// One write for four reads.
+    Mixed,
+    /// RunClusterCustomService with synchronous=FULL.
+    Full,
+    /// Enqueue → executor start latency.
+    Start,
 }
 
 #[derive(Debug, Serialize)]
@@ -405,6 +422,7 @@ impl Ceiling {
 
 pub async fn run(opts: &Options) -> BenchResult<Report> {
     let bars = Bars { quiet: opts.quiet };
+    let want = |p: Phase| opts.only.is_empty() || opts.only.contains(&p);
     let shape = Shape {
         conns: opts.connections,
         duration: opts.duration,
@@ -415,125 +433,146 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
     let per_conn = 100_000 * opts.duration.as_secs().max(1) / opts.connections as u64 + 1;
     let mut ceiling = Ceiling::start()?;
     let mut phases = Vec::new();
+    let (mut rss, mut stored) = (0.0, 0);
 
     // The request path with synchronous=NORMAL. Jobs stay queued (the model
     // delay is an hour), so every request passes validation and stores a job.
-    let gw = start_gateway(3_600_000, Durability::Normal)?;
-    let clusters = Arc::new(gw.add_clusters(opts.connections.max(1))?);
-    let plan = presigned(
-        rccs_planner(gw.creds.clone(), clusters.clone(), 0),
-        shape.conns,
-        per_conn.min(4000),
-    );
-    let c = ceiling.measure(&bars, shape).await?;
-    let w = phase(
-        &bars,
-        "RunClusterCustomService (NORMAL)",
-        &gw.authority,
-        Shape {
-            keep_bodies: true,
-            ..shape
-        },
-        plan,
-    )
-    .await?;
-    phases.push(report("run_cluster_custom_service_normal", &w, c));
-    let ids = Arc::new(job_ids(&w));
-    if ids.is_empty() {
-        return Err("the write phase created no job".into());
-    }
-    if opts.preload > 0 {
-        if !opts.quiet {
-            eprintln!("storing {} more jobs …", opts.preload);
-        }
-        gw.preload(opts.preload)?;
-    }
-    // Reads need not be unique: a pool of signed requests is replayed.
-    let reads = presigned(
-        describe_planner(gw.creds.clone(), ids.clone()),
-        shape.conns,
-        256,
-    );
-    let replay: Planner = Arc::new(move |conn, n| reads(conn, n % 256));
-    let c = ceiling.measure(&bars, shape).await?;
-    let r = phase(
-        &bars,
-        "DescribeJobs by id",
-        &gw.authority,
-        shape,
-        replay.clone(),
-    )
-    .await?;
-    phases.push(report("describe_jobs_by_id", &r, c));
-    // Writes continue the write phase's numbering so every signature stays unique.
-    let write = presigned(
-        rccs_planner(gw.creds.clone(), clusters.clone(), 0),
-        shape.conns,
-        0,
-    );
-    let offset = 1 << 32;
-    let mixed: Planner = Arc::new(move |conn, n| {
-        if n % 5 == 0 {
-            write(conn, offset + n)
+    if want(Phase::Write) || want(Phase::Read) || want(Phase::Mixed) {
+        let gw = start_gateway(3_600_000, Durability::Normal)?;
+        let clusters = Arc::new(gw.add_clusters(opts.connections.max(1))?);
+        let plan = presigned(
+            rccs_planner(gw.creds.clone(), clusters.clone(), 0),
+            shape.conns,
+            per_conn.min(4000),
+        );
+        // Without the write phase, a short unmeasured one stores the jobs
+        // the reads look up.
+        let w = if want(Phase::Write) {
+            let c = ceiling.measure(&bars, shape).await?;
+            let w = phase(
+                &bars,
+                "RunClusterCustomService (NORMAL)",
+                &gw.authority,
+                Shape {
+                    keep_bodies: true,
+                    ..shape
+                },
+                plan,
+            )
+            .await?;
+            phases.push(report("run_cluster_custom_service_normal", &w, c));
+            w
         } else {
-            replay(conn, n)
+            let fill = Shape {
+                keep_bodies: true,
+                duration: Duration::from_secs(1),
+                ..shape
+            };
+            phase(&bars, "storing jobs to read", &gw.authority, fill, plan).await?
+        };
+        let ids = Arc::new(job_ids(&w));
+        if ids.is_empty() {
+            return Err("the write phase created no job".into());
         }
-    });
-    let c = ceiling.measure(&bars, shape).await?;
-    let m = phase(
-        &bars,
-        "mixed (1 write : 4 reads)",
-        &gw.authority,
-        shape,
-        mixed,
-    )
-    .await?;
-    phases.push(report("mixed_1_write_4_reads", &m, c));
-    let rss = gw.rss_mib();
-    let stored = gw.jobs_stored()?;
-    drop(gw);
+        if opts.preload > 0 {
+            if !opts.quiet {
+                eprintln!("storing {} more jobs …", opts.preload);
+            }
+            gw.preload(opts.preload)?;
+        }
+        // Reads need not be unique: a pool of signed requests is replayed.
+        let reads = presigned(
+            describe_planner(gw.creds.clone(), ids.clone()),
+            shape.conns,
+            256,
+        );
+        let replay: Planner = Arc::new(move |conn, n| reads(conn, n % 256));
+        if want(Phase::Read) {
+            let c = ceiling.measure(&bars, shape).await?;
+            let r = phase(
+                &bars,
+                "DescribeJobs by id",
+                &gw.authority,
+                shape,
+                replay.clone(),
+            )
+            .await?;
+            phases.push(report("describe_jobs_by_id", &r, c));
+        }
+        if want(Phase::Mixed) {
+            // Writes continue the write phase's numbering so every signature stays unique.
+            let write = presigned(
+                rccs_planner(gw.creds.clone(), clusters.clone(), 0),
+                shape.conns,
+                0,
+            );
+            let offset = 1 << 32;
+            let mixed: Planner = Arc::new(move |conn, n| {
+                if n % 5 == 0 {
+                    write(conn, offset + n)
+                } else {
+                    replay(conn, n)
+                }
+            });
+            let c = ceiling.measure(&bars, shape).await?;
+            let m = phase(
+                &bars,
+                "mixed (1 write : 4 reads)",
+                &gw.authority,
+                shape,
+                mixed,
+            )
+            .await?;
+            phases.push(report("mixed_1_write_4_reads", &m, c));
+        }
+        rss = gw.rss_mib();
+        stored = gw.jobs_stored()?;
+    }
 
     // The same write path with synchronous=FULL.
-    let gw = start_gateway(3_600_000, Durability::Full)?;
-    let clusters = Arc::new(gw.add_clusters(opts.connections.max(1))?);
-    let plan = presigned(
-        rccs_planner(gw.creds.clone(), clusters, 0),
-        shape.conns,
-        per_conn.min(4000),
-    );
-    let c = ceiling.measure(&bars, shape).await?;
-    let f = phase(
-        &bars,
-        "RunClusterCustomService (FULL)",
-        &gw.authority,
-        shape,
-        plan,
-    )
-    .await?;
-    phases.push(report("run_cluster_custom_service_full", &f, c));
-    drop(gw);
+    if want(Phase::Full) {
+        let gw = start_gateway(3_600_000, Durability::Full)?;
+        let clusters = Arc::new(gw.add_clusters(opts.connections.max(1))?);
+        let plan = presigned(
+            rccs_planner(gw.creds.clone(), clusters, 0),
+            shape.conns,
+            per_conn.min(4000),
+        );
+        let c = ceiling.measure(&bars, shape).await?;
+        let f = phase(
+            &bars,
+            "RunClusterCustomService (FULL)",
+            &gw.authority,
+            shape,
+            plan,
+        )
+        .await?;
+        phases.push(report("run_cluster_custom_service_full", &f, c));
+    }
 
     // Enqueue → executor start: idle workers, a steady 500 jobs/s on distinct clusters.
-    let gw = start_gateway(0, Durability::Normal)?;
-    let paced = Shape {
-        conns: 10,
-        duration: opts.duration,
-        pace: Some(Duration::from_millis(20)),
-        keep_bodies: false,
-    };
-    let per_conn = (opts.duration.as_millis() / 20) as usize + 10;
-    let clusters = Arc::new(gw.add_clusters(paced.conns * per_conn)?);
-    phase(
-        &bars,
-        "enqueue → start (500 jobs/s)",
-        &gw.authority,
-        paced,
-        rccs_planner(gw.creds.clone(), clusters, paced.conns),
-    )
-    .await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let lat = gw.start_latencies()?;
-    drop(gw);
+    let mut lat = Vec::new();
+    if want(Phase::Start) {
+        let gw = start_gateway(0, Durability::Normal)?;
+        let paced = Shape {
+            conns: 10,
+            duration: opts.duration,
+            pace: Some(Duration::from_millis(20)),
+            keep_bodies: false,
+        };
+        let per_conn = (opts.duration.as_millis() / 20) as usize + 10;
+        let clusters = Arc::new(gw.add_clusters(paced.conns * per_conn)?);
+        phase(
+            &bars,
+            "enqueue → start (500 jobs/s)",
+            &gw.authority,
+            paced,
+            rccs_planner(gw.creds.clone(), clusters, paced.conns),
+        )
+        .await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        lat = gw.start_latencies()?;
+    }
     let pct = |q: f64| -> f64 {
         if lat.is_empty() {
             return 0.0;
@@ -548,10 +587,14 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
             // The median ceiling run, for the table; each phase's ratio uses its own.
             let mut runs: Vec<&LoadResult> = ceiling.runs.iter().collect();
             runs.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
-            let mid = runs.get(runs.len() / 2).ok_or("no ceiling run")?;
-            let mut r = report("bare_hyper_ceiling_median", mid, mid.rps());
-            r.ratio_to_ceiling = 1.0;
-            r
+            match runs.get(runs.len() / 2) {
+                Some(mid) => {
+                    let mut r = report("bare_hyper_ceiling_median", mid, mid.rps());
+                    r.ratio_to_ceiling = 1.0;
+                    r
+                }
+                None => report("bare_hyper_ceiling_median", &LoadResult::empty(), 0.0),
+            }
         },
         phases,
         enqueue_to_start_p50_ms: pct(0.5),

@@ -18,6 +18,9 @@ pub struct Args {
     /// Extra finished jobs to store before the read phases (e.g. 1000000).
     #[arg(long, default_value_t = 0)]
     preload: u64,
+    /// Run only these phases (comma-separated); default: all.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<bench::Phase>,
     /// Print one JSON summary on stdout (and no progress bars).
     #[arg(long)]
     json: bool,
@@ -35,6 +38,7 @@ pub fn run(args: Args) -> CliResult {
         duration: Duration::from_secs(args.seconds.max(1)),
         preload: args.preload,
         quiet: args.json,
+        only: args.only,
     };
     let report = super::runtime()?
         .block_on(bench::run(&opts))
