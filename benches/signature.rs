@@ -50,10 +50,10 @@ fn verify_signature(bencher: divan::Bencher) {
             signature: &sig,
         };
         let caller = auth::authenticate(&req, &TimeWindow::default(), now, |_| {
-            Ok(Some(KeyRecord {
+            Ok(Some(std::sync::Arc::new(KeyRecord {
                 secret: Secret::new("SECRETACCESSKEY"),
                 owner: "usr-BENCH001".into(),
-            }))
+            })))
         });
         assert!(caller.is_ok());
         caller

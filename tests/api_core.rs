@@ -618,11 +618,8 @@ async fn revoked_key_is_refused() {
         c.call("DescribeJobs", &[("zone", ZONE)]).await.expect("r")["ret_code"],
         0
     );
-    let mut conn = qcgate::store::open_rw(&h.db()).expect("db");
     let id = h.b.access_key_id.clone();
-    assert!(
-        qcgate::store::with_tx(&mut conn, |c| qcgate::store::keys::revoke(c, &id)).expect("revoke")
-    );
+    assert!(qcgate::store::keys::revoke(h.dir.path(), &id).expect("revoke"));
     assert_eq!(
         c.call("DescribeJobs", &[("zone", ZONE)]).await.expect("r")["ret_code"],
         1200

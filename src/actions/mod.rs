@@ -63,13 +63,30 @@ pub fn names() -> Vec<&'static str> {
     v
 }
 
-/// The job this exact signed request already created, if any. Job-creating
-/// actions answer with it before validating anything: the state the request
-/// was validated against has usually changed since. `part` tells apart the
-/// jobs of a request that creates several (one per cluster).
+/// The job this exact signed request already created, if any: a replay is
+/// answered with it whatever the state is now. `part` tells apart the jobs
+/// of a request that creates several (one per cluster). Actions whose reply
+/// names more than the job (a new cluster's ids) look before validating;
+/// the others use [`unless_replayed`].
 pub fn replayed(cx: &Context<'_>, part: &str) -> Result<Option<String>, ApiError> {
     let once = once(cx, part);
     Ok(cx.state.store.readers.with(|c| jobs::replayed(c, &once))?)
+}
+
+/// `refused`, unless this signed request already created its job: then that
+/// job. Validation runs first and the replay is looked up only when it
+/// fails (the state the first request was validated against has usually
+/// changed since); when validation passes, [`enqueue`] finds the replay
+/// atomically in the writer. The common path thus costs no extra read.
+pub fn unless_replayed(
+    cx: &Context<'_>,
+    part: &str,
+    refused: ApiError,
+) -> Result<String, ApiError> {
+    match replayed(cx, part)? {
+        Some(job_id) => Ok(job_id),
+        None => Err(refused),
+    }
 }
 
 /// The replay key of this signed request (or of one part of it).

@@ -38,9 +38,6 @@ impl Action for RestartClusterService {
                 }
                 reply
             };
-            if let Some(job_id) = super::replayed(cx, "")? {
-                return Ok(reply(job_id));
-            }
             let job = cx.state.store.readers.with(|conn| {
                 let cluster = clusters::get_owned(conn, &cx.caller.owner, id)?
                     .filter(|c| zone.as_ref().is_none_or(|z| c.zone == *z));
@@ -56,7 +53,10 @@ impl Action for RestartClusterService {
                     )
                 }))
             })?;
-            let job = job.ok_or_else(|| ApiError::not_found(id))??;
+            let job = match job.ok_or_else(|| ApiError::not_found(id)).and_then(|j| j) {
+                Ok(job) => job,
+                Err(refused) => return Ok(reply(super::unless_replayed(cx, "", refused)?)),
+            };
             let job_id = super::enqueue(cx, vec![(String::new(), job)])
                 .await?
                 .pop()

@@ -32,15 +32,7 @@ impl Action for RunClusterCustomService {
                 reply.insert("cluster_id".into(), Value::String(cluster_id.to_string()));
                 reply
             };
-            if let Some(job_id) = super::replayed(cx, "")? {
-                let role = p
-                    .optional("role")
-                    .or_else(|| services::find(service_name).map(|s| s.roles()[0]))
-                    .unwrap_or_default();
-                return Ok(reply(job_id, role.to_string()));
-            }
-
-            let (new_job, role) = cx.state.store.readers.with(|conn| {
+            let validated = cx.state.store.readers.with(|conn| {
                 let cluster = clusters::get_owned(conn, owner, cluster_id)?
                     .filter(|c| c.zone == zone);
                 Ok(cluster.map(|cluster| -> Result<_, ApiError> {
@@ -90,8 +82,19 @@ impl Action for RunClusterCustomService {
                     };
                     Ok((job, role))
                 }))
-            })?
-            .ok_or_else(|| ApiError::not_found(cluster_id))??;
+            }).map_err(ApiError::from)
+            .and_then(|found| found.ok_or_else(|| ApiError::not_found(cluster_id))?);
+            let (new_job, role) = match validated {
+                Ok(v) => v,
+                Err(refused) => {
+                    let job_id = super::unless_replayed(cx, "", refused)?;
+                    let role = p
+                        .optional("role")
+                        .or_else(|| services::find(service_name).map(|s| s.roles()[0]))
+                        .unwrap_or_default();
+                    return Ok(reply(job_id, role.to_string()));
+                }
+            };
 
             let job_id = super::enqueue(cx, vec![(String::new(), new_job)])
                 .await?

@@ -7,6 +7,8 @@ pub mod signature;
 pub mod throttle;
 pub mod time_window;
 
+use std::sync::Arc;
+
 use crate::error::ApiError;
 use crate::params::Params;
 use crate::secret::Secret;
@@ -43,7 +45,7 @@ pub fn authenticate(
     req: &SignedRequest<'_>,
     window: &TimeWindow,
     now: i64,
-    lookup: impl FnOnce(&str) -> Result<Option<KeyRecord>, ApiError>,
+    lookup: impl FnOnce(&str) -> Result<Option<Arc<KeyRecord>>, ApiError>,
 ) -> Result<Caller, ApiError> {
     let p = req.params;
     let key_id = p.required("access_key_id")?;
@@ -81,7 +83,7 @@ pub fn authenticate(
     let valid_until = window.check(now, time_stamp, p.optional("expires"))?;
     Ok(Caller {
         access_key_id: key_id.to_string(),
-        owner: record.owner,
+        owner: record.owner.clone(),
         request_digest: expected.digest(),
         valid_until,
     })

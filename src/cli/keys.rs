@@ -69,8 +69,7 @@ pub fn run(cmd: Command) -> CliResult {
             }
         }
         Command::Revoke { id, dir } => {
-            let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-            if !store::with_tx(&mut conn, |c| keys::revoke(c, &id))? {
+            if !keys::revoke(&dir.data_dir, &id)? {
                 return Err(format!("no active key {id}").into());
             }
             println!("revoked {id}");

@@ -101,11 +101,11 @@ async fn api(state: &AppState, req: Request<Incoming>) -> Outcome {
         .throttle
         .check(key_id)
         .map_err(|e| (action.clone(), e))?;
+    let store = &state.store;
     let caller = auth::authenticate(&signed, &state.window, now_unix(), |id| {
-        Ok(state
-            .store
-            .readers
-            .with(|c| keys::lookup(c, &state.store.master, id))?)
+        Ok(store.keys.get(id, || {
+            store.readers.with(|c| keys::lookup(c, &store.master, id))
+        })?)
     })
     .map_err(|e| {
         if matches!(e, ApiError::AuthFailure) {

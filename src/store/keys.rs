@@ -1,5 +1,7 @@
 //! Access keys. Managed only from the local command line.
 
+use std::path::Path;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
@@ -67,13 +69,22 @@ pub fn list(conn: &Connection) -> Result<Vec<KeyInfo>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Returns false when no active key has that id.
-pub fn revoke(conn: &Connection, id: &str) -> Result<bool, StoreError> {
-    let n = conn.execute(
-        "UPDATE access_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, now_unix()],
-    )?;
-    Ok(n == 1)
+/// Revokes a key in the data dir and tells running gateways, which keep
+/// keys in memory (see [`super::key_cache`]). False when no active key has
+/// that id.
+pub fn revoke(data_dir: &Path, id: &str) -> Result<bool, StoreError> {
+    let mut conn = super::open_rw(&super::db_path(data_dir))?;
+    let revoked = super::with_tx(&mut conn, |c| {
+        let n = c.execute(
+            "UPDATE access_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, now_unix()],
+        )?;
+        Ok(n == 1)
+    })?;
+    if revoked {
+        super::key_cache::announce_change(data_dir)?;
+    }
+    Ok(revoked)
 }
 
 /// The secret of an active key.

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod clusters;
 pub mod effect;
 pub mod jobs;
+pub mod key_cache;
 pub mod keys;
 pub mod nodes;
 mod read_pool;
@@ -79,6 +80,8 @@ pub struct Store {
     pub readers: Arc<ReadPool>,
     /// Wakes an idle worker when a job is committed.
     pub job_ready: Arc<Notify>,
+    /// Access keys, unsealed, for the request path.
+    pub keys: Arc<key_cache::KeyCache>,
 }
 
 impl Store {
@@ -99,12 +102,14 @@ impl Store {
         )?;
         // The writer walks the indexes of every insert: keep them in memory.
         conn.pragma_update(None, "cache_size", -16_384)?;
+        let keys = Arc::new(key_cache::KeyCache::open(data_dir)?);
         let (writer, handle) = Writer::spawn(conn);
         let store = Store {
             writer,
             master,
             readers: Arc::new(ReadPool::new(path, 8)),
             job_ready: Arc::new(Notify::new()),
+            keys,
         };
         Ok((store, handle))
     }
