@@ -35,6 +35,8 @@ pub struct LoadResult {
     pub hist: Histogram<u64>,
     /// Bodies of the successful replies, when asked to keep them.
     pub kept: Vec<Bytes>,
+    /// CPU time the server process spent during the run (user + system).
+    pub server_cpu_us: u64,
 }
 
 impl LoadResult {
@@ -45,6 +47,7 @@ impl LoadResult {
             elapsed: Duration::ZERO,
             hist: hist(),
             kept: Vec::new(),
+            server_cpu_us: 0,
         }
     }
 

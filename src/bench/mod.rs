@@ -59,6 +59,9 @@ pub struct PhaseReport {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub ratio_to_ceiling: f64,
+    /// The server's own CPU time (user + system, all threads) per successful
+    /// request: steadier than req/s on a shared machine.
+    pub server_cpu_us_per_request: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -243,6 +246,23 @@ impl Gateway {
     }
 }
 
+/// User + system CPU time of a process, all its threads, in microseconds.
+fn cpu_us(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    // USER_HZ is 100 on Linux.
+    ticks * 10_000
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -351,15 +371,18 @@ impl Bars {
     }
 }
 
+/// One load run against the server at `authority` (process `pid`).
 async fn phase(
     bars: &Bars,
     name: &str,
-    authority: &str,
+    (authority, pid): (&str, u32),
     shape: Shape,
     plan: Planner,
 ) -> BenchResult<LoadResult> {
     let bar = bars.bar(name, shape.duration);
-    let r = load::run(authority, shape, plan, &bar).await?;
+    let cpu_before = cpu_us(pid);
+    let mut r = load::run(authority, shape, plan, &bar).await?;
+    r.server_cpu_us = cpu_us(pid).saturating_sub(cpu_before);
     bar.finish_with_message(format!("{:.0} req/s, p99 {:.2} ms", r.rps(), r.ms(0.99)));
     Ok(r)
 }
@@ -376,6 +399,11 @@ fn report(name: &str, r: &LoadResult, ceiling: f64) -> PhaseReport {
         p999_ms: r.ms(0.999),
         ratio_to_ceiling: if ceiling > 0.0 {
             r.rps() / ceiling
+        } else {
+            0.0
+        },
+        server_cpu_us_per_request: if r.ok > 0 {
+            r.server_cpu_us as f64 / r.ok as f64
         } else {
             0.0
         },
@@ -413,7 +441,8 @@ impl Ceiling {
             path_and_query: "/".into(),
             form: None,
         });
-        let r = phase(bars, "bare hyper (ceiling)", &self.authority, shape, plan).await?;
+        let target = (self.authority.as_str(), self.child.id());
+        let r = phase(bars, "bare hyper (ceiling)", target, shape, plan).await?;
         let rps = r.rps();
         self.runs.push(r);
         Ok(rps)
@@ -452,7 +481,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
             let w = phase(
                 &bars,
                 "RunClusterCustomService (NORMAL)",
-                &gw.authority,
+                (&gw.authority, gw.child.id()),
                 Shape {
                     keep_bodies: true,
                     ..shape
@@ -468,7 +497,14 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
                 duration: Duration::from_secs(1),
                 ..shape
             };
-            phase(&bars, "storing jobs to read", &gw.authority, fill, plan).await?
+            phase(
+                &bars,
+                "storing jobs to read",
+                (&gw.authority, gw.child.id()),
+                fill,
+                plan,
+            )
+            .await?
         };
         let ids = Arc::new(job_ids(&w));
         if ids.is_empty() {
@@ -492,7 +528,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
             let r = phase(
                 &bars,
                 "DescribeJobs by id",
-                &gw.authority,
+                (&gw.authority, gw.child.id()),
                 shape,
                 replay.clone(),
             )
@@ -518,7 +554,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
             let m = phase(
                 &bars,
                 "mixed (1 write : 4 reads)",
-                &gw.authority,
+                (&gw.authority, gw.child.id()),
                 shape,
                 mixed,
             )
@@ -542,7 +578,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         let f = phase(
             &bars,
             "RunClusterCustomService (FULL)",
-            &gw.authority,
+            (&gw.authority, gw.child.id()),
             shape,
             plan,
         )
@@ -565,7 +601,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         phase(
             &bars,
             "enqueue → start (500 jobs/s)",
-            &gw.authority,
+            (&gw.authority, gw.child.id()),
             paced,
             rccs_planner(gw.creds.clone(), clusters, paced.conns),
         )
@@ -608,18 +644,19 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
 /// The human-readable table.
 pub fn print(r: &Report) {
     println!(
-        "\n{:<36} {:>10} {:>9} {:>9} {:>9} {:>9}",
-        "path", "req/s", "p50 ms", "p99 ms", "p999 ms", "ceiling"
+        "\n{:<36} {:>10} {:>9} {:>9} {:>9} {:>9} {:>11}",
+        "path", "req/s", "p50 ms", "p99 ms", "p999 ms", "ceiling", "cpu µs/req"
     );
     for p in std::iter::once(&r.ceiling).chain(&r.phases) {
         println!(
-            "{:<36} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8.0}%{}",
+            "{:<36} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8.0}% {:>11.1}{}",
             p.name,
             p.requests_per_sec,
             p.p50_ms,
             p.p99_ms,
             p.p999_ms,
             p.ratio_to_ceiling * 100.0,
+            p.server_cpu_us_per_request,
             if p.failed > 0 {
                 format!("  ({} failed)", p.failed)
             } else {
