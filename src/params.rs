@@ -149,6 +149,12 @@ impl Params {
 
 /// Form decoding: `+` is a space, then `%XX`; the result must be UTF-8.
 fn decode(raw: &[u8]) -> Result<String, ApiError> {
+    // Most names and many values need no decoding: one check, one copy.
+    if !raw.iter().any(|b| matches!(b, b'+' | b'%')) {
+        return std::str::from_utf8(raw)
+            .map(str::to_owned)
+            .map_err(|_| ApiError::InvalidParameter("a parameter name is not valid UTF-8".into()));
+    }
     let plus_free: std::borrow::Cow<[u8]> = if raw.contains(&b'+') {
         raw.iter()
             .map(|b| if *b == b'+' { b' ' } else { *b })

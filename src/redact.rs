@@ -1,16 +1,19 @@
 //! Removing secrets from what the gateway keeps or shows (`directive`, logs).
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::params::Params;
 
 /// Parameter names that are never stored or shown, whatever the action.
 const NEVER_KEPT: [&str; 3] = ["signature", "access_key_id", "token"];
 
-/// A name that looks like it carries a secret.
+/// A name that looks like it carries a secret (any case).
 pub fn is_secret_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n.contains("passw") || n.contains("secret") || n.contains("token") || n.contains("private_key")
+    const MARKS: [&[u8]; 4] = [b"passw", b"secret", b"token", b"private_key"];
+    let n = name.as_bytes();
+    MARKS
+        .iter()
+        .any(|m| n.windows(m.len()).any(|w| w.eq_ignore_ascii_case(m)))
 }
 
 /// Drops secret-looking keys from a JSON object, recursively.
@@ -28,20 +31,38 @@ pub fn scrub(value: &mut Value) {
 /// The request as a JSON string with every secret removed. `service_params`
 /// is replaced by `scrubbed_service_params` when given.
 pub fn directive(params: &Params, scrubbed_service_params: Option<&Value>) -> String {
-    let mut m = Map::new();
-    for (k, v) in params.iter() {
-        if NEVER_KEPT.contains(&k) || is_secret_name(k) {
-            continue;
-        }
-        if k == "service_params" {
-            if let Some(sp) = scrubbed_service_params {
-                m.insert(k.to_string(), Value::String(sp.to_string()));
+    let shown = Directive {
+        params,
+        service_params: scrubbed_service_params.map(Value::to_string),
+    };
+    // Serializing strings into a String cannot fail.
+    serde_json::to_string(&shown).unwrap_or_default()
+}
+
+/// Written straight from the parameters (sorted by name, like a JSON map).
+struct Directive<'a> {
+    params: &'a Params,
+    service_params: Option<String>,
+}
+
+impl serde::Serialize for Directive<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in self.params.iter() {
+            if NEVER_KEPT.contains(&k) || is_secret_name(k) {
+                continue;
             }
-            continue;
+            if k == "service_params" {
+                if let Some(sp) = &self.service_params {
+                    m.serialize_entry(k, sp)?;
+                }
+                continue;
+            }
+            m.serialize_entry(k, v)?;
         }
-        m.insert(k.to_string(), Value::String(v.to_string()));
+        m.end()
     }
-    Value::Object(m).to_string()
 }
 
 #[cfg(test)]
@@ -65,5 +86,7 @@ mod tests {
             assert!(!d.contains(secret), "{secret} leaked into {d}");
         }
         assert!(d.contains("RunClusterCustomService") && d.contains("\\\"user\\\""));
+        assert!(is_secret_name("Login_PassWord") && is_secret_name("x_private_key"));
+        assert!(!is_secret_name("user") && !is_secret_name("passes"));
     }
 }
