@@ -108,6 +108,46 @@ async fn an_owner_over_its_queue_quota_gets_2500_and_others_are_unaffected() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quota_takes_a_request_whole_and_a_replay_at_the_quota_gets_its_job() {
+    let h = Harness::start_with(tempfile::tempdir().expect("tmp"), |c| {
+        c.model_delay_ms = 60_000;
+        c.max_open_jobs_per_owner = 3;
+    })
+    .await;
+    let a = h.owner_a.clone();
+    for i in 0..4 {
+        h.add_cluster(&format!("cl-whole{i:03}"), ZONE, &a);
+    }
+    let mut c = h.client_a();
+    let signed = client::sign(&h.a, "GET", "/iaas/", rccs("cl-whole000", "w1"));
+    let first = send(&mut c, &signed).await;
+    assert_eq!(first["ret_code"], 0, "{first}");
+
+    // One open job + three would pass the quota of 3: none is stored.
+    let three = [
+        ("clusters.1", "cl-whole001"),
+        ("clusters.2", "cl-whole002"),
+        ("clusters.3", "cl-whole003"),
+    ];
+    let r = c.call("StopClusters", &three).await.expect("r");
+    assert_eq!(r["ret_code"], 2500, "{r}");
+    let r = c.call("DescribeJobs", &[]).await.expect("r");
+    assert_eq!(r["total_count"], 1, "all or nothing: {r}");
+
+    // Two fit exactly.
+    let r = c.call("StopClusters", &three[..2]).await.expect("r");
+    assert_eq!(r["ret_code"], 0, "{r}");
+
+    // The owner is at the quota, yet the first request received again is
+    // answered with its job: a replay takes no room.
+    let again = send(&mut c, &signed).await;
+    assert_eq!(again, first, "{again}");
+    let r = c.call("DescribeJobs", &[]).await.expect("r");
+    assert_eq!(r["total_count"], 3, "{r}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finished_jobs_are_pruned_after_retention_and_open_ones_never() {
     let h = Harness::start_with(tempfile::tempdir().expect("tmp"), |c| {
         c.model_delay_ms = 10;

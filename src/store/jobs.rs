@@ -73,6 +73,17 @@ pub fn lane_of(conn: &Connection, job_id: &str) -> Result<Option<String>, StoreE
 }
 
 pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
+    let id = insert_queued(conn, job)?;
+    conn.prepare_cached(
+        "INSERT INTO owner_open (owner, open) VALUES (?1, 1)
+         ON CONFLICT(owner) DO UPDATE SET open = open + 1",
+    )?
+    .execute([&job.owner])?;
+    Ok(id)
+}
+
+/// The job row and its lane's count; the owner's open count is the caller's.
+fn insert_queued(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
     let now = now_unix();
     let mut stmt = conn.prepare_cached(
         "INSERT INTO jobs (id, owner, zone, action, status, lane, resource_ids, directive, task,
@@ -106,11 +117,6 @@ pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
          ON CONFLICT(lane) DO UPDATE SET pending = pending + 1",
     )?
     .execute([&job.lane])?;
-    conn.prepare_cached(
-        "INSERT INTO owner_open (owner, open) VALUES (?1, 1)
-         ON CONFLICT(owner) DO UPDATE SET open = open + 1",
-    )?
-    .execute([&job.owner])?;
     Ok(id)
 }
 
@@ -155,13 +161,19 @@ pub fn enqueue(
         seen.push(replayed(conn, once)?);
     }
     let new = seen.iter().filter(|s| s.is_none()).count() as u64;
-    if let Some((job, _)) = items.first() {
-        let open: i64 = conn
-            .prepare_cached("SELECT open FROM owner_open WHERE owner = ?1")?
-            .query_row([&job.owner], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
-        if new > 0 && open.max(0) as u64 + new > max_open {
+    if let (Some((job, _)), true) = (items.first(), new > 0) {
+        // Checks the quota and takes the room in one statement: nothing is
+        // changed when the owner's open jobs plus these would pass it.
+        let took = new <= max_open
+            && conn
+                .prepare_cached(
+                    "INSERT INTO owner_open (owner, open) VALUES (?1, ?2)
+                     ON CONFLICT(owner) DO UPDATE SET open = open + excluded.open
+                     WHERE MAX(open, 0) + excluded.open <= ?3",
+                )?
+                .execute(params![job.owner, new as i64, max_open as i64])?
+                == 1;
+        if !took {
             return Ok(vec![Enqueued::OverQuota(max_open); items.len()]);
         }
     }
@@ -171,7 +183,7 @@ pub fn enqueue(
             out.push(Enqueued::Replayed(id));
             continue;
         }
-        let id = insert(conn, job)?;
+        let id = insert_queued(conn, job)?;
         conn.prepare_cached(
             "INSERT OR REPLACE INTO replays (expires, digest, job_id) VALUES (?1, ?2, ?3)",
         )?
@@ -260,7 +272,13 @@ impl JobFilter {
     }
 }
 
-const VIEW_COLUMNS: &str = "seq, id, action, status, create_time, status_time, resource_ids, owner, error_codes, error_message, directive, zone, output";
+/// The columns [`view_row`] reads, as a macro so statements can be `concat!`ed.
+macro_rules! view_columns {
+    () => {
+        "seq, id, action, status, create_time, status_time, resource_ids, owner, error_codes, error_message, directive, zone, output"
+    };
+}
+const VIEW_COLUMNS: &str = view_columns!();
 
 fn view_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, JobView)> {
     Ok((
@@ -313,8 +331,10 @@ pub fn describe(conn: &Connection, filter: &JobFilter) -> Result<Described, Stor
 /// With `jobs.n`: one indexed lookup per id, then the other filters and
 /// paging in memory (at most a few hundred ids).
 fn describe_ids(conn: &Connection, filter: &JobFilter) -> Result<Described, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {VIEW_COLUMNS} FROM jobs WHERE id = ?1 AND owner = ?2"
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        view_columns!(),
+        " FROM jobs WHERE id = ?1 AND owner = ?2"
     ))?;
     let mut found = Vec::with_capacity(filter.ids.len());
     for id in &filter.ids {
