@@ -29,6 +29,10 @@ impl<T> JsonRejections<T> {
 
 /// The replacement for one of hyper's own empty rejections, if `buf` is one.
 fn replacement(buf: &[u8]) -> Option<Vec<u8>> {
+    // Every response passes here: only a 4xx status line is worth a look.
+    if !(buf.starts_with(b"HTTP/1.1 4") || buf.starts_with(b"HTTP/1.0 4")) {
+        return None;
+    }
     let head = std::str::from_utf8(buf.get(..buf.len().min(512))?).ok()?;
     let status = head
         .strip_prefix("HTTP/1.1 ")
