@@ -174,6 +174,11 @@ fn start_gateway(model_delay_ms: u64, durability: Durability) -> BenchResult<Gat
 }
 
 impl Gateway {
+    /// Where the load goes, and the process whose CPU time is counted.
+    fn target(&self) -> (&str, u32) {
+        (&self.authority, self.child.id())
+    }
+
     fn add_clusters(&self, n: usize) -> BenchResult<Vec<String>> {
         let ids: Vec<String> = (0..n).map(|i| format!("cl-b{i:07}")).collect();
         let mut conn = store::open_rw(&store::db_path(self.dir.path()))?;
@@ -410,6 +415,23 @@ fn report(name: &str, r: &LoadResult, ceiling: f64) -> PhaseReport {
     }
 }
 
+/// A gateway phase, right after a ceiling run under the same conditions;
+/// its report joins `phases`.
+async fn compared(
+    ceiling: &mut Ceiling,
+    bars: &Bars,
+    phases: &mut Vec<PhaseReport>,
+    gw: &Gateway,
+    (title, key): (&str, &str),
+    shape: Shape,
+    plan: Planner,
+) -> BenchResult<LoadResult> {
+    let c = ceiling.measure(bars, shape).await?;
+    let r = phase(bars, title, gw.target(), shape, plan).await?;
+    phases.push(report(key, &r, c));
+    Ok(r)
+}
+
 /// The bare hyper server, measured right before each gateway phase so that
 /// each ratio compares two runs taken under the same machine conditions.
 struct Ceiling {
@@ -437,6 +459,10 @@ impl Ceiling {
     }
 
     async fn measure(&mut self, bars: &Bars, shape: Shape) -> BenchResult<f64> {
+        let shape = Shape {
+            keep_bodies: false,
+            ..shape
+        };
         let plan: Planner = Arc::new(|_, _| Planned {
             path_and_query: "/".into(),
             form: None,
@@ -477,34 +503,22 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         // Without the write phase, a short unmeasured one stores the jobs
         // the reads look up.
         let w = if want(Phase::Write) {
-            let c = ceiling.measure(&bars, shape).await?;
-            let w = phase(
-                &bars,
+            let keep = Shape {
+                keep_bodies: true,
+                ..shape
+            };
+            let names = (
                 "RunClusterCustomService (NORMAL)",
-                (&gw.authority, gw.child.id()),
-                Shape {
-                    keep_bodies: true,
-                    ..shape
-                },
-                plan,
-            )
-            .await?;
-            phases.push(report("run_cluster_custom_service_normal", &w, c));
-            w
+                "run_cluster_custom_service_normal",
+            );
+            compared(&mut ceiling, &bars, &mut phases, &gw, names, keep, plan).await?
         } else {
             let fill = Shape {
                 keep_bodies: true,
                 duration: Duration::from_secs(1),
                 ..shape
             };
-            phase(
-                &bars,
-                "storing jobs to read",
-                (&gw.authority, gw.child.id()),
-                fill,
-                plan,
-            )
-            .await?
+            phase(&bars, "storing jobs to read", gw.target(), fill, plan).await?
         };
         let ids = Arc::new(job_ids(&w));
         if ids.is_empty() {
@@ -524,16 +538,17 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         );
         let replay: Planner = Arc::new(move |conn, n| reads(conn, n % 256));
         if want(Phase::Read) {
-            let c = ceiling.measure(&bars, shape).await?;
-            let r = phase(
+            let names = ("DescribeJobs by id", "describe_jobs_by_id");
+            compared(
+                &mut ceiling,
                 &bars,
-                "DescribeJobs by id",
-                (&gw.authority, gw.child.id()),
+                &mut phases,
+                &gw,
+                names,
                 shape,
                 replay.clone(),
             )
             .await?;
-            phases.push(report("describe_jobs_by_id", &r, c));
         }
         if want(Phase::Mixed) {
             // Writes continue the write phase's numbering so every signature stays unique.
@@ -550,16 +565,8 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
                     replay(conn, n)
                 }
             });
-            let c = ceiling.measure(&bars, shape).await?;
-            let m = phase(
-                &bars,
-                "mixed (1 write : 4 reads)",
-                (&gw.authority, gw.child.id()),
-                shape,
-                mixed,
-            )
-            .await?;
-            phases.push(report("mixed_1_write_4_reads", &m, c));
+            let names = ("mixed (1 write : 4 reads)", "mixed_1_write_4_reads");
+            compared(&mut ceiling, &bars, &mut phases, &gw, names, shape, mixed).await?;
         }
         rss = gw.rss_mib();
         stored = gw.jobs_stored()?;
@@ -574,16 +581,11 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
             shape.conns,
             per_conn.min(4000),
         );
-        let c = ceiling.measure(&bars, shape).await?;
-        let f = phase(
-            &bars,
+        let names = (
             "RunClusterCustomService (FULL)",
-            (&gw.authority, gw.child.id()),
-            shape,
-            plan,
-        )
-        .await?;
-        phases.push(report("run_cluster_custom_service_full", &f, c));
+            "run_cluster_custom_service_full",
+        );
+        compared(&mut ceiling, &bars, &mut phases, &gw, names, shape, plan).await?;
     }
 
     // Enqueue → executor start: idle workers, a steady 500 jobs/s on distinct clusters.
@@ -601,7 +603,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         phase(
             &bars,
             "enqueue → start (500 jobs/s)",
-            (&gw.authority, gw.child.id()),
+            gw.target(),
             paced,
             rccs_planner(gw.creds.clone(), clusters, paced.conns),
         )
