@@ -5,11 +5,14 @@
 //! a byte to `keys.changed` after its commit. Every lookup compares that
 //! file's length (one `fstat`) with the length its cached entry was read
 //! under, so a revocation holds for every request received after the
-//! command returns. Unknown ids are never cached: a caller cannot grow the map.
+//! command returns. If the file is deleted while the gateway runs, later
+//! announcements go to a new file it cannot see: from then on every lookup
+//! reads SQLite. Unknown ids are never cached: a caller cannot grow the map.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -48,7 +51,11 @@ impl KeyCache {
         id: &str,
         load: impl FnOnce() -> Result<Option<KeyRecord>, StoreError>,
     ) -> Result<Option<Arc<KeyRecord>>, StoreError> {
-        let epoch = self.changes.metadata()?.len();
+        let watched = self.changes.metadata()?;
+        if watched.nlink() == 0 {
+            return Ok(load()?.map(Arc::new));
+        }
+        let epoch = watched.len();
         if let Ok(entries) = self.entries.read()
             && let Some((seen, record)) = entries.get(id)
             && *seen == epoch
@@ -112,6 +119,19 @@ mod tests {
         announce_change(dir.path()).expect("announce");
         let got = cache.get("AK", || Ok(None)).expect("get");
         assert!(got.is_none(), "a revoked key is not served from memory");
+    }
+
+    #[test]
+    fn a_deleted_changes_file_turns_the_cache_off() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cache = KeyCache::open(dir.path()).expect("open");
+        let got = cache.get("AK", || Ok(record("usr-A"))).expect("get");
+        assert!(got.is_some());
+        std::fs::remove_file(dir.path().join(CHANGES_FILE)).expect("rm");
+        // This announcement lands in a new file the cache does not watch.
+        announce_change(dir.path()).expect("announce");
+        let got = cache.get("AK", || Ok(None)).expect("get");
+        assert!(got.is_none(), "read again, not served from memory");
     }
 
     #[test]
