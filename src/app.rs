@@ -98,7 +98,10 @@ async fn start_with(
     }
     drop(conn);
 
-    let (store, writer_thread) = Store::open(&cfg.data_dir, cfg.durability, master)?;
+    // A request accepted now stays valid at most this long (its time_stamp
+    // may run `skew` ahead, then `skew` or `max_expires` more), plus a margin.
+    let replay_window = 2 * cfg.time_skew_secs.max(0) + cfg.max_expires_secs.max(0) + 60;
+    let (store, writer_thread) = Store::open(&cfg.data_dir, cfg.durability, master, replay_window)?;
     let executor = make(&store)?;
     let listener = TcpListener::bind(cfg.listen)
         .await

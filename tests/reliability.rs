@@ -60,6 +60,39 @@ async fn the_same_signed_request_twice_creates_one_job() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_after_a_restart_answers_with_the_original_job() {
+    // Jobs stay pending, so the replay passes validation and reaches the writer.
+    let mut h = Harness::start(3_600_000).await;
+    h.add_cluster("cl-replay02", ZONE, &h.owner_a.clone());
+    let signed = client::sign(&h.a, "GET", "/iaas/", rccs("cl-replay02", "r1"));
+    let first = send(&mut h.client_a(), &signed).await;
+    assert_eq!(first["ret_code"], 0, "{first}");
+
+    h.restart(3_600_000).await;
+    let mut c = h.client_a();
+    assert_eq!(
+        send(&mut c, &signed).await,
+        first,
+        "the replay index is rebuilt"
+    );
+    let r = c
+        .call("DescribeJobs", &[("job_action", "RunClusterCustomService")])
+        .await
+        .expect("r");
+    assert_eq!(r["total_count"], 1, "{r}");
+
+    // Once the job has run, the replay is refused by validation and answered
+    // from the index as readers see it.
+    h.restart(1).await;
+    let mut c = h.client_a();
+    let job_id = first["job_id"].as_str().expect("id").to_string();
+    let (j, _) = wait_job(&mut c, &job_id, Duration::from_secs(10)).await;
+    assert_eq!(j["status"], "successful");
+    assert_eq!(send(&mut c, &signed).await, first);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_create_cluster_creates_one_cluster_and_answers_the_same_ids() {
     let h = Harness::start(100).await;
     let mut c = h.client_a();
@@ -157,7 +190,8 @@ async fn finished_jobs_are_pruned_after_retention_and_open_ones_never() {
     .await;
     h.add_cluster("cl-prune001", ZONE, &h.owner_a.clone());
     let mut c = h.client_a();
-    let r = start_standby(&mut c, "cl-prune001", "cl-9np7ig3g").await;
+    let signed = client::sign(&h.a, "GET", "/iaas/", rccs("cl-prune001", "p1"));
+    let r = send(&mut c, &signed).await;
     let job_id = r["job_id"].as_str().expect("id").to_string();
     let (j, _) = wait_job(&mut c, &job_id, Duration::from_secs(10)).await;
     assert_eq!(j["status"], "successful");
@@ -177,6 +211,8 @@ async fn finished_jobs_are_pruned_after_retention_and_open_ones_never() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The request is still valid: sent again, it still names its job.
+    assert_eq!(send(&mut c, &signed).await, r, "a replay after pruning");
     h.stop().await;
 
     // Open jobs are never pruned, however old.

@@ -70,7 +70,12 @@ pub fn names() -> Vec<&'static str> {
 /// the others use [`unless_replayed`].
 pub fn replayed(cx: &Context<'_>, part: &str) -> Result<Option<String>, ApiError> {
     let once = once(cx, part);
-    Ok(cx.state.store.readers.with(|c| jobs::replayed(c, &once))?)
+    let replays = &cx.state.store.replays;
+    Ok(cx
+        .state
+        .store
+        .readers
+        .with(|c| replays.committed(c, &once))?)
 }
 
 /// `refused`, unless this signed request already created its job: then that
@@ -126,12 +131,13 @@ pub async fn enqueue_with(
         .map(|(part, job)| (job, once(cx, &part)))
         .collect();
     let max_open = cx.state.max_open_jobs_per_owner;
+    let replays = cx.state.store.replays.clone();
     let outcome = cx
         .state
         .store
         .writer
         .write(move |c| {
-            let outcome = jobs::enqueue(c, &items, max_open)?;
+            let outcome = jobs::enqueue(c, &replays, &items, max_open)?;
             if outcome.iter().all(|o| matches!(o, Enqueued::New(_))) {
                 create(c)?;
             }

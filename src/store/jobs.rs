@@ -4,6 +4,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::StoreError;
+use super::replays::Replays;
 use crate::clock::{now_millis, now_unix};
 use crate::ids;
 use crate::sealing::MasterKey;
@@ -73,7 +74,7 @@ pub fn lane_of(conn: &Connection, job_id: &str) -> Result<Option<String>, StoreE
 }
 
 pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
-    let id = insert_queued(conn, job)?;
+    let (id, _) = insert_queued(conn, job, None)?;
     conn.prepare_cached(
         "INSERT INTO owner_open (owner, open) VALUES (?1, 1)
          ON CONFLICT(owner) DO UPDATE SET open = open + 1",
@@ -83,12 +84,17 @@ pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
 }
 
 /// The job row and its lane's count; the owner's open count is the caller's.
-fn insert_queued(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
+/// Returns the job's id and seq.
+fn insert_queued(
+    conn: &Connection,
+    job: &NewJob,
+    once: Option<&Once>,
+) -> Result<(String, i64), StoreError> {
     let now = now_unix();
     let mut stmt = conn.prepare_cached(
         "INSERT INTO jobs (id, owner, zone, action, status, lane, resource_ids, directive, task,
-                           create_time, status_time, enqueued_ms, secrets)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
+                           create_time, status_time, enqueued_ms, secrets, replay_digest, replay_expires)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)",
     )?;
     let resource_ids = job.resource_ids.join(" ");
     let mut id = ids::job_id();
@@ -105,19 +111,22 @@ fn insert_queued(conn: &Connection, job: &NewJob) -> Result<String, StoreError> 
             job.task,
             now,
             now_millis(),
-            job.secrets
+            job.secrets,
+            once.map(|o| &o.digest),
+            once.map(|o| o.expires),
         ]) {
             Ok(_) => break,
             Err(e) if attempt == 0 && is_constraint(&e) => id = ids::job_id(),
             Err(e) => return Err(e.into()),
         }
     }
+    let seq = conn.last_insert_rowid();
     conn.prepare_cached(
         "INSERT INTO lanes (lane, pending) VALUES (?1, 1)
          ON CONFLICT(lane) DO UPDATE SET pending = pending + 1",
     )?
     .execute([&job.lane])?;
-    Ok(id)
+    Ok((id, seq))
 }
 
 /// Identifies a signed request, so receiving it again creates no second job.
@@ -137,28 +146,18 @@ pub enum Enqueued {
     OverQuota(u64),
 }
 
-/// The job a signed request already created, while that request is valid.
-pub fn replayed(conn: &Connection, once: &Once) -> Result<Option<String>, StoreError> {
-    if once.expires < now_unix() {
-        return Ok(None);
-    }
-    Ok(conn
-        .prepare_cached("SELECT job_id FROM replays WHERE expires = ?1 AND digest = ?2")?
-        .query_row(params![once.expires, once.digest], |r| r.get(0))
-        .optional()?)
-}
-
 /// Stores jobs unless the same signed request already did (per job), or the
 /// owner's queue has no room for all of them: all or nothing, inside one
 /// writer transaction. All jobs belong to one owner.
 pub fn enqueue(
     conn: &Connection,
+    replays: &Replays,
     items: &[(NewJob, Once)],
     max_open: u64,
 ) -> Result<Vec<Enqueued>, StoreError> {
     let mut seen = Vec::with_capacity(items.len());
     for (_, once) in items {
-        seen.push(replayed(conn, once)?);
+        seen.push(replays.in_writer(conn, once)?);
     }
     let new = seen.iter().filter(|s| s.is_none()).count() as u64;
     if let (Some((job, _)), true) = (items.first(), new > 0) {
@@ -183,26 +182,32 @@ pub fn enqueue(
             out.push(Enqueued::Replayed(id));
             continue;
         }
-        let id = insert_queued(conn, job)?;
-        conn.prepare_cached(
-            "INSERT OR REPLACE INTO replays (expires, digest, job_id) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![once.expires, once.digest, id])?;
+        let (id, seq) = insert_queued(conn, job, Some(once))?;
+        replays.record(conn, once, seq, &id)?;
         out.push(Enqueued::New(id));
     }
     Ok(out)
 }
 
 /// Deletes up to `batch` jobs that ended before `before`; returns how many.
-pub fn prune(conn: &Connection, before: i64, batch: usize) -> Result<usize, StoreError> {
+pub fn prune(
+    conn: &Connection,
+    replays: &Replays,
+    before: i64,
+    batch: usize,
+) -> Result<usize, StoreError> {
+    const DOOMED: &str = "SELECT seq FROM jobs WHERE status IN ('successful', 'failed')
+                          AND status_time < ?2 ORDER BY status_time LIMIT ?3";
+    let now = now_unix();
+    let args = params![now, before, batch as i64];
+    replays.spill_pruned(conn, DOOMED, args)?;
     let n = conn
-        .prepare_cached(
-            "DELETE FROM jobs WHERE seq IN (
-                 SELECT seq FROM jobs WHERE status IN ('successful', 'failed') AND status_time < ?1 LIMIT ?2)",
-        )?
-        .execute(params![before, batch as i64])?;
+        .prepare_cached(&format!(
+            "DELETE FROM jobs WHERE seq IN ({DOOMED})"
+        ))?
+        .execute(args)?;
     conn.prepare_cached("DELETE FROM replays WHERE expires < ?1")?
-        .execute([now_unix()])?;
+        .execute([now])?;
     Ok(n)
 }
 

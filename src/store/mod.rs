@@ -12,6 +12,7 @@ pub mod key_cache;
 pub mod keys;
 pub mod nodes;
 mod read_pool;
+pub mod replays;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -82,13 +83,17 @@ pub struct Store {
     pub job_ready: Arc<Notify>,
     /// Access keys, unsealed, for the request path.
     pub keys: Arc<key_cache::KeyCache>,
+    /// Signed requests that already stored their jobs.
+    pub replays: Arc<replays::Replays>,
 }
 
 impl Store {
+    /// `replay_window_secs`: the longest a signed request stays valid.
     pub fn open(
         data_dir: &Path,
         durability: Durability,
         master: Arc<MasterKey>,
+        replay_window_secs: i64,
     ) -> Result<(Store, std::thread::JoinHandle<()>), StoreError> {
         let path = db_path(data_dir);
         let conn = open_rw(&path)?;
@@ -103,13 +108,15 @@ impl Store {
         // The writer walks the indexes of every insert: keep them in memory.
         conn.pragma_update(None, "cache_size", -16_384)?;
         let keys = Arc::new(key_cache::KeyCache::open(data_dir)?);
-        let (writer, handle) = Writer::spawn(conn);
+        let replays = Arc::new(replays::Replays::load(&conn, replay_window_secs)?);
+        let (writer, handle) = Writer::spawn(conn, replays.clone());
         let store = Store {
             writer,
             master,
             readers: Arc::new(ReadPool::new(path, 8)),
             job_ready: Arc::new(Notify::new()),
             keys,
+            replays,
         };
         Ok((store, handle))
     }
@@ -158,6 +165,8 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     for (table, column, decl) in [
         ("jobs", "secrets", "TEXT"),
         ("jobs", "output", "TEXT NOT NULL DEFAULT ''"),
+        ("jobs", "replay_digest", "TEXT"),
+        ("jobs", "replay_expires", "INTEGER"),
         ("lanes", "ready_at", "INTEGER NOT NULL DEFAULT 0"),
         ("clusters", "settings", "TEXT NOT NULL DEFAULT '{}'"),
         ("nodes", "restart_time", "INTEGER"),
@@ -223,7 +232,11 @@ mod tests {
             expires: 4_000_000_000,
         };
         assert_eq!(
-            jobs::replayed(&conn, &once).expect("query").as_deref(),
+            replays::Replays::load(&conn, 3600)
+                .expect("load")
+                .committed(&conn, &once)
+                .expect("query")
+                .as_deref(),
             Some("j-aaaaaaaaaaa")
         );
         let pk: i64 = conn

@@ -71,7 +71,9 @@ CREATE TABLE IF NOT EXISTS jobs (
   started_ms     INTEGER,
   lease_owner    TEXT,
   lease_expires  INTEGER,
-  attempts       INTEGER NOT NULL DEFAULT 0
+  attempts       INTEGER NOT NULL DEFAULT 0,
+  replay_digest  TEXT,                            -- the signed request that stored the job (see replays)
+  replay_expires INTEGER                          -- until when that request could be sent again
 );
 CREATE INDEX IF NOT EXISTS jobs_owner_seq ON jobs(owner, seq);
 CREATE INDEX IF NOT EXISTS jobs_lane_pending ON jobs(lane, seq) WHERE status = 'pending';
@@ -80,9 +82,9 @@ CREATE INDEX IF NOT EXISTS jobs_working ON jobs(lease_expires) WHERE status = 'w
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(status_time) WHERE status IN ('successful', 'failed');
 
 -- A signed request that stored a job, so the same request received again
--- answers with the same job (kept while the request is still valid).
--- Keyed by expiry first: inserts land at the right edge of the tree instead
--- of on a random page each, and expired rows go in one range delete.
+-- answers with the same job (kept while the request is still valid). Only
+-- what the in-memory index (store/replays.rs) has no room for lands here;
+-- the job rows' replay_digest columns are the rest of the record.
 CREATE TABLE IF NOT EXISTS replays (
   expires  INTEGER NOT NULL,
   digest   TEXT NOT NULL,

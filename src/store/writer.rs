@@ -3,6 +3,8 @@
 //! in its own savepoint, so one failure does not undo the others), commits, and
 //! only then answers each caller.
 
+use std::sync::Arc;
+
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -50,17 +52,30 @@ where
     }
 }
 
+/// Told how each operation and each batch ended, for state kept beside the
+/// database that must follow its transactions (the replay index).
+pub trait CommitListener: Send + Sync {
+    fn op_started(&self);
+    /// The operation failed and its savepoint was rolled back.
+    fn op_failed(&self);
+    /// The batch committed (`true`) or was rolled back.
+    fn batch_done(&self, committed: bool);
+}
+
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Box<dyn WriteOp>>,
 }
 
 impl Writer {
-    pub fn spawn(conn: Connection) -> (Writer, std::thread::JoinHandle<()>) {
+    pub fn spawn(
+        conn: Connection,
+        listener: Arc<dyn CommitListener>,
+    ) -> (Writer, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let handle = std::thread::Builder::new()
             .name("qcgate-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &*listener))
             .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
         (Writer { tx }, handle)
     }
@@ -93,7 +108,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>, listener: &dyn CommitListener) {
     let mut batch: Vec<Box<dyn WriteOp>> = Vec::with_capacity(MAX_BATCH);
     // Returns None once every sender is gone and the queue is drained.
     while let Some(first) = rx.blocking_recv() {
@@ -104,7 +119,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, &mut batch);
+        commit_batch(&conn, &mut batch, listener);
     }
     tracing::debug!("writer stopped");
 }
@@ -114,7 +129,11 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteOp>>) {
+fn commit_batch(
+    conn: &Connection,
+    batch: &mut Vec<Box<dyn WriteOp>>,
+    listener: &dyn CommitListener,
+) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let msg = e.to_string();
         for op in batch.drain(..) {
@@ -125,7 +144,11 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteOp>>) {
     let mut done = Vec::with_capacity(batch.len());
     for op in batch.drain(..) {
         let sp = exec(conn, "SAVEPOINT op");
+        listener.op_started();
         let (ok, complete) = op.apply(conn);
+        if !ok {
+            listener.op_failed();
+        }
         if sp.is_ok() {
             let end = if ok {
                 exec(conn, "RELEASE op")
@@ -142,6 +165,7 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteOp>>) {
     if commit.is_err() {
         let _ = exec(conn, "ROLLBACK");
     }
+    listener.batch_done(commit.is_ok());
     for complete in done {
         complete(commit.clone().map_err(StoreError::Commit));
     }

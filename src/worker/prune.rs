@@ -18,9 +18,10 @@ pub(super) async fn run(store: Store, cfg: WorkerConfig, mut stop: watch::Receiv
         }
         let before = now_unix() - cfg.retention_secs;
         loop {
+            let replays = store.replays.clone();
             match store
                 .writer
-                .write(move |c| jobs::prune(c, before, BATCH))
+                .write(move |c| jobs::prune(c, &replays, before, BATCH))
                 .await
             {
                 Ok(n) if n == BATCH && !*stop.borrow() => tokio::task::yield_now().await,

@@ -127,6 +127,22 @@ impl Harness {
         .expect("client")
     }
 
+    /// Stops the gateway and starts a new one on the same data dir.
+    pub async fn restart(&mut self, model_delay_ms: u64) {
+        if let Some(gw) = self.gw.take() {
+            gw.shutdown().await;
+        }
+        let cfg = Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: self.dir.path().to_path_buf(),
+            model_delay_ms,
+            ..Config::default()
+        };
+        let gw = app::start(&cfg).await.expect("gateway restarts");
+        self.endpoint = format!("http://{}/iaas/", gw.addr);
+        self.gw = Some(gw);
+    }
+
     pub async fn stop(mut self) {
         if let Some(gw) = self.gw.take() {
             gw.shutdown().await;

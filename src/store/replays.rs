@@ -1,0 +1,430 @@
+//! Which signed requests already stored a job, while they are still valid.
+//!
+//! Every job row carries its request's replay key and expiry, so the record
+//! is durable with the job; this in-memory index over the recent rows answers
+//! lookups and is rebuilt from them on open. A table keyed by the (random)
+//! request digest wrote a page of its own per job, which cost the write path
+//! about a third of its throughput. Past [`CAP`] live entries, new ones go to
+//! the `replays` table as before, so memory stays bounded under any load.
+//!
+//! Only the writer thread adds entries. They stay pending (seen by the writer,
+//! not by readers) until the transaction that stored their job commits, and
+//! are removed again if their operation or the commit fails.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::Digest;
+
+use super::StoreError;
+use super::jobs::Once;
+use super::writer::CommitListener;
+use crate::clock::now_unix;
+
+/// Live entries kept in memory (about 48 bytes each): 256k is a little over
+/// two minutes of 2000 new jobs per second signed with `time_stamp` alone.
+pub const CAP: usize = 262_144;
+
+/// How often expired entries are dropped, in seconds.
+const SWEEP_EVERY: i64 = 10;
+
+/// The in-memory key of a request: 16 bytes of a hash of its digest.
+type Key = [u8; 16];
+
+fn key(digest: &str) -> Key {
+    let hash = sha2::Sha256::digest(digest.as_bytes());
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&hash[..16]);
+    k
+}
+
+struct Entry {
+    expires: i64,
+    seq: i64,
+    committed: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    map: HashMap<Key, Entry>,
+    /// Added in the open transaction, in order.
+    pending: Vec<Key>,
+    /// `pending.len()` when the current operation started.
+    op_start: usize,
+    next_sweep: i64,
+}
+
+pub struct Replays {
+    inner: Mutex<Inner>,
+    /// Live entries kept in memory ([`CAP`] but in tests).
+    cap: usize,
+    /// The `replays` table may hold live rows (an overflow, or rows written
+    /// before this index existed): lookups that miss memory look there too.
+    table: AtomicBool,
+}
+
+impl Replays {
+    /// Rebuilds the index from the jobs created within `lookback_secs` (the
+    /// longest a signed request stays valid).
+    pub fn load(conn: &Connection, lookback_secs: i64) -> Result<Replays, StoreError> {
+        Self::load_capped(conn, lookback_secs, CAP)
+    }
+
+    fn load_capped(
+        conn: &Connection,
+        lookback_secs: i64,
+        cap: usize,
+    ) -> Result<Replays, StoreError> {
+        let now = now_unix();
+        let mut inner = Inner::default();
+        let mut overflow = Vec::new();
+        let mut stmt = conn.prepare(
+            "SELECT seq, create_time, replay_digest, replay_expires FROM jobs ORDER BY seq DESC",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            if r.get::<_, i64>(1)? < now - lookback_secs {
+                break;
+            }
+            let (Some(digest), Some(expires)) = (r.get::<_, Option<String>>(2)?, r.get(3)?) else {
+                continue;
+            };
+            if expires < now {
+                continue;
+            }
+            let seq: i64 = r.get(0)?;
+            if inner.map.len() < cap {
+                let committed = true;
+                inner.map.insert(
+                    key(&digest),
+                    Entry {
+                        expires,
+                        seq,
+                        committed,
+                    },
+                );
+            } else {
+                overflow.push((digest, expires, seq));
+            }
+        }
+        drop(rows);
+        for (digest, expires, seq) in overflow {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO replays (expires, digest, job_id)
+                 SELECT ?1, ?2, id FROM jobs WHERE seq = ?3",
+            )?
+            .execute(params![expires, digest, seq])?;
+        }
+        let table = conn
+            .prepare("SELECT 1 FROM replays WHERE expires >= ?1 LIMIT 1")?
+            .exists([now])?;
+        inner.next_sweep = now + SWEEP_EVERY;
+        Ok(Replays {
+            inner: Mutex::new(inner),
+            cap,
+            table: AtomicBool::new(table),
+        })
+    }
+
+    /// The job this request already stored, as readers see it (committed only).
+    pub fn committed(&self, conn: &Connection, once: &Once) -> Result<Option<String>, StoreError> {
+        self.find(conn, once, false)
+    }
+
+    /// The same, inside the writer's transaction (its own pending entries too).
+    pub fn in_writer(&self, conn: &Connection, once: &Once) -> Result<Option<String>, StoreError> {
+        self.find(conn, once, true)
+    }
+
+    fn find(
+        &self,
+        conn: &Connection,
+        once: &Once,
+        pending: bool,
+    ) -> Result<Option<String>, StoreError> {
+        let now = now_unix();
+        if once.expires < now {
+            return Ok(None);
+        }
+        let k = key(&once.digest);
+        let seq = self
+            .lock()
+            .map
+            .get(&k)
+            .and_then(|e| (e.expires >= now && (e.committed || pending)).then_some(e.seq));
+        if let Some(seq) = seq {
+            let id = conn
+                .prepare_cached("SELECT id FROM jobs WHERE seq = ?1")?
+                .query_row([seq], |r| r.get(0))
+                .optional()?;
+            if id.is_some() {
+                return Ok(id);
+            }
+            // Pruned: `spill_pruned` moved the record to the table.
+        }
+        if !self.table.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        Ok(conn
+            .prepare_cached("SELECT job_id FROM replays WHERE expires = ?1 AND digest = ?2")?
+            .query_row(params![once.expires, once.digest], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Records that job `seq` was stored for `once`; writer thread only,
+    /// inside the transaction that stored the job.
+    pub fn record(
+        &self,
+        conn: &Connection,
+        once: &Once,
+        seq: i64,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        let k = key(&once.digest);
+        let mut inner = self.lock();
+        let now = now_unix();
+        if now >= inner.next_sweep {
+            inner.map.retain(|_, e| e.expires >= now || !e.committed);
+            inner.next_sweep = now + SWEEP_EVERY;
+        }
+        if inner.map.len() < self.cap {
+            let entry = Entry {
+                expires: once.expires,
+                seq,
+                committed: false,
+            };
+            inner.map.insert(k, entry);
+            inner.pending.push(k);
+            return Ok(());
+        }
+        drop(inner);
+        // Set before the row exists, so no reader can miss it once committed.
+        self.table.store(true, Ordering::Release);
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO replays (expires, digest, job_id) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![once.expires, once.digest, id])?;
+        Ok(())
+    }
+
+    /// Before jobs whose requests are still valid are pruned (`doomed`: the
+    /// seqs, as a subquery; `?1` in `args` is now), moves their records to the
+    /// table, so a replay still answers with the job's id.
+    pub fn spill_pruned(
+        &self,
+        conn: &Connection,
+        doomed: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<(), StoreError> {
+        let moved = conn
+            .prepare_cached(&format!(
+                "INSERT OR REPLACE INTO replays (expires, digest, job_id)
+             SELECT replay_expires, replay_digest, id FROM jobs
+             WHERE seq IN ({doomed}) AND replay_expires >= ?1 AND replay_digest IS NOT NULL"
+            ))?
+            .execute(args)?;
+        if moved > 0 {
+            self.table.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves a consistent map.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl CommitListener for Replays {
+    fn op_started(&self) {
+        let mut inner = self.lock();
+        inner.op_start = inner.pending.len();
+    }
+
+    fn op_failed(&self) {
+        let mut inner = self.lock();
+        let start = inner.op_start;
+        let undone: Vec<Key> = inner.pending.drain(start..).collect();
+        for k in undone {
+            inner.map.remove(&k);
+        }
+    }
+
+    fn batch_done(&self, committed: bool) {
+        let mut inner = self.lock();
+        let pending = std::mem::take(&mut inner.pending);
+        for k in &pending {
+            if committed {
+                if let Some(e) = inner.map.get_mut(k) {
+                    e.committed = true;
+                }
+            } else {
+                inner.map.remove(k);
+            }
+        }
+        inner.pending = pending;
+        inner.pending.clear();
+        inner.op_start = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::jobs::{self, Enqueued, NewJob};
+
+    fn job() -> NewJob {
+        NewJob {
+            owner: "usr-TEST0001".into(),
+            zone: "sh1a".into(),
+            action: "RunClusterCustomService".into(),
+            lane: "cl-test0001".into(),
+            resource_ids: vec!["cl-test0001".into()],
+            directive: "{}".into(),
+            task: "{}".into(),
+            secrets: None,
+        }
+    }
+
+    fn once(digest: &str) -> Once {
+        Once {
+            digest: digest.into(),
+            expires: now_unix() + 600,
+        }
+    }
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let conn = crate::store::open_rw(&crate::store::db_path(dir.path())).expect("db");
+        (dir, conn)
+    }
+
+    /// One writer operation: enqueue inside a savepoint, as the writer runs it.
+    fn enqueue(conn: &Connection, r: &Replays, digest: &str) -> Enqueued {
+        r.op_started();
+        let out = jobs::enqueue(conn, r, &[(job(), once(digest))], 1000).expect("enqueue");
+        out.into_iter().next().expect("one")
+    }
+
+    #[test]
+    fn readers_see_an_entry_only_once_its_batch_commits() {
+        let (_dir, conn) = db();
+        let r = Replays::load(&conn, 3600).expect("load");
+        conn.execute_batch("BEGIN").expect("begin");
+        let Enqueued::New(id) = enqueue(&conn, &r, "d1") else {
+            panic!("new")
+        };
+        assert_eq!(r.committed(&conn, &once("d1")).expect("q"), None);
+        assert_eq!(
+            r.in_writer(&conn, &once("d1")).expect("q").as_deref(),
+            Some(id.as_str())
+        );
+        // The same request again in the same batch is a replay.
+        assert_eq!(enqueue(&conn, &r, "d1"), Enqueued::Replayed(id.clone()));
+        conn.execute_batch("COMMIT").expect("commit");
+        r.batch_done(true);
+        assert_eq!(
+            r.committed(&conn, &once("d1")).expect("q").as_deref(),
+            Some(id.as_str())
+        );
+        // An expired request is never a replay.
+        let expired = Once {
+            expires: now_unix() - 1,
+            ..once("d1")
+        };
+        assert_eq!(r.committed(&conn, &expired).expect("q"), None);
+    }
+
+    #[test]
+    fn a_failed_operation_or_commit_leaves_no_entry() {
+        let (_dir, conn) = db();
+        let r = Replays::load(&conn, 3600).expect("load");
+        conn.execute_batch("BEGIN").expect("begin");
+        let Enqueued::New(kept) = enqueue(&conn, &r, "kept") else {
+            panic!("new")
+        };
+        let Enqueued::New(_) = enqueue(&conn, &r, "undone") else {
+            panic!("new")
+        };
+        r.op_failed();
+        assert_eq!(r.in_writer(&conn, &once("undone")).expect("q"), None);
+        assert!(r.in_writer(&conn, &once("kept")).expect("q").is_some());
+        conn.execute_batch("COMMIT").expect("commit");
+        r.batch_done(true);
+        assert_eq!(r.committed(&conn, &once("kept")).expect("q"), Some(kept));
+
+        conn.execute_batch("BEGIN").expect("begin");
+        let Enqueued::New(_) = enqueue(&conn, &r, "lost") else {
+            panic!("new")
+        };
+        conn.execute_batch("ROLLBACK").expect("rollback");
+        r.batch_done(false);
+        assert_eq!(r.in_writer(&conn, &once("lost")).expect("q"), None);
+    }
+
+    #[test]
+    fn load_rebuilds_from_job_rows_and_spills_past_the_cap_to_the_table() {
+        let (_dir, conn) = db();
+        let r = Replays::load(&conn, 3600).expect("load");
+        let mut ids = Vec::new();
+        for d in ["a", "b", "c"] {
+            let Enqueued::New(id) = enqueue(&conn, &r, d) else {
+                panic!("new")
+            };
+            ids.push(id);
+        }
+        r.batch_done(true);
+        let gone = Once {
+            expires: now_unix() - 5,
+            ..once("old")
+        };
+        r.op_started();
+        jobs::enqueue(&conn, &r, &[(job(), gone.clone())], 1000).expect("expired one");
+
+        // A fresh index over the same rows, with room for two entries only.
+        let again = Replays::load_capped(&conn, 3600, 2).expect("load");
+        for (d, id) in ["a", "b", "c"].iter().zip(&ids) {
+            assert_eq!(
+                again.committed(&conn, &once(d)).expect("q").as_ref(),
+                Some(id),
+                "{d}"
+            );
+        }
+        let spilled: i64 = conn
+            .query_row("SELECT COUNT(*) FROM replays", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(spilled, 1, "one entry past the cap went to the table");
+        assert_eq!(again.committed(&conn, &gone).expect("q"), None);
+
+        // New entries past the cap go to the table too, and are found there.
+        again.op_started();
+        let Enqueued::New(d) = jobs::enqueue(&conn, &again, &[(job(), once("d"))], 1000)
+            .expect("enqueue")
+            .remove(0)
+        else {
+            panic!("new")
+        };
+        again.batch_done(true);
+        assert_eq!(again.committed(&conn, &once("d")).expect("q"), Some(d));
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM replays", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(rows, 2);
+    }
+
+    #[test]
+    fn rows_older_than_the_lookback_are_not_loaded() {
+        let (_dir, conn) = db();
+        let r = Replays::load(&conn, 3600).expect("load");
+        let Enqueued::New(_) = enqueue(&conn, &r, "x") else {
+            panic!("new")
+        };
+        r.batch_done(true);
+        conn.execute("UPDATE jobs SET create_time = create_time - 7200", [])
+            .expect("age");
+        let again = Replays::load(&conn, 3600).expect("load");
+        assert_eq!(again.committed(&conn, &once("x")).expect("q"), None);
+    }
+}
