@@ -113,7 +113,16 @@ mod store_reads {
             Ok((key.access_key_id, last))
         })
         .unwrap_or_else(|_| std::process::exit(1));
-        (dir, ReadPool::new(path, 4), key, id)
+        (
+            dir,
+            ReadPool::new(
+                path,
+                4,
+                qcgate::store::job_ids::JobIds::load_or_create(&conn).expect("ids"),
+            ),
+            key,
+            id,
+        )
     }
 
     #[divan::bench]

@@ -6,7 +6,6 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use super::StoreError;
 use super::replays::Replays;
 use crate::clock::{now_millis, now_unix};
-use crate::ids;
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
 
@@ -64,15 +63,23 @@ pub fn open_secrets(
     Ok(master.open(sealed, &secrets_aad(owner, lane))?)
 }
 
-/// Inserts a pending job and returns its id; durable once the writer commits.
+/// The row a job id names, as a condition on `jobs` with the id as `?1`:
+/// ids are derived from seq, but for jobs stored before they were.
+macro_rules! by_id {
+    () => {
+        "seq = ifnull((SELECT seq FROM legacy_job_ids WHERE id = ?1), job_seq(?1)) AND id = ?1"
+    };
+}
+
 /// The lane (cluster) of a job, by id.
 pub fn lane_of(conn: &Connection, job_id: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT lane FROM jobs WHERE id = ?1")?
+        .prepare_cached(concat!("SELECT lane FROM jobs WHERE ", by_id!()))?
         .query_row([job_id], |r| r.get(0))
         .optional()?)
 }
 
+/// Inserts a pending job and returns its id; durable once the writer commits.
 pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
     let (id, _) = insert_queued(conn, job, None)?;
     conn.prepare_cached(
@@ -91,36 +98,39 @@ fn insert_queued(
     once: Option<&Once>,
 ) -> Result<(String, i64), StoreError> {
     let now = now_unix();
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO jobs (id, owner, zone, action, status, lane, resource_ids, directive, task,
-                           create_time, status_time, enqueued_ms, secrets, replay_digest, replay_expires)
-         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)",
-    )?;
-    let resource_ids = job.resource_ids.join(" ");
-    let mut id = ids::job_id();
-    // A collision in 36^11 is not expected; one retry turns it into "never".
-    for attempt in 0..2 {
-        match stmt.execute(params![
-            id,
-            job.owner,
-            job.zone,
-            job.action,
-            job.lane,
-            resource_ids,
-            job.directive,
-            job.task,
-            now,
-            now_millis(),
-            job.secrets,
-            once.map(|o| &o.digest),
-            once.map(|o| o.expires),
-        ]) {
-            Ok(_) => break,
-            Err(e) if attempt == 0 && is_constraint(&e) => id = ids::job_id(),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let seq = conn.last_insert_rowid();
+    // Never a seq an earlier job had (pruning may have removed the newest),
+    // since the id is a function of it.
+    let seq: i64 = conn
+        .prepare_cached(
+            "SELECT max(ifnull((SELECT max(seq) FROM jobs), 0),
+                        ifnull((SELECT value FROM meta WHERE name = 'job_seq_floor'), 0)) + 1",
+        )?
+        .query_row([], |r| r.get(0))?;
+    let id: String = conn
+        .prepare_cached(
+            "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive, task,
+                               create_time, status_time, enqueued_ms, secrets, replay_digest, replay_expires)
+             VALUES (?1, job_id(?1), ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                seq,
+                job.owner,
+                job.zone,
+                job.action,
+                job.lane,
+                job.resource_ids.join(" "),
+                job.directive,
+                job.task,
+                now,
+                now_millis(),
+                job.secrets,
+                once.map(|o| &o.digest),
+                once.map(|o| o.expires),
+            ],
+            |r| r.get(0),
+        )?;
     conn.prepare_cached(
         "INSERT INTO lanes (lane, pending) VALUES (?1, 1)
          ON CONFLICT(lane) DO UPDATE SET pending = pending + 1",
@@ -201,18 +211,18 @@ pub fn prune(
     let now = now_unix();
     let args = params![now, before, batch as i64];
     replays.spill_pruned(conn, DOOMED, args)?;
+    // The newest job may go: the next one must still not reuse its seq.
+    conn.prepare_cached(
+        "INSERT INTO meta (name, value) SELECT 'job_seq_floor', max(seq) FROM jobs WHERE true HAVING max(seq) IS NOT NULL
+         ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+    )?
+    .execute([])?;
     let n = conn
-        .prepare_cached(&format!(
-            "DELETE FROM jobs WHERE seq IN ({DOOMED})"
-        ))?
+        .prepare_cached(&format!("DELETE FROM jobs WHERE seq IN ({DOOMED})"))?
         .execute(args)?;
     conn.prepare_cached("DELETE FROM replays WHERE expires < ?1")?
         .execute([now])?;
     Ok(n)
-}
-
-fn is_constraint(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
 /// One row of `job_set`.
@@ -339,7 +349,9 @@ fn describe_ids(conn: &Connection, filter: &JobFilter) -> Result<Described, Stor
     let mut stmt = conn.prepare_cached(concat!(
         "SELECT ",
         view_columns!(),
-        " FROM jobs WHERE id = ?1 AND owner = ?2"
+        " FROM jobs WHERE ",
+        by_id!(),
+        " AND owner = ?2"
     ))?;
     let mut found = Vec::with_capacity(filter.ids.len());
     for id in &filter.ids {

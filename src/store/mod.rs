@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod clusters;
 pub mod effect;
+pub mod job_ids;
 pub mod jobs;
 pub mod key_cache;
 pub mod keys;
@@ -97,6 +98,7 @@ impl Store {
     ) -> Result<(Store, std::thread::JoinHandle<()>), StoreError> {
         let path = db_path(data_dir);
         let conn = open_rw(&path)?;
+        let job_ids = job_ids::JobIds::load_or_create(&conn)?;
         conn.pragma_update(
             None,
             "synchronous",
@@ -113,7 +115,7 @@ impl Store {
         let store = Store {
             writer,
             master,
-            readers: Arc::new(ReadPool::new(path, 8)),
+            readers: Arc::new(ReadPool::new(path, 8, job_ids)),
             job_ready: Arc::new(Notify::new()),
             keys,
             replays,
@@ -144,11 +146,18 @@ pub fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.execute_batch(include_str!("schema.sql"))?;
     migrate(&conn)?;
+    job_ids::JobIds::load_or_create(&conn)?.register(&conn)?;
     Ok(conn)
 }
 
 /// Columns added after the first schema, for data dirs created before them.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    // Jobs stored before ids came from seq keep their random ids.
+    if job_ids::JobIds::load(conn)?.is_none() {
+        conn.execute_batch(
+            "INSERT OR IGNORE INTO legacy_job_ids (id, seq) SELECT id, seq FROM jobs",
+        )?;
+    }
     // replays was keyed by digest alone before it was keyed by expiry first.
     let old_replays: bool = conn
         .prepare("SELECT 1 FROM pragma_table_info('replays') WHERE name = 'digest' AND pk = 1")?
@@ -247,5 +256,88 @@ mod tests {
             )
             .expect("pk");
         assert_eq!(pk, 1);
+    }
+
+    fn job(lane: &str) -> jobs::NewJob {
+        jobs::NewJob {
+            owner: "usr-TEST0001".into(),
+            zone: "sh1a".into(),
+            action: "RunClusterCustomService".into(),
+            lane: lane.into(),
+            resource_ids: vec![lane.into()],
+            directive: "{}".into(),
+            task: "{}".into(),
+            secrets: None,
+        }
+    }
+
+    fn by_id(conn: &Connection, id: &str) -> Option<String> {
+        let filter = jobs::JobFilter {
+            owner: "usr-TEST0001".into(),
+            ids: vec![id.into()],
+            limit: 10,
+            ..Default::default()
+        };
+        match jobs::describe(conn, &filter).expect("describe") {
+            jobs::Described::Page(page, _) => page.first().map(|v| v.job_id.clone()),
+            jobs::Described::Missing(_) => None,
+        }
+    }
+
+    #[test]
+    fn jobs_stored_with_random_ids_are_still_found_by_them() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = db_path(dir.path());
+        {
+            // The jobs table as it was, with one job under a random id.
+            let conn = Connection::open(&path).expect("open");
+            let old = include_str!("schema.sql")
+                .replace("id             TEXT NOT NULL,", "id             TEXT NOT NULL UNIQUE,");
+            conn.execute_batch(&old).expect("old schema");
+            conn.execute_batch("DROP TABLE meta; DROP TABLE legacy_job_ids;").expect("drop");
+            conn.execute(
+                "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive,
+                                   task, create_time, status_time, enqueued_ms)
+                 VALUES (7, 'j-oldrandom01', 'usr-TEST0001', 'sh1a', 'RunClusterCustomService',
+                         'pending', 'cl-a', 'cl-a', '{}', '{}', 1, 1, 1)",
+                [],
+            )
+            .expect("old job");
+        }
+        let conn = open_rw(&path).expect("migrates");
+        assert_eq!(by_id(&conn, "j-oldrandom01").as_deref(), Some("j-oldrandom01"));
+        assert_eq!(jobs::lane_of(&conn, "j-oldrandom01").expect("q").as_deref(), Some("cl-a"));
+        let new = jobs::insert(&conn, &job("cl-b")).expect("insert");
+        assert_ne!(new, "j-oldrandom01");
+        assert_eq!(by_id(&conn, &new), Some(new.clone()));
+        assert_eq!(jobs::lane_of(&conn, &new).expect("q").as_deref(), Some("cl-b"));
+        // A reopen does not take new ids for legacy ones.
+        drop(conn);
+        let conn = open_rw(&path).expect("reopen");
+        let legacy: i64 = conn
+            .query_row("SELECT COUNT(*) FROM legacy_job_ids", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(legacy, 1);
+        assert_eq!(by_id(&conn, &new), Some(new));
+    }
+
+    #[test]
+    fn a_pruned_newest_job_never_lends_its_id_to_the_next() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let conn = open_rw(&db_path(dir.path())).expect("db");
+        let replays = replays::Replays::load(&conn, 3600).expect("replays");
+        let first = jobs::insert(&conn, &job("cl-a")).expect("insert");
+        conn.execute("UPDATE jobs SET status = 'successful', status_time = 1", [])
+            .expect("finish");
+        assert_eq!(jobs::prune(&conn, &replays, 100, 10).expect("prune"), 1);
+        // A second prune with nothing left keeps the floor.
+        assert_eq!(jobs::prune(&conn, &replays, 100, 10).expect("prune"), 0);
+        let next = jobs::insert(&conn, &job("cl-a")).expect("insert");
+        assert_ne!(next, first);
+        assert_eq!(by_id(&conn, &first), None);
+        assert_eq!(by_id(&conn, &next), Some(next.clone()));
+        // Ids that are well formed but name no job, or are not ours, find nothing.
+        assert_eq!(by_id(&conn, "j-zzzzzzzzzzz"), None);
+        assert_eq!(by_id(&conn, "j-short"), None);
     }
 }

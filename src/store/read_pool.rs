@@ -8,19 +8,22 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::StoreError;
+use super::job_ids::JobIds;
 
 pub struct ReadPool {
     path: PathBuf,
     max_idle: usize,
     idle: Mutex<Vec<Connection>>,
+    job_ids: JobIds,
 }
 
 impl ReadPool {
-    pub fn new(path: PathBuf, max_idle: usize) -> Self {
+    pub fn new(path: PathBuf, max_idle: usize, job_ids: JobIds) -> Self {
         ReadPool {
             path,
             max_idle,
             idle: Mutex::new(Vec::new()),
+            job_ids,
         }
     }
 
@@ -53,6 +56,7 @@ impl ReadPool {
         // No mmap: the file grows under write load, and each growth made every
         // reader remap it (munmap + TLB shootdowns), costing more than pread.
         conn.set_prepared_statement_cache_capacity(64);
+        self.job_ids.register(&conn)?;
         Ok(conn)
     }
 }

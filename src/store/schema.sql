@@ -1,4 +1,16 @@
 -- qcgate schema. Times are unix seconds (UTC) unless the name says _ms.
+
+-- Settings of this database: the job id key, the lowest seq a new job may take.
+CREATE TABLE IF NOT EXISTS meta (
+  name   TEXT PRIMARY KEY,
+  value
+) WITHOUT ROWID;
+
+-- Ids of jobs stored before ids were derived from seq (random, then).
+CREATE TABLE IF NOT EXISTS legacy_job_ids (
+  id   TEXT PRIMARY KEY,
+  seq  INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS access_keys (
   id          TEXT PRIMARY KEY,
   secret      TEXT NOT NULL,
@@ -49,10 +61,11 @@ CREATE TABLE IF NOT EXISTS accounts (
   PRIMARY KEY (cluster_id, engine, user, host)
 ) WITHOUT ROWID;
 
--- seq gives submission order; id is what clients see.
+-- seq gives submission order; id is what clients see: job_id(seq), a keyed
+-- permutation (store/job_ids.rs), so lookups by id go through seq.
 CREATE TABLE IF NOT EXISTS jobs (
   seq            INTEGER PRIMARY KEY,
-  id             TEXT NOT NULL UNIQUE,
+  id             TEXT NOT NULL,
   owner          TEXT NOT NULL,
   zone           TEXT NOT NULL,
   action         TEXT NOT NULL,
