@@ -217,7 +217,7 @@ impl Gateway {
                 }
                 c.execute("UPDATE jobs SET status = 'successful' WHERE lane = 'bench-preload' AND status = 'pending'", [])?;
                 c.execute(
-                    "UPDATE lanes SET pending = 0 WHERE lane = 'bench-preload'",
+                    "UPDATE lanes SET pending = 0, head = NULL, tail = NULL WHERE lane = 'bench-preload'",
                     [],
                 )?;
                 c.execute(

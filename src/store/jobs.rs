@@ -109,8 +109,10 @@ fn insert_queued(
     let id: String = conn
         .prepare_cached(
             "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive, task,
-                               create_time, status_time, enqueued_ms, secrets, replay_digest, replay_expires)
-             VALUES (?1, job_id(?1), ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)
+                               create_time, status_time, enqueued_ms, secrets, replay_digest, replay_expires,
+                               lane_prev)
+             VALUES (?1, job_id(?1), ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13,
+                     (SELECT tail FROM lanes WHERE lane = ?5))
              RETURNING id",
         )?
         .query_row(
@@ -132,10 +134,11 @@ fn insert_queued(
             |r| r.get(0),
         )?;
     conn.prepare_cached(
-        "INSERT INTO lanes (lane, pending) VALUES (?1, 1)
-         ON CONFLICT(lane) DO UPDATE SET pending = pending + 1",
+        "INSERT INTO lanes (lane, pending, head, tail) VALUES (?1, 1, ?2, ?2)
+         ON CONFLICT(lane) DO UPDATE SET pending = pending + 1, head = ifnull(head, excluded.head),
+                                         tail = excluded.tail",
     )?
-    .execute([&job.lane])?;
+    .execute(params![job.lane, seq])?;
     Ok((id, seq))
 }
 
@@ -411,19 +414,21 @@ pub fn claim(
     worker: &str,
     lease_secs: i64,
 ) -> Result<Option<Claimed>, StoreError> {
-    let lane: Option<String> = conn
+    let lane: Option<(String, Option<i64>)> = conn
         .prepare_cached(
-            "SELECT lane FROM lanes WHERE busy = 0 AND pending > 0 AND ready_at <= ?1 LIMIT 1",
+            "SELECT lane, head FROM lanes WHERE busy = 0 AND pending > 0 AND ready_at <= ?1 LIMIT 1",
         )?
-        .query_row([now_unix()], |r| r.get(0))
+        .query_row([now_unix()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some(lane) = lane else { return Ok(None) };
+    let Some((lane, head)) = lane else {
+        return Ok(None);
+    };
     let row = conn
         .prepare_cached(
             "SELECT seq, id, action, task, attempts, enqueued_ms, owner, zone, secrets FROM jobs
-             WHERE lane = ?1 AND status = 'pending' ORDER BY seq LIMIT 1",
+             WHERE seq = ?1 AND status = 'pending'",
         )?
-        .query_row([&lane], |r| {
+        .query_row([head], |r| {
             Ok(Claimed {
                 seq: r.get(0)?,
                 job_id: r.get(1)?,
@@ -440,8 +445,10 @@ pub fn claim(
         })
         .optional()?;
     let Some(mut claimed) = row else {
-        // The count drifted (should not happen); repair it rather than spin.
-        conn.execute("UPDATE lanes SET pending = 0 WHERE lane = ?1", [&lane])?;
+        // The lane's row drifted from its jobs (should not happen): rebuild it
+        // from them, with a scan, rather than spin or strand its jobs.
+        tracing::warn!(lane = %lane, "lane head repaired");
+        repair_lane(conn, &lane)?;
         return Ok(None);
     };
     let now = now_unix();
@@ -552,8 +559,30 @@ pub fn finish(conn: &Connection, seq: i64, lane: &str, ending: &Ending) -> Resul
         )?
         .execute([seq])?;
     }
-    conn.prepare_cached("UPDATE lanes SET busy = 0 WHERE lane = ?1")?
-        .execute([lane])?;
+    // A job that ended hands the lane to the job queued after it (the lane's
+    // list of open jobs runs through lane_prev); a requeued one stays first.
+    conn.prepare_cached(
+        "UPDATE lanes SET busy = 0,
+             head = CASE WHEN head = ?2 AND ?3 THEN (SELECT seq FROM jobs WHERE lane_prev = ?2 AND lane = ?1)
+                         ELSE head END,
+             tail = CASE WHEN head = ?2 AND tail = ?2 AND ?3 THEN NULL ELSE tail END
+         WHERE lane = ?1",
+    )?
+    .execute(params![lane, seq, !matches!(ending, Ending::Requeued | Ending::Retry { .. })])?;
+    Ok(())
+}
+
+/// Rebuilds a lane's counts and list ends from its jobs.
+fn repair_lane(conn: &Connection, lane: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE lanes SET
+             pending = (SELECT COUNT(*) FROM jobs WHERE lane = ?1 AND status = 'pending'),
+             busy = EXISTS (SELECT 1 FROM jobs WHERE lane = ?1 AND status = 'working'),
+             head = (SELECT min(seq) FROM jobs WHERE lane = ?1 AND status IN ('pending', 'working')),
+             tail = (SELECT max(seq) FROM jobs WHERE lane = ?1 AND status IN ('pending', 'working'))
+         WHERE lane = ?1",
+        [lane],
+    )?;
     Ok(())
 }
 

@@ -176,6 +176,9 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         ("jobs", "output", "TEXT NOT NULL DEFAULT ''"),
         ("jobs", "replay_digest", "TEXT"),
         ("jobs", "replay_expires", "INTEGER"),
+        ("jobs", "lane_prev", "INTEGER"),
+        ("lanes", "head", "INTEGER"),
+        ("lanes", "tail", "INTEGER"),
         ("lanes", "ready_at", "INTEGER NOT NULL DEFAULT 0"),
         ("clusters", "settings", "TEXT NOT NULL DEFAULT '{}'"),
         ("nodes", "restart_time", "INTEGER"),
@@ -188,6 +191,26 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
         }
     }
+    // Lanes queued through an index on (lane, seq) before their open jobs
+    // were linked: link them, then drop that index.
+    let lane_index: bool = conn
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'jobs_lane_pending'")?
+        .exists([])?;
+    if lane_index {
+        conn.execute_batch(
+            "UPDATE jobs SET lane_prev = (
+                 SELECT max(p.seq) FROM jobs p WHERE p.lane = jobs.lane AND p.seq < jobs.seq
+                   AND p.status IN ('pending', 'working'))
+             WHERE status IN ('pending', 'working');
+             UPDATE lanes SET
+                 head = (SELECT min(seq) FROM jobs WHERE lane = lanes.lane AND status IN ('pending', 'working')),
+                 tail = (SELECT max(seq) FROM jobs WHERE lane = lanes.lane AND status IN ('pending', 'working'));
+             DROP INDEX jobs_lane_pending;",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS jobs_lane_next ON jobs(lane_prev) WHERE lane_prev IS NOT NULL",
+    )?;
     // Clusters registered before nodes existed get their HA pair.
     conn.execute_batch(
         "INSERT INTO nodes (id, cluster_id, role, is_primary, create_time)
@@ -291,10 +314,13 @@ mod tests {
         {
             // The jobs table as it was, with one job under a random id.
             let conn = Connection::open(&path).expect("open");
-            let old = include_str!("schema.sql")
-                .replace("id             TEXT NOT NULL,", "id             TEXT NOT NULL UNIQUE,");
+            let old = include_str!("schema.sql").replace(
+                "id             TEXT NOT NULL,",
+                "id             TEXT NOT NULL UNIQUE,",
+            );
             conn.execute_batch(&old).expect("old schema");
-            conn.execute_batch("DROP TABLE meta; DROP TABLE legacy_job_ids;").expect("drop");
+            conn.execute_batch("DROP TABLE meta; DROP TABLE legacy_job_ids;")
+                .expect("drop");
             conn.execute(
                 "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive,
                                    task, create_time, status_time, enqueued_ms)
@@ -305,12 +331,21 @@ mod tests {
             .expect("old job");
         }
         let conn = open_rw(&path).expect("migrates");
-        assert_eq!(by_id(&conn, "j-oldrandom01").as_deref(), Some("j-oldrandom01"));
-        assert_eq!(jobs::lane_of(&conn, "j-oldrandom01").expect("q").as_deref(), Some("cl-a"));
+        assert_eq!(
+            by_id(&conn, "j-oldrandom01").as_deref(),
+            Some("j-oldrandom01")
+        );
+        assert_eq!(
+            jobs::lane_of(&conn, "j-oldrandom01").expect("q").as_deref(),
+            Some("cl-a")
+        );
         let new = jobs::insert(&conn, &job("cl-b")).expect("insert");
         assert_ne!(new, "j-oldrandom01");
         assert_eq!(by_id(&conn, &new), Some(new.clone()));
-        assert_eq!(jobs::lane_of(&conn, &new).expect("q").as_deref(), Some("cl-b"));
+        assert_eq!(
+            jobs::lane_of(&conn, &new).expect("q").as_deref(),
+            Some("cl-b")
+        );
         // A reopen does not take new ids for legacy ones.
         drop(conn);
         let conn = open_rw(&path).expect("reopen");
@@ -339,5 +374,121 @@ mod tests {
         // Ids that are well formed but name no job, or are not ours, find nothing.
         assert_eq!(by_id(&conn, "j-zzzzzzzzzzz"), None);
         assert_eq!(by_id(&conn, "j-short"), None);
+    }
+
+    /// Claims and ends jobs, returning the ids in the order they were claimed.
+    fn run_all(conn: &Connection, ending: impl Fn(usize) -> jobs::Ending) -> Vec<String> {
+        let mut order = Vec::new();
+        while let Some(c) = jobs::claim(conn, "w1", 60).expect("claim") {
+            // One job per lane at a time.
+            assert!(
+                jobs::claim(conn, "w2", 60)
+                    .expect("claim")
+                    .is_none_or(|o| o.lane != c.lane),
+                "a second job of {} ran at once",
+                c.lane
+            );
+            conn.execute(
+                "UPDATE jobs SET status = 'pending' WHERE status = 'working' AND seq <> ?1",
+                [c.seq],
+            )
+            .expect("undo the probe");
+            conn.execute(
+                "UPDATE lanes SET busy = 0, pending = pending + 1 WHERE busy = 1 AND lane <> ?1",
+                [&c.lane],
+            )
+            .expect("undo the probe");
+            jobs::finish(conn, c.seq, &c.lane, &ending(order.len())).expect("finish");
+            order.push(c.job_id);
+        }
+        order
+    }
+
+    #[test]
+    fn a_lane_runs_its_jobs_in_order_through_requeues_and_refills() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let conn = open_rw(&db_path(dir.path())).expect("db");
+        let a: Vec<String> = (0..3)
+            .map(|_| jobs::insert(&conn, &job("cl-a")).expect("a"))
+            .collect();
+        // Every other claim is requeued: the same job comes back first.
+        let requeue_odd = |n: usize| {
+            if n.is_multiple_of(2) {
+                jobs::Ending::Requeued
+            } else {
+                jobs::Ending::Successful
+            }
+        };
+        let order = run_all(&conn, requeue_odd);
+        let expect: Vec<&String> = a.iter().flat_map(|id| [id, id]).collect();
+        assert_eq!(order.iter().collect::<Vec<_>>(), expect);
+        // The lane emptied; new jobs start a new list.
+        let b: Vec<String> = (0..2)
+            .map(|_| jobs::insert(&conn, &job("cl-a")).expect("b"))
+            .collect();
+        assert_eq!(run_all(&conn, |_| jobs::Ending::Successful), b);
+    }
+
+    #[test]
+    fn lanes_queued_by_the_old_index_are_linked_on_open() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = db_path(dir.path());
+        let ids: Vec<String> = {
+            let conn = open_rw(&path).expect("db");
+            let ids = ["cl-a", "cl-b", "cl-a", "cl-a"]
+                .iter()
+                .map(|l| jobs::insert(&conn, &job(l)).expect("job"))
+                .collect();
+            // As a data dir from before the lists: the old index, no links.
+            conn.execute_batch(
+                "UPDATE jobs SET lane_prev = NULL; UPDATE lanes SET head = NULL, tail = NULL;
+                 DROP INDEX jobs_lane_next;
+                 CREATE INDEX jobs_lane_pending ON jobs(lane, seq) WHERE status = 'pending';",
+            )
+            .expect("old state");
+            ids
+        };
+        let conn = open_rw(&path).expect("migrates");
+        let seq = |id: &str| -> i64 {
+            conn.query_row("SELECT seq FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+                .expect("seq")
+        };
+        let ends: (i64, i64) = conn
+            .query_row(
+                "SELECT head, tail FROM lanes WHERE lane = 'cl-a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("lane");
+        assert_eq!(ends, (seq(&ids[0]), seq(&ids[3])));
+        let linked: Option<i64> = conn
+            .query_row("SELECT lane_prev FROM jobs WHERE id = ?1", [&ids[3]], |r| {
+                r.get(0)
+            })
+            .expect("link");
+        assert_eq!(linked, Some(seq(&ids[2])));
+        let order = run_all(&conn, |_| jobs::Ending::Successful);
+        let lane_a: Vec<&String> = order.iter().filter(|id| **id != ids[1]).collect();
+        assert_eq!(lane_a, [&ids[0], &ids[2], &ids[3]]);
+        assert!(order.contains(&ids[1]));
+        let old: bool = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE name = 'jobs_lane_pending'")
+            .expect("q")
+            .exists([])
+            .expect("q");
+        assert!(!old);
+    }
+
+    #[test]
+    fn a_drifted_lane_is_repaired_instead_of_stranding_its_jobs() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let conn = open_rw(&db_path(dir.path())).expect("db");
+        let a: Vec<String> = (0..2)
+            .map(|_| jobs::insert(&conn, &job("cl-a")).expect("a"))
+            .collect();
+        conn.execute("UPDATE lanes SET head = 999", [])
+            .expect("drift");
+        assert!(jobs::claim(&conn, "w1", 60).expect("claim").is_none());
+        assert_eq!(run_all(&conn, |_| jobs::Ending::Successful), a);
     }
 }

@@ -86,10 +86,10 @@ CREATE TABLE IF NOT EXISTS jobs (
   lease_expires  INTEGER,
   attempts       INTEGER NOT NULL DEFAULT 0,
   replay_digest  TEXT,                            -- the signed request that stored the job (see replays)
-  replay_expires INTEGER                          -- until when that request could be sent again
+  replay_expires INTEGER,                         -- until when that request could be sent again
+  lane_prev      INTEGER                          -- the lane's job queued before this one, if still open then
 );
 CREATE INDEX IF NOT EXISTS jobs_owner_seq ON jobs(owner, seq);
-CREATE INDEX IF NOT EXISTS jobs_lane_pending ON jobs(lane, seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS jobs_working ON jobs(lease_expires) WHERE status = 'working';
 
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(status_time) WHERE status IN ('successful', 'failed');
@@ -112,10 +112,17 @@ CREATE TABLE IF NOT EXISTS owner_open (
 ) WITHOUT ROWID;
 
 -- One row per lane so a claim is an index lookup, however long the backlog.
+-- A lane's open jobs form a list: head is the oldest (the one to run or
+-- running), tail the newest, and each job's lane_prev names the one before
+-- it. An index on (lane, seq) would take a write on a page of its own per
+-- job, one place per lane; lane_prev values are recent seqs, so the index
+-- on them (jobs_lane_next, made in migrate) grows at its right edge.
 CREATE TABLE IF NOT EXISTS lanes (
   lane     TEXT PRIMARY KEY,
   pending  INTEGER NOT NULL DEFAULT 0,
   busy     INTEGER NOT NULL DEFAULT 0,
-  ready_at INTEGER NOT NULL DEFAULT 0   -- a job backing off before a retry holds its lane until then
+  ready_at INTEGER NOT NULL DEFAULT 0,  -- a job backing off before a retry holds its lane until then
+  head     INTEGER,
+  tail     INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS lanes_ready ON lanes(lane) WHERE busy = 0 AND pending > 0;
