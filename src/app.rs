@@ -118,7 +118,7 @@ async fn start_with(
             workers: cfg.workers.max(1),
             lease_secs: cfg.lease_secs.max(3),
             poll: Duration::from_secs(1),
-            instance: crate::ids::job_id()[2..].to_string(),
+            instance: crate::ids::instance_id(),
             retention_secs: cfg.job_retention_secs,
             prune_every: Duration::from_secs(cfg.prune_interval_secs.max(1)),
             job_timeout: Duration::from_secs(cfg.job_timeout_secs.max(1)),

@@ -17,9 +17,10 @@ fn draw(prefix: &str, alphabet: &[u8], n: usize) -> String {
     s
 }
 
-/// `j-` + 11 × `[0-9a-z]` (notes §4.3).
-pub fn job_id() -> String {
-    draw("j-", LOWER, 11)
+/// Names this gateway process's workers in job leases. (Job ids come from
+/// the store: `store::job_ids`.)
+pub fn instance_id() -> String {
+    draw("", LOWER, 11)
 }
 
 pub fn cluster_id() -> String {
@@ -79,10 +80,10 @@ mod tests {
 
     #[test]
     fn shapes() {
-        let j = job_id();
-        assert_eq!(j.len(), 13);
-        assert!(is_job_id(&j));
-        assert_ne!(job_id(), job_id());
+        let i = instance_id();
+        assert_eq!(i.len(), 11);
+        assert!(is_job_id(&format!("j-{i}")));
+        assert_ne!(instance_id(), instance_id());
         assert!(is_cluster_id(&cluster_id()));
         assert!(is_owner_id(&owner_id()));
         let ak = access_key_id();
