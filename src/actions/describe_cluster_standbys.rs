@@ -26,7 +26,7 @@ impl Action for DescribeClusterStandbys {
                 .with(|c| topology::relationship(c, owner, id))?;
             let rel = found.ok_or_else(|| ApiError::not_found(id))?;
             match serde_json::to_value(rel) {
-                Ok(Value::Object(map)) => Ok(map),
+                Ok(Value::Object(map)) => Ok(map.into()),
                 _ => Err(ApiError::Internal(
                     "the topology could not be rendered".into(),
                 )),

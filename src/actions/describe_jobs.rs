@@ -50,10 +50,9 @@ pub async fn describe(cx: &Context<'_>, cluster: Option<String>) -> Result<Reply
         Described::Missing(id) => return Err(ApiError::not_found(&id)),
     };
     let mut reply = Reply::new();
-    reply.insert(
-        "job_set".into(),
-        serde_json::to_value(set).unwrap_or(Value::Null),
-    );
+    reply
+        .insert_serialized("job_set".into(), &set)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     reply.insert("total_count".into(), Value::from(total));
     Ok(reply)
 }

@@ -9,12 +9,13 @@ mod describe_cluster_nodes;
 mod describe_cluster_standbys;
 mod describe_clusters;
 mod describe_jobs;
+mod reply;
 mod restart_cluster_service;
 mod run_cluster_custom_service;
 mod start_clusters;
 mod stop_clusters;
 
-use serde_json::{Map, Value};
+pub use reply::Reply;
 
 use crate::BoxFuture;
 use crate::auth::Caller;
@@ -23,9 +24,6 @@ use crate::params::Params;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::jobs::{self, Enqueued, NewJob, Once};
-
-/// The payload keys of a successful reply; the edge adds `action` and `ret_code`.
-pub type Reply = Map<String, Value>;
 
 /// Everything a handler may use: the authenticated caller and the parameters.
 pub struct Context<'a> {
@@ -97,9 +95,9 @@ pub fn unless_replayed(
 /// The replay key of this signed request (or of one part of it).
 fn once(cx: &Context<'_>, part: &str) -> Once {
     let digest = if part.is_empty() {
-        cx.caller.request_digest.clone()
+        cx.caller.request_digest()
     } else {
-        format!("{}:{part}", cx.caller.request_digest)
+        format!("{}:{part}", cx.caller.request_digest())
     };
     Once {
         digest,

@@ -17,14 +17,22 @@ pub use throttle::FailureThrottle;
 pub use time_window::TimeWindow;
 
 /// Who is calling, once the signature has been verified.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Caller {
     pub access_key_id: String,
     pub owner: String,
-    /// Identifies this exact signed request (a digest of its verified MAC).
-    pub request_digest: String,
+    /// The verified MAC, kept for [`Caller::request_digest`].
+    mac: signature::Signature,
     /// The last second at which this signed request is valid.
     pub valid_until: i64,
+}
+
+impl Caller {
+    /// Identifies this exact signed request (a digest of its verified MAC).
+    /// Computed on demand: only actions that store jobs need it.
+    pub fn request_digest(&self) -> String {
+        self.mac.digest()
+    }
 }
 
 /// What the key store returns for an access key id.
@@ -84,7 +92,7 @@ pub fn authenticate(
     Ok(Caller {
         access_key_id: key_id.to_string(),
         owner: record.owner.clone(),
-        request_digest: expected.digest(),
+        mac: expected,
         valid_until,
     })
 }

@@ -228,23 +228,24 @@ pub fn prune(
     Ok(n)
 }
 
-/// One row of `job_set`.
+/// One row of `job_set`. Fields in alphabetical order: replies are written
+/// straight from this struct, and every other object in them has sorted keys.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JobView {
-    pub job_id: String,
-    pub job_action: String,
-    pub status: String,
     pub create_time: String,
-    pub status_time: String,
-    pub resource_ids: String,
-    pub owner: String,
+    pub directive: String,
     pub error_codes: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub error_message: String,
-    pub directive: String,
+    pub job_action: String,
+    pub job_id: String,
     /// What a command executor printed, secrets removed (extension).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub output: String,
+    pub owner: String,
+    pub resource_ids: String,
+    pub status: String,
+    pub status_time: String,
 }
 
 #[derive(Debug, Default)]
