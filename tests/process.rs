@@ -537,3 +537,93 @@ fn sigterm_leaves_no_job_half_recorded() {
     });
     stop(&mut again.child, Duration::from_secs(15));
 }
+
+#[test]
+fn bench_measures_a_running_gateway_and_loads_only_loopback() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_str().expect("path").to_string();
+    let mut s = serve(tmp.path(), 3_600_000);
+    let (ak, sk, owner) = s.key.clone().expect("key");
+    let added = qcgate(
+        &[
+            "clusters",
+            "add",
+            "--id",
+            "cl-bench001",
+            "--zone",
+            "sh1a",
+            "--owner",
+            &owner,
+            "--data-dir",
+            &dir,
+        ],
+        &[],
+    );
+    assert!(added.0);
+    let env = [
+        ("QCGATE_ACCESS_KEY_ID", ak.as_str()),
+        ("QCGATE_SECRET_ACCESS_KEY", sk.as_str()),
+    ];
+
+    let refused = Command::new(BIN)
+        .args([
+            "bench",
+            "--endpoint",
+            "http://192.168.0.232:80/iaas/",
+            "--cluster",
+            "cl-bench001",
+        ])
+        .envs(env)
+        .output()
+        .expect("bench runs");
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("not a loopback address"), "{why}");
+
+    let pid = s.child.id().to_string();
+    let (ok, out) = qcgate(
+        &[
+            "bench",
+            "--endpoint",
+            &s.endpoint,
+            "--cluster",
+            "cl-bench001",
+            "--pid",
+            &pid,
+            "--seconds",
+            "1",
+            "--connections",
+            "4",
+            "--only",
+            "write,read",
+            "--json",
+        ],
+        &env,
+    );
+    assert!(ok, "bench failed: {out}");
+    let report: Value = serde_json::from_str(&out).expect("json summary");
+    let phases = report["phases"].as_array().expect("phases");
+    let names: Vec<&str> = phases.iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["run_cluster_custom_service_normal", "describe_jobs_by_id"]
+    );
+    for p in phases {
+        assert!(p["ok"].as_u64().unwrap_or(0) > 0, "{p}");
+        assert!(
+            p["server_cpu_us_per_request"].as_f64().unwrap_or(0.0) > 0.0,
+            "{p}"
+        );
+    }
+    // Writes past the owner's default queue quota (1000) are refused and
+    // counted as failed; reads of the stored jobs never fail.
+    assert_eq!(phases[1]["failed"], 0, "{}", phases[1]);
+    assert!(
+        report["ceiling"]["requests_per_sec"]
+            .as_f64()
+            .unwrap_or(0.0)
+            > 0.0
+    );
+    assert!(report["gateway_rss_mib"].as_f64().unwrap_or(0.0) > 0.0);
+    stop(&mut s.child, Duration::from_secs(15));
+}

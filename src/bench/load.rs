@@ -36,7 +36,8 @@ pub struct LoadResult {
     /// Bodies of the successful replies, when asked to keep them.
     pub kept: Vec<Bytes>,
     /// CPU time the server process spent during the run (user + system).
-    pub server_cpu_us: u64,
+    /// None when the server's process is not known (`--endpoint`).
+    pub server_cpu_us: Option<u64>,
 }
 
 impl LoadResult {
@@ -47,7 +48,7 @@ impl LoadResult {
             elapsed: Duration::ZERO,
             hist: hist(),
             kept: Vec::new(),
-            server_cpu_us: 0,
+            server_cpu_us: None,
         }
     }
 

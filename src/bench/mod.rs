@@ -31,6 +31,57 @@ pub struct Options {
     pub quiet: bool,
     /// Phases to run; empty: all of them.
     pub only: Vec<Phase>,
+    /// A gateway already running, instead of child processes of this binary.
+    pub endpoint: Option<Endpoint>,
+}
+
+/// A running gateway to measure (`--endpoint`): loopback only, with a key and
+/// clusters of its own. Only the write, read and mixed phases run against it;
+/// CPU and memory figures need its `pid`.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub authority: String,
+    pub creds: Credentials,
+    pub zone: String,
+    pub clusters: Vec<String>,
+    pub pid: Option<u32>,
+}
+
+impl Endpoint {
+    /// Checks that `url` (`http://HOST:PORT/iaas/`) names a loopback address:
+    /// the benchmark never sends load anywhere else.
+    pub fn parse_url(url: &str) -> Result<String, String> {
+        let authority = url
+            .strip_prefix("http://")
+            .ok_or("the endpoint must be http://HOST:PORT/iaas/")?
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let host = match authority.rsplit_once(':') {
+            Some((h, port)) if port.parse::<u16>().is_ok() => h,
+            _ => return Err(format!("the endpoint [{authority}] needs a port")),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(format!(
+                "the endpoint host [{host}] is not a loopback address; qcgate bench only loads this machine"
+            ));
+        }
+        Ok(authority.to_string())
+    }
+}
+
+/// Where a gateway phase sends its load, and as whom.
+struct Target {
+    authority: String,
+    /// The process whose CPU time is counted, when known.
+    pid: Option<u32>,
+    creds: Credentials,
+    zone: String,
 }
 
 /// A part of the benchmark, for `--only` (profiling one path at a time).
@@ -60,8 +111,9 @@ pub struct PhaseReport {
     pub p999_ms: f64,
     pub ratio_to_ceiling: f64,
     /// The server's own CPU time (user + system, all threads) per successful
-    /// request: steadier than req/s on a shared machine.
-    pub server_cpu_us_per_request: f64,
+    /// request: steadier than req/s on a shared machine. Null when the
+    /// server's process is not known (`--endpoint` without `--pid`).
+    pub server_cpu_us_per_request: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -174,9 +226,13 @@ fn start_gateway(model_delay_ms: u64, durability: Durability) -> BenchResult<Gat
 }
 
 impl Gateway {
-    /// Where the load goes, and the process whose CPU time is counted.
-    fn target(&self) -> (&str, u32) {
-        (&self.authority, self.child.id())
+    fn target(&self) -> Target {
+        Target {
+            authority: self.authority.clone(),
+            pid: Some(self.child.id()),
+            creds: self.creds.clone(),
+            zone: "sh1a".into(),
+        }
     }
 
     fn add_clusters(&self, n: usize) -> BenchResult<Vec<String>> {
@@ -231,10 +287,6 @@ impl Gateway {
         Ok(())
     }
 
-    fn rss_mib(&self) -> f64 {
-        rss_kib(self.child.id()) as f64 / 1024.0
-    }
-
     fn jobs_stored(&self) -> BenchResult<u64> {
         let conn = store::open_rw(&store::db_path(self.dir.path()))?;
         Ok(conn.query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get::<_, i64>(0))? as u64)
@@ -280,7 +332,8 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// RunClusterCustomService, each request uniquely signed (a fresh `req_id`).
-fn rccs_planner(creds: Credentials, clusters: Arc<Vec<String>>, spread: usize) -> Planner {
+fn rccs_planner(t: &Target, clusters: Arc<Vec<String>>, spread: usize) -> Planner {
+    let (creds, zone) = (t.creds.clone(), t.zone.clone());
     let sp = r#"{"sync_way":"full","zone":"sh1a","host":"127.0.0.1","cluster_id":"cl-source00","user":"repl","password":"Passwd@123","port":3306}"#;
     Arc::new(move |conn, n| {
         let cluster = &clusters[(conn + n as usize * spread) % clusters.len()];
@@ -294,7 +347,7 @@ fn rccs_planner(creds: Credentials, clusters: Arc<Vec<String>>, spread: usize) -
                 ("service".into(), "start_standby".into()),
                 ("role".into(), "maininstance".into()),
                 ("service_params".into(), sp.into()),
-                ("zone".into(), "sh1a".into()),
+                ("zone".into(), zone.clone()),
                 ("req_id".into(), format!("{conn}-{n}")),
             ],
         );
@@ -305,7 +358,8 @@ fn rccs_planner(creds: Credentials, clusters: Arc<Vec<String>>, spread: usize) -
     })
 }
 
-fn describe_planner(creds: Credentials, job_ids: Arc<Vec<String>>) -> Planner {
+fn describe_planner(t: &Target, job_ids: Arc<Vec<String>>) -> Planner {
+    let (creds, zone) = (t.creds.clone(), t.zone.clone());
     Arc::new(move |conn, n| {
         let id = &job_ids[(conn * 7919 + n as usize * 104_729) % job_ids.len()];
         let q = client::sign(
@@ -315,7 +369,7 @@ fn describe_planner(creds: Credentials, job_ids: Arc<Vec<String>>) -> Planner {
             vec![
                 ("action".into(), "DescribeJobs".into()),
                 ("jobs.1".into(), id.clone()),
-                ("zone".into(), "sh1a".into()),
+                ("zone".into(), zone.clone()),
                 ("req_id".into(), format!("{conn}-{n}")),
             ],
         );
@@ -380,14 +434,16 @@ impl Bars {
 async fn phase(
     bars: &Bars,
     name: &str,
-    (authority, pid): (&str, u32),
+    (authority, pid): (&str, Option<u32>),
     shape: Shape,
     plan: Planner,
 ) -> BenchResult<LoadResult> {
     let bar = bars.bar(name, shape.duration);
-    let cpu_before = cpu_us(pid);
+    let cpu_before = pid.map(cpu_us);
     let mut r = load::run(authority, shape, plan, &bar).await?;
-    r.server_cpu_us = cpu_us(pid).saturating_sub(cpu_before);
+    r.server_cpu_us = pid
+        .zip(cpu_before)
+        .map(|(pid, before)| cpu_us(pid).saturating_sub(before));
     bar.finish_with_message(format!("{:.0} req/s, p99 {:.2} ms", r.rps(), r.ms(0.99)));
     Ok(r)
 }
@@ -407,11 +463,13 @@ fn report(name: &str, r: &LoadResult, ceiling: f64) -> PhaseReport {
         } else {
             0.0
         },
-        server_cpu_us_per_request: if r.ok > 0 {
-            r.server_cpu_us as f64 / r.ok as f64
-        } else {
-            0.0
-        },
+        server_cpu_us_per_request: r.server_cpu_us.map(|us| {
+            if r.ok > 0 {
+                us as f64 / r.ok as f64
+            } else {
+                0.0
+            }
+        }),
     }
 }
 
@@ -421,13 +479,13 @@ async fn compared(
     ceiling: &mut Ceiling,
     bars: &Bars,
     phases: &mut Vec<PhaseReport>,
-    gw: &Gateway,
+    target: &Target,
     (title, key): (&str, &str),
     shape: Shape,
     plan: Planner,
 ) -> BenchResult<LoadResult> {
     let c = ceiling.measure(bars, shape).await?;
-    let r = phase(bars, title, gw.target(), shape, plan).await?;
+    let r = phase(bars, title, (&target.authority, target.pid), shape, plan).await?;
     phases.push(report(key, &r, c));
     Ok(r)
 }
@@ -467,7 +525,7 @@ impl Ceiling {
             path_and_query: "/".into(),
             form: None,
         });
-        let target = (self.authority.as_str(), self.child.id());
+        let target = (self.authority.as_str(), Some(self.child.id()));
         let r = phase(bars, "bare hyper (ceiling)", target, shape, plan).await?;
         let rps = r.rps();
         self.runs.push(r);
@@ -478,6 +536,20 @@ impl Ceiling {
 pub async fn run(opts: &Options) -> BenchResult<Report> {
     let bars = Bars { quiet: opts.quiet };
     let want = |p: Phase| opts.only.is_empty() || opts.only.contains(&p);
+    let local_only = |p: Phase| opts.only.contains(&p);
+    if opts.endpoint.is_some() {
+        if local_only(Phase::Full) || local_only(Phase::Start) || opts.preload > 0 {
+            return Err(
+                "with --endpoint only the write, read and mixed phases run (FULL durability, \
+                        enqueue → start and --preload need a gateway this command starts)"
+                    .into(),
+            );
+        }
+        if !opts.quiet {
+            eprintln!("against --endpoint: the write, read and mixed phases only");
+        }
+    }
+    let want_local = |p: Phase| want(p) && opts.endpoint.is_none();
     let shape = Shape {
         conns: opts.connections,
         duration: opts.duration,
@@ -492,11 +564,31 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
 
     // The request path with synchronous=NORMAL. Jobs stay queued (the model
     // delay is an hour), so every request passes validation and stores a job.
+    // Against --endpoint, the clusters named there take the requests.
     if want(Phase::Write) || want(Phase::Read) || want(Phase::Mixed) {
-        let gw = start_gateway(3_600_000, Durability::Normal)?;
-        let clusters = Arc::new(gw.add_clusters(opts.connections.max(1))?);
+        let (gw, target, clusters) = match &opts.endpoint {
+            None => {
+                let gw = start_gateway(3_600_000, Durability::Normal)?;
+                let clusters = gw.add_clusters(opts.connections.max(1))?;
+                let target = gw.target();
+                (Some(gw), target, clusters)
+            }
+            Some(e) => {
+                let target = Target {
+                    authority: e.authority.clone(),
+                    pid: e.pid,
+                    creds: e.creds.clone(),
+                    zone: e.zone.clone(),
+                };
+                (None, target, e.clusters.clone())
+            }
+        };
+        if clusters.is_empty() {
+            return Err("the write phase needs at least one cluster".into());
+        }
+        let clusters = Arc::new(clusters);
         let plan = presigned(
-            rccs_planner(gw.creds.clone(), clusters.clone(), 0),
+            rccs_planner(&target, clusters.clone(), 0),
             shape.conns,
             per_conn.min(4000),
         );
@@ -511,31 +603,28 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
                 "RunClusterCustomService (NORMAL)",
                 "run_cluster_custom_service_normal",
             );
-            compared(&mut ceiling, &bars, &mut phases, &gw, names, keep, plan).await?
+            compared(&mut ceiling, &bars, &mut phases, &target, names, keep, plan).await?
         } else {
             let fill = Shape {
                 keep_bodies: true,
                 duration: Duration::from_secs(1),
                 ..shape
             };
-            phase(&bars, "storing jobs to read", gw.target(), fill, plan).await?
+            let to = (target.authority.as_str(), target.pid);
+            phase(&bars, "storing jobs to read", to, fill, plan).await?
         };
         let ids = Arc::new(job_ids(&w));
         if ids.is_empty() {
             return Err("the write phase created no job".into());
         }
-        if opts.preload > 0 {
+        if let (Some(gw), true) = (&gw, opts.preload > 0) {
             if !opts.quiet {
                 eprintln!("storing {} more jobs …", opts.preload);
             }
             gw.preload(opts.preload)?;
         }
         // Reads need not be unique: a pool of signed requests is replayed.
-        let reads = presigned(
-            describe_planner(gw.creds.clone(), ids.clone()),
-            shape.conns,
-            256,
-        );
+        let reads = presigned(describe_planner(&target, ids.clone()), shape.conns, 256);
         let replay: Planner = Arc::new(move |conn, n| reads(conn, n % 256));
         if want(Phase::Read) {
             let names = ("DescribeJobs by id", "describe_jobs_by_id");
@@ -543,7 +632,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
                 &mut ceiling,
                 &bars,
                 &mut phases,
-                &gw,
+                &target,
                 names,
                 shape,
                 replay.clone(),
@@ -552,11 +641,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         }
         if want(Phase::Mixed) {
             // Writes continue the write phase's numbering so every signature stays unique.
-            let write = presigned(
-                rccs_planner(gw.creds.clone(), clusters.clone(), 0),
-                shape.conns,
-                0,
-            );
+            let write = presigned(rccs_planner(&target, clusters.clone(), 0), shape.conns, 0);
             let offset = 1 << 32;
             let mixed: Planner = Arc::new(move |conn, n| {
                 if n % 5 == 0 {
@@ -566,18 +651,31 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
                 }
             });
             let names = ("mixed (1 write : 4 reads)", "mixed_1_write_4_reads");
-            compared(&mut ceiling, &bars, &mut phases, &gw, names, shape, mixed).await?;
+            compared(
+                &mut ceiling,
+                &bars,
+                &mut phases,
+                &target,
+                names,
+                shape,
+                mixed,
+            )
+            .await?;
         }
-        rss = gw.rss_mib();
-        stored = gw.jobs_stored()?;
+        rss = target.pid.map_or(0.0, |pid| rss_kib(pid) as f64 / 1024.0);
+        stored = match &gw {
+            Some(gw) => gw.jobs_stored()?,
+            None => ids.len() as u64,
+        };
     }
 
     // The same write path with synchronous=FULL.
-    if want(Phase::Full) {
+    if want_local(Phase::Full) {
         let gw = start_gateway(3_600_000, Durability::Full)?;
         let clusters = Arc::new(gw.add_clusters(opts.connections.max(1))?);
+        let target = gw.target();
         let plan = presigned(
-            rccs_planner(gw.creds.clone(), clusters, 0),
+            rccs_planner(&target, clusters, 0),
             shape.conns,
             per_conn.min(4000),
         );
@@ -585,12 +683,21 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
             "RunClusterCustomService (FULL)",
             "run_cluster_custom_service_full",
         );
-        compared(&mut ceiling, &bars, &mut phases, &gw, names, shape, plan).await?;
+        compared(
+            &mut ceiling,
+            &bars,
+            &mut phases,
+            &target,
+            names,
+            shape,
+            plan,
+        )
+        .await?;
     }
 
     // Enqueue → executor start: idle workers, a steady 500 jobs/s on distinct clusters.
     let mut lat = Vec::new();
-    if want(Phase::Start) {
+    if want_local(Phase::Start) {
         let gw = start_gateway(0, Durability::Normal)?;
         let paced = Shape {
             conns: 10,
@@ -600,12 +707,13 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         };
         let per_conn = (opts.duration.as_millis() / 20) as usize + 10;
         let clusters = Arc::new(gw.add_clusters(paced.conns * per_conn)?);
+        let target = gw.target();
         phase(
             &bars,
             "enqueue → start (500 jobs/s)",
-            gw.target(),
+            (&target.authority, target.pid),
             paced,
-            rccs_planner(gw.creds.clone(), clusters, paced.conns),
+            rccs_planner(&target, clusters, paced.conns),
         )
         .await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -651,14 +759,15 @@ pub fn print(r: &Report) {
     );
     for p in std::iter::once(&r.ceiling).chain(&r.phases) {
         println!(
-            "{:<36} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8.0}% {:>11.1}{}",
+            "{:<36} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8.0}% {:>11}{}",
             p.name,
             p.requests_per_sec,
             p.p50_ms,
             p.p99_ms,
             p.p999_ms,
             p.ratio_to_ceiling * 100.0,
-            p.server_cpu_us_per_request,
+            p.server_cpu_us_per_request
+                .map_or_else(|| "-".to_string(), |us| format!("{us:.1}")),
             if p.failed > 0 {
                 format!("  ({} failed)", p.failed)
             } else {

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use super::CliResult;
 use crate::bench;
+use crate::client::Credentials;
+use crate::secret::Secret;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,6 +26,29 @@ pub struct Args {
     /// Print one JSON summary on stdout (and no progress bars).
     #[arg(long)]
     json: bool,
+    /// Measure a gateway already running at this loopback URL instead of
+    /// starting one (write, read and mixed phases; needs --cluster).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Clusters of the key's owner that take the write phase's
+    /// start_standby requests (with --endpoint; comma-separated).
+    #[arg(long, value_delimiter = ',', requires = "endpoint")]
+    cluster: Vec<String>,
+    /// The zone of those clusters (with --endpoint).
+    #[arg(long, default_value = "sh1a", requires = "endpoint")]
+    zone: String,
+    /// The gateway's process id, for its CPU time and memory (with --endpoint).
+    #[arg(long, requires = "endpoint")]
+    pid: Option<u32>,
+    #[arg(long, env = "QCGATE_ACCESS_KEY_ID", requires = "endpoint")]
+    access_key_id: Option<String>,
+    #[arg(
+        long,
+        env = "QCGATE_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        requires = "endpoint"
+    )]
+    secret_access_key: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -33,12 +58,32 @@ pub struct CeilingArgs {
 }
 
 pub fn run(args: Args) -> CliResult {
+    let endpoint =
+        match &args.endpoint {
+            None => None,
+            Some(url) => Some(bench::Endpoint {
+                authority: bench::Endpoint::parse_url(url)?,
+                creds: Credentials {
+                    access_key_id: args
+                        .access_key_id
+                        .clone()
+                        .ok_or("--endpoint needs --access-key-id or QCGATE_ACCESS_KEY_ID")?,
+                    secret_access_key: Secret::new(args.secret_access_key.clone().ok_or(
+                        "--endpoint needs --secret-access-key or QCGATE_SECRET_ACCESS_KEY",
+                    )?),
+                },
+                zone: args.zone.clone(),
+                clusters: args.cluster.clone(),
+                pid: args.pid,
+            }),
+        };
     let opts = bench::Options {
         connections: args.connections.max(1),
         duration: Duration::from_secs(args.seconds.max(1)),
         preload: args.preload,
         quiet: args.json,
         only: args.only,
+        endpoint,
     };
     let report = super::runtime()?
         .block_on(bench::run(&opts))
