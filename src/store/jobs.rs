@@ -4,7 +4,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::StoreError;
-use super::replays::Replays;
+use super::replays::{self, Replays};
 use crate::clock::{now_millis, now_unix};
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
@@ -168,9 +168,10 @@ pub fn enqueue(
     items: &[(NewJob, Once)],
     max_open: u64,
 ) -> Result<Vec<Enqueued>, StoreError> {
+    let keys: Vec<replays::Key> = items.iter().map(|(_, o)| replays::key(&o.digest)).collect();
     let mut seen = Vec::with_capacity(items.len());
-    for (_, once) in items {
-        seen.push(replays.in_writer(conn, once)?);
+    for ((_, once), k) in items.iter().zip(&keys) {
+        seen.push(replays.in_writer(conn, once, k)?);
     }
     let new = seen.iter().filter(|s| s.is_none()).count() as u64;
     if let (Some((job, _)), true) = (items.first(), new > 0) {
@@ -190,13 +191,13 @@ pub fn enqueue(
         }
     }
     let mut out = Vec::with_capacity(items.len());
-    for ((job, once), seen) in items.iter().zip(seen) {
+    for (((job, once), seen), k) in items.iter().zip(seen).zip(keys) {
         if let Some(id) = seen {
             out.push(Enqueued::Replayed(id));
             continue;
         }
         let (id, seq) = insert_queued(conn, job, Some(once))?;
-        replays.record(conn, once, seq, &id)?;
+        replays.record(conn, once, k, seq, &id)?;
         out.push(Enqueued::New(id));
     }
     Ok(out)
@@ -213,7 +214,18 @@ pub fn prune(
                           AND status_time < ?2 ORDER BY status_time LIMIT ?3";
     let now = now_unix();
     let args = params![now, before, batch as i64];
-    replays.spill_pruned(conn, DOOMED, args)?;
+    // A job whose request is still valid leaves its replay record behind,
+    // so that request sent again still answers with the job's id.
+    let moved = conn
+        .prepare_cached(&format!(
+            "INSERT OR REPLACE INTO replays (expires, digest, job_id)
+             SELECT replay_expires, replay_digest, id FROM jobs
+             WHERE seq IN ({DOOMED}) AND replay_expires >= ?1 AND replay_digest IS NOT NULL"
+        ))?
+        .execute(args)?;
+    if moved > 0 {
+        replays.table_in_use();
+    }
     // The newest job may go: the next one must still not reuse its seq.
     conn.prepare_cached(
         "INSERT INTO meta (name, value) SELECT 'job_seq_floor', max(seq) FROM jobs WHERE true HAVING max(seq) IS NOT NULL

@@ -31,9 +31,10 @@ pub const CAP: usize = 262_144;
 const SWEEP_EVERY: i64 = 10;
 
 /// The in-memory key of a request: 16 bytes of a hash of its digest.
-type Key = [u8; 16];
+/// The writer computes it once per job, for the lookup and the record.
+pub type Key = [u8; 16];
 
-fn key(digest: &str) -> Key {
+pub fn key(digest: &str) -> Key {
     let hash = sha2::Sha256::digest(digest.as_bytes());
     let mut k = [0u8; 16];
     k.copy_from_slice(&hash[..16]);
@@ -130,29 +131,35 @@ impl Replays {
 
     /// The job this request already stored, as readers see it (committed only).
     pub fn committed(&self, conn: &Connection, once: &Once) -> Result<Option<String>, StoreError> {
-        self.find(conn, once, false)
+        self.find(conn, once, &key(&once.digest), false)
     }
 
-    /// The same, inside the writer's transaction (its own pending entries too).
-    pub fn in_writer(&self, conn: &Connection, once: &Once) -> Result<Option<String>, StoreError> {
-        self.find(conn, once, true)
+    /// The same, inside the writer's transaction (its own pending entries
+    /// too); `k` is `key(&once.digest)`.
+    pub fn in_writer(
+        &self,
+        conn: &Connection,
+        once: &Once,
+        k: &Key,
+    ) -> Result<Option<String>, StoreError> {
+        self.find(conn, once, k, true)
     }
 
     fn find(
         &self,
         conn: &Connection,
         once: &Once,
+        k: &Key,
         pending: bool,
     ) -> Result<Option<String>, StoreError> {
         let now = now_unix();
         if once.expires < now {
             return Ok(None);
         }
-        let k = key(&once.digest);
         let seq = self
             .lock()
             .map
-            .get(&k)
+            .get(k)
             .and_then(|e| (e.expires >= now && (e.committed || pending)).then_some(e.seq));
         if let Some(seq) = seq {
             let id = conn
@@ -162,7 +169,7 @@ impl Replays {
             if id.is_some() {
                 return Ok(id);
             }
-            // Pruned: `spill_pruned` moved the record to the table.
+            // Pruned: `jobs::prune` moved the record to the table.
         }
         if !self.table.load(Ordering::Acquire) {
             return Ok(None);
@@ -173,16 +180,16 @@ impl Replays {
             .optional()?)
     }
 
-    /// Records that job `seq` was stored for `once`; writer thread only,
-    /// inside the transaction that stored the job.
+    /// Records that job `seq` was stored for `once` (key `k`); writer thread
+    /// only, inside the transaction that stored the job.
     pub fn record(
         &self,
         conn: &Connection,
         once: &Once,
+        k: Key,
         seq: i64,
         id: &str,
     ) -> Result<(), StoreError> {
-        let k = key(&once.digest);
         let mut inner = self.lock();
         let now = now_unix();
         if now >= inner.next_sweep {
@@ -201,7 +208,7 @@ impl Replays {
         }
         drop(inner);
         // Set before the row exists, so no reader can miss it once committed.
-        self.table.store(true, Ordering::Release);
+        self.table_in_use();
         conn.prepare_cached(
             "INSERT OR REPLACE INTO replays (expires, digest, job_id) VALUES (?1, ?2, ?3)",
         )?
@@ -209,26 +216,10 @@ impl Replays {
         Ok(())
     }
 
-    /// Before jobs whose requests are still valid are pruned (`doomed`: the
-    /// seqs, as a subquery; `?1` in `args` is now), moves their records to the
-    /// table, so a replay still answers with the job's id.
-    pub fn spill_pruned(
-        &self,
-        conn: &Connection,
-        doomed: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<(), StoreError> {
-        let moved = conn
-            .prepare_cached(&format!(
-                "INSERT OR REPLACE INTO replays (expires, digest, job_id)
-             SELECT replay_expires, replay_digest, id FROM jobs
-             WHERE seq IN ({doomed}) AND replay_expires >= ?1 AND replay_digest IS NOT NULL"
-            ))?
-            .execute(args)?;
-        if moved > 0 {
-            self.table.store(true, Ordering::Release);
-        }
-        Ok(())
+    /// The `replays` table now holds live rows: lookups that miss memory
+    /// must look there too.
+    pub fn table_in_use(&self) {
+        self.table.store(true, Ordering::Release);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -318,7 +309,9 @@ mod tests {
         };
         assert_eq!(r.committed(&conn, &once("d1")).expect("q"), None);
         assert_eq!(
-            r.in_writer(&conn, &once("d1")).expect("q").as_deref(),
+            r.in_writer(&conn, &once("d1"), &key("d1"))
+                .expect("q")
+                .as_deref(),
             Some(id.as_str())
         );
         // The same request again in the same batch is a replay.
@@ -349,8 +342,16 @@ mod tests {
             panic!("new")
         };
         r.op_failed();
-        assert_eq!(r.in_writer(&conn, &once("undone")).expect("q"), None);
-        assert!(r.in_writer(&conn, &once("kept")).expect("q").is_some());
+        assert_eq!(
+            r.in_writer(&conn, &once("undone"), &key("undone"))
+                .expect("q"),
+            None
+        );
+        assert!(
+            r.in_writer(&conn, &once("kept"), &key("kept"))
+                .expect("q")
+                .is_some()
+        );
         conn.execute_batch("COMMIT").expect("commit");
         r.batch_done(true);
         assert_eq!(r.committed(&conn, &once("kept")).expect("q"), Some(kept));
@@ -361,7 +362,10 @@ mod tests {
         };
         conn.execute_batch("ROLLBACK").expect("rollback");
         r.batch_done(false);
-        assert_eq!(r.in_writer(&conn, &once("lost")).expect("q"), None);
+        assert_eq!(
+            r.in_writer(&conn, &once("lost"), &key("lost")).expect("q"),
+            None
+        );
     }
 
     #[test]
