@@ -134,9 +134,14 @@ mod store_reads {
         });
     }
 
+    /// The SQL path: a job no longer among the recent ones kept in memory.
     #[divan::bench]
     fn job_by_id(bencher: divan::Bencher) {
-        let (_dir, pool, _, id) = fixture();
+        let (dir, pool, _, id) = fixture();
+        let conn =
+            store::open_rw(&store::db_path(dir.path())).unwrap_or_else(|_| std::process::exit(1));
+        let ids = qcgate::store::job_ids::JobIds::load_or_create(&conn).expect("ids");
+        let none = qcgate::store::views::JobViews::new(ids, 0);
         let filter = jobs::JobFilter {
             owner: "usr-BENCH001".into(),
             zone: Some("sh1a".into()),
@@ -144,6 +149,6 @@ mod store_reads {
             limit: 20,
             ..Default::default()
         };
-        bencher.bench(|| pool.with(|c| jobs::describe(c, &filter)).is_ok());
+        bencher.bench(|| pool.with(|c| jobs::describe(c, &none, &filter)).is_ok());
     }
 }

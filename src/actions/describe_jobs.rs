@@ -1,6 +1,7 @@
 //! `DescribeJobs` (notes §4.1): the caller's jobs, newest first.
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{Action, Context, Reply};
 use crate::BoxFuture;
@@ -44,12 +45,13 @@ pub async fn describe(cx: &Context<'_>, cluster: Option<String>) -> Result<Reply
         .state
         .store
         .readers
-        .with(|conn| jobs::describe(conn, &filter))?
+        .with(|conn| jobs::describe(conn, &cx.state.store.views, &filter))?
     {
         Described::Page(set, total) => (set, total),
         Described::Missing(id) => return Err(ApiError::not_found(&id)),
     };
     let mut reply = Reply::new();
+    let set: Vec<&RawValue> = set.iter().map(|e| &*e.json).collect();
     reply
         .insert_serialized("job_set".into(), &set)
         .map_err(|e| ApiError::Internal(e.to_string()))?;

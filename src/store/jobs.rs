@@ -3,8 +3,13 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+
 use super::StoreError;
 use super::replays::{self, Replays};
+use super::views::JobViews;
 use crate::clock::{now_millis, now_unix};
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
@@ -302,7 +307,7 @@ impl JobFilter {
     }
 }
 
-/// The columns [`view_row`] reads, as a macro so statements can be `concat!`ed.
+/// The columns [`entry_row`] reads, as a macro so statements can be `concat!`ed.
 macro_rules! view_columns {
     () => {
         "seq, id, action, status, create_time, status_time, resource_ids, owner, error_codes, error_message, directive, zone, output"
@@ -310,37 +315,92 @@ macro_rules! view_columns {
 }
 const VIEW_COLUMNS: &str = view_columns!();
 
-fn view_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, JobView)> {
-    Ok((
-        r.get(0)?,
-        r.get(11)?,
-        JobView {
-            job_id: r.get(1)?,
-            job_action: r.get(2)?,
-            status: r.get(3)?,
-            create_time: crate::clock::format_ts(r.get(4)?),
-            status_time: crate::clock::format_ts(r.get(5)?),
-            resource_ids: r.get(6)?,
-            owner: r.get(7)?,
-            error_codes: r.get(8)?,
-            error_message: r.get(9)?,
-            directive: r.get(10)?,
-            output: r.get(12)?,
-        },
-    ))
+/// One job as `DescribeJobs` shows it: its `job_set` entry, written once,
+/// and the fields that filters compare.
+#[derive(Debug)]
+pub struct JobEntry {
+    pub seq: i64,
+    pub id: String,
+    pub owner: String,
+    pub zone: String,
+    pub status: String,
+    pub action: String,
+    pub resource_ids: String,
+    pub json: Box<RawValue>,
+}
+
+impl JobEntry {
+    /// Bytes held, roughly (for the job views' budget).
+    pub fn footprint(&self) -> usize {
+        // The entry with its Arc, six string headers, the map slot and rounding.
+        const FIXED: usize = 256;
+        FIXED
+            + self.json.get().len()
+            + self.id.len()
+            + self.owner.len()
+            + self.zone.len()
+            + self.status.len()
+            + self.action.len()
+            + self.resource_ids.len()
+    }
+}
+
+fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobEntry> {
+    let view = JobView {
+        job_id: r.get(1)?,
+        job_action: r.get(2)?,
+        status: r.get(3)?,
+        create_time: crate::clock::format_ts(r.get(4)?),
+        status_time: crate::clock::format_ts(r.get(5)?),
+        resource_ids: r.get(6)?,
+        owner: r.get(7)?,
+        error_codes: r.get(8)?,
+        error_message: r.get(9)?,
+        directive: r.get(10)?,
+        output: r.get(12)?,
+    };
+    let json = serde_json::value::to_raw_value(&view)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    Ok(JobEntry {
+        seq: r.get(0)?,
+        zone: r.get(11)?,
+        id: view.job_id,
+        owner: view.owner,
+        status: view.status,
+        action: view.job_action,
+        resource_ids: view.resource_ids,
+        json,
+    })
+}
+
+/// A job by seq, as [`describe`] shows it.
+pub fn entry_by_seq(conn: &Connection, seq: i64) -> Result<Option<JobEntry>, StoreError> {
+    Ok(conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            view_columns!(),
+            " FROM jobs WHERE seq = ?1"
+        ))?
+        .query_row([seq], entry_row)
+        .optional()?)
 }
 
 /// The result of a describe: the page, the total before paging, or the first
 /// requested id the owner cannot see.
 pub enum Described {
-    Page(Vec<JobView>, u64),
+    Page(Vec<Arc<JobEntry>>, u64),
     Missing(String),
 }
 
-/// Newest first; `total` counts every match before paging.
-pub fn describe(conn: &Connection, filter: &JobFilter) -> Result<Described, StoreError> {
+/// Newest first; `total` counts every match before paging. Jobs named by id
+/// are taken from `views` when there, so polling a recent job reads no SQL.
+pub fn describe(
+    conn: &Connection,
+    views: &JobViews,
+    filter: &JobFilter,
+) -> Result<Described, StoreError> {
     if !filter.ids.is_empty() {
-        return describe_ids(conn, filter);
+        return describe_ids(conn, views, filter);
     }
     let (clause, mut args) = filter.where_clause();
     let total: i64 = conn
@@ -351,47 +411,50 @@ pub fn describe(conn: &Connection, filter: &JobFilter) -> Result<Described, Stor
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {VIEW_COLUMNS} FROM jobs WHERE {clause} ORDER BY seq DESC LIMIT ? OFFSET ?"
     ))?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), view_row)?;
-    let page = rows
-        .map(|r| r.map(|(_, _, v)| v))
-        .collect::<Result<_, _>>()?;
+    let rows = stmt.query_map(params_from_iter(args.iter()), entry_row)?;
+    let page = rows.map(|r| r.map(Arc::new)).collect::<Result<_, _>>()?;
     Ok(Described::Page(page, total as u64))
 }
 
-/// With `jobs.n`: one indexed lookup per id, then the other filters and
-/// paging in memory (at most a few hundred ids).
-fn describe_ids(conn: &Connection, filter: &JobFilter) -> Result<Described, StoreError> {
-    let mut stmt = conn.prepare_cached(concat!(
-        "SELECT ",
-        view_columns!(),
-        " FROM jobs WHERE ",
-        by_id!(),
-        " AND owner = ?2"
-    ))?;
+/// With `jobs.n`: one lookup per id (in memory, else indexed), then the other
+/// filters and paging in memory (at most a few hundred ids).
+fn describe_ids(
+    conn: &Connection,
+    views: &JobViews,
+    filter: &JobFilter,
+) -> Result<Described, StoreError> {
     let mut found = Vec::with_capacity(filter.ids.len());
     for id in &filter.ids {
-        let row = stmt
-            .query_row(params![id, filter.owner], view_row)
-            .optional()?;
-        match row {
-            Some((seq, zone, view)) if filter.zone.as_ref().is_none_or(|z| *z == zone) => {
-                found.push((seq, view))
-            }
+        let entry = match views.get(id) {
+            Some(e) => Some(e).filter(|e| e.owner == filter.owner),
+            None => conn
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    view_columns!(),
+                    " FROM jobs WHERE ",
+                    by_id!(),
+                    " AND owner = ?2"
+                ))?
+                .query_row(params![id, filter.owner], entry_row)
+                .optional()?
+                .map(Arc::new),
+        };
+        match entry {
+            Some(e) if filter.zone.as_ref().is_none_or(|z| *z == e.zone) => found.push(e),
             _ => return Ok(Described::Missing(id.clone())),
         }
     }
-    found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
-    found.dedup_by_key(|(seq, _)| *seq);
-    let matching: Vec<JobView> = found
+    found.sort_by_key(|e| std::cmp::Reverse(e.seq));
+    found.dedup_by_key(|e| e.seq);
+    let matching: Vec<Arc<JobEntry>> = found
         .into_iter()
-        .map(|(_, v)| v)
-        .filter(|v| filter.statuses.is_empty() || filter.statuses.contains(&v.status))
-        .filter(|v| filter.action.as_ref().is_none_or(|a| *a == v.job_action))
-        .filter(|v| {
+        .filter(|e| filter.statuses.is_empty() || filter.statuses.contains(&e.status))
+        .filter(|e| filter.action.as_ref().is_none_or(|a| *a == e.action))
+        .filter(|e| {
             filter
                 .lane
                 .as_ref()
-                .is_none_or(|l| v.resource_ids.split(' ').any(|r| r == l))
+                .is_none_or(|l| e.resource_ids.split(' ').any(|r| r == l))
         })
         .collect();
     let total = matching.len() as u64;

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod nodes;
 mod read_pool;
 pub mod replays;
+pub mod views;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -86,6 +87,8 @@ pub struct Store {
     pub keys: Arc<key_cache::KeyCache>,
     /// Signed requests that already stored their jobs.
     pub replays: Arc<replays::Replays>,
+    /// Recent jobs as `DescribeJobs` shows them.
+    pub views: Arc<views::JobViews>,
 }
 
 impl Store {
@@ -97,7 +100,7 @@ impl Store {
         replay_window_secs: i64,
     ) -> Result<(Store, std::thread::JoinHandle<()>), StoreError> {
         let path = db_path(data_dir);
-        let conn = open_rw(&path)?;
+        let mut conn = open_rw(&path)?;
         let job_ids = job_ids::JobIds::load_or_create(&conn)?;
         conn.pragma_update(
             None,
@@ -116,7 +119,9 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 250)?;
         let keys = Arc::new(key_cache::KeyCache::open(data_dir)?);
         let replays = Arc::new(replays::Replays::load(&conn, replay_window_secs)?);
-        let (writer, handle) = Writer::spawn(conn, replays.clone());
+        let views = Arc::new(views::JobViews::new(job_ids.clone(), views::CAP_BYTES));
+        views.watch(&mut conn)?;
+        let (writer, handle) = Writer::spawn(conn, vec![replays.clone(), views.clone()]);
         let store = Store {
             writer,
             master,
@@ -124,6 +129,7 @@ impl Store {
             job_ready: Arc::new(Notify::new()),
             keys,
             replays,
+            views,
         };
         Ok((store, handle))
     }
@@ -306,8 +312,9 @@ mod tests {
             limit: 10,
             ..Default::default()
         };
-        match jobs::describe(conn, &filter).expect("describe") {
-            jobs::Described::Page(page, _) => page.first().map(|v| v.job_id.clone()),
+        let views = views::JobViews::new(job_ids::JobIds::load_or_create(conn).expect("ids"), 0);
+        match jobs::describe(conn, &views, &filter).expect("describe") {
+            jobs::Described::Page(page, _) => page.first().map(|v| v.id.clone()),
             jobs::Described::Missing(_) => None,
         }
     }

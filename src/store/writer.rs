@@ -53,14 +53,19 @@ where
 }
 
 /// Told how each operation and each batch ended, for state kept beside the
-/// database that must follow its transactions (the replay index).
+/// database that must follow its transactions (the replay index, job views).
 pub trait CommitListener: Send + Sync {
     fn op_started(&self);
     /// The operation failed and its savepoint was rolled back.
     fn op_failed(&self);
+    /// Every operation has run; the batch is about to commit.
+    fn before_commit(&self, _conn: &Connection) {}
     /// The batch committed (`true`) or was rolled back.
     fn batch_done(&self, committed: bool);
 }
+
+/// Listeners, told in order.
+type Listeners = [Arc<dyn CommitListener>];
 
 #[derive(Clone)]
 pub struct Writer {
@@ -70,12 +75,12 @@ pub struct Writer {
 impl Writer {
     pub fn spawn(
         conn: Connection,
-        listener: Arc<dyn CommitListener>,
+        listeners: Vec<Arc<dyn CommitListener>>,
     ) -> (Writer, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let handle = std::thread::Builder::new()
             .name("qcgate-writer".into())
-            .spawn(move || run(conn, rx, &*listener))
+            .spawn(move || run(conn, rx, &listeners))
             .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
         (Writer { tx }, handle)
     }
@@ -108,7 +113,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>, listener: &dyn CommitListener) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>, listeners: &Listeners) {
     let mut batch: Vec<Box<dyn WriteOp>> = Vec::with_capacity(MAX_BATCH);
     // Returns None once every sender is gone and the queue is drained.
     while let Some(first) = rx.blocking_recv() {
@@ -119,7 +124,7 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>, listener: &dy
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, &mut batch, listener);
+        commit_batch(&conn, &mut batch, listeners);
     }
     tracing::debug!("writer stopped");
 }
@@ -129,11 +134,7 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn commit_batch(
-    conn: &Connection,
-    batch: &mut Vec<Box<dyn WriteOp>>,
-    listener: &dyn CommitListener,
-) {
+fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteOp>>, listeners: &Listeners) {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let msg = e.to_string();
         for op in batch.drain(..) {
@@ -144,10 +145,10 @@ fn commit_batch(
     let mut done = Vec::with_capacity(batch.len());
     for op in batch.drain(..) {
         let sp = exec(conn, "SAVEPOINT op");
-        listener.op_started();
+        listeners.iter().for_each(|l| l.op_started());
         let (ok, complete) = op.apply(conn);
         if !ok {
-            listener.op_failed();
+            listeners.iter().for_each(|l| l.op_failed());
         }
         if sp.is_ok() {
             let end = if ok {
@@ -161,11 +162,12 @@ fn commit_batch(
         }
         done.push(complete);
     }
+    listeners.iter().for_each(|l| l.before_commit(conn));
     let commit = exec(conn, "COMMIT").map_err(|e| e.to_string());
     if commit.is_err() {
         let _ = exec(conn, "ROLLBACK");
     }
-    listener.batch_done(commit.is_ok());
+    listeners.iter().for_each(|l| l.batch_done(commit.is_ok()));
     for complete in done {
         complete(commit.clone().map_err(StoreError::Commit));
     }
