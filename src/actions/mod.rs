@@ -122,7 +122,7 @@ pub async fn enqueue(
 pub async fn enqueue_with(
     cx: &Context<'_>,
     jobs: Vec<(String, NewJob)>,
-    create: impl FnOnce(&rusqlite::Connection) -> Result<(), StoreError> + Send + 'static,
+    mut create: impl FnMut(&rusqlite::Connection) -> Result<(), StoreError> + Send + 'static,
 ) -> Result<Vec<String>, ApiError> {
     let items: Vec<(NewJob, Once)> = jobs
         .into_iter()

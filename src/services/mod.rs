@@ -88,7 +88,7 @@ pub trait Service: Send + Sync + 'static {
 /// The service's model effect, behind the same shared checks as
 /// [`prepare`]: jobs queued earlier on the cluster may have changed it.
 pub fn effect(service: &'static dyn Service, cluster_id: &str, params: &Value) -> Effect {
-    let inner = service.model(cluster_id, params);
+    let mut inner = service.model(cluster_id, params);
     let cluster_id = cluster_id.to_string();
     Box::new(move |conn| {
         let c = current(conn, &cluster_id)?;

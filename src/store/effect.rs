@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// What a job does to the model, applied in the transaction that records it.
-pub type Effect = Box<dyn FnOnce(&Connection) -> Result<(), EffectError> + Send>;
+pub type Effect = Box<dyn FnMut(&Connection) -> Result<(), EffectError> + Send>;
 
 #[derive(Debug)]
 pub enum EffectError {

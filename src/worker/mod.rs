@@ -162,11 +162,12 @@ impl Worker {
             _ => None,
         };
         let (seq, lane, wid) = (job.seq, job.lane.clone(), self.id.clone());
+        let (mut outcome, mut on_failure) = (outcome, on_failure);
         let recorded = self
             .store
             .writer
             .write(move |c| {
-                let recorded = record(c, seq, &lane, &wid, outcome, on_failure)?;
+                let recorded = record(c, seq, &lane, &wid, &mut outcome, &mut on_failure)?;
                 if recorded && !output.is_empty() {
                     jobs::set_output(c, seq, &output)?;
                 }
@@ -248,8 +249,8 @@ fn record(
     seq: i64,
     lane: &str,
     worker: &str,
-    outcome: Option<Result<Effect, Ending>>,
-    on_failure: Option<Effect>,
+    outcome: &mut Option<Result<Effect, Ending>>,
+    on_failure: &mut Option<Effect>,
 ) -> Result<bool, StoreError> {
     if !jobs::holds_lease(conn, seq, worker)? {
         return Ok(false);
@@ -257,10 +258,10 @@ fn record(
     let ending = match outcome {
         None => Ending::Requeued,
         Some(Err(ending)) => {
-            if let Some(Err(why)) = on_failure.map(|e| apply(conn, e)).transpose()? {
+            if let Some(Err(why)) = on_failure.as_mut().map(|e| apply(conn, e)).transpose()? {
                 tracing::warn!(seq, %why, "a failed job's model effect was refused");
             }
-            ending
+            ending.clone()
         }
         Some(Ok(effect)) => match apply(conn, effect)? {
             Ok(()) => Ending::Successful,
@@ -275,7 +276,7 @@ fn record(
 }
 
 /// Applies an effect in a savepoint: all of it, or nothing and the refusal.
-fn apply(conn: &Connection, effect: Effect) -> Result<Result<(), String>, StoreError> {
+fn apply(conn: &Connection, effect: &mut Effect) -> Result<Result<(), String>, StoreError> {
     conn.execute_batch("SAVEPOINT effect")?;
     match effect(conn) {
         Ok(()) => {
