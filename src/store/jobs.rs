@@ -1,10 +1,9 @@
 //! Jobs: enqueue, describe, and the worker side (claim, heartbeat, finish, rescue).
 
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-
 use std::sync::Arc;
 
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::value::RawValue;
 
 use super::StoreError;
@@ -123,16 +122,16 @@ fn insert_queued(
     )?
     .execute(params![
         seq,
-                job.owner,
-                job.zone,
-                job.action,
-                job.lane,
-                job.resource_ids.join(" "),
-                job.directive,
-                job.task,
-                now,
-                now_millis(),
-                job.secrets,
+        job.owner,
+        job.zone,
+        job.action,
+        job.lane,
+        job.resource_ids.join(" "),
+        job.directive,
+        job.task,
+        now,
+        now_millis(),
+        job.secrets,
         once.map(|o| &o.digest),
         once.map(|o| o.expires),
         id,
