@@ -149,6 +149,6 @@ mod store_reads {
             limit: 20,
             ..Default::default()
         };
-        bencher.bench(|| pool.with(|c| jobs::describe(c, &none, &filter)).is_ok());
+        bencher.bench(|| jobs::describe(&pool, &none, &filter).is_ok());
     }
 }

@@ -41,12 +41,8 @@ pub async fn describe(cx: &Context<'_>, cluster: Option<String>) -> Result<Reply
         offset,
         limit,
     };
-    let (set, total) = match cx
-        .state
-        .store
-        .readers
-        .with(|conn| jobs::describe(conn, &cx.state.store.views, &filter))?
-    {
+    let store = &cx.state.store;
+    let (set, total) = match jobs::describe(&store.readers, &store.views, &filter)? {
         Described::Page(set, total) => (set, total),
         Described::Missing(id) => return Err(ApiError::not_found(&id)),
     };

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::value::RawValue;
 
 use super::StoreError;
+use super::read_pool::ReadPool;
 use super::replays::{self, Replays};
 use super::views::JobViews;
 use crate::clock::{now_millis, now_unix};
@@ -402,33 +403,36 @@ pub enum Described {
 }
 
 /// Newest first; `total` counts every match before paging. Jobs named by id
-/// are taken from `views` when there, so polling a recent job reads no SQL.
+/// are taken from `views` when there: polling a recent job reads no SQL and
+/// takes no reader connection.
 pub fn describe(
-    conn: &Connection,
+    readers: &ReadPool,
     views: &JobViews,
     filter: &JobFilter,
 ) -> Result<Described, StoreError> {
     if !filter.ids.is_empty() {
-        return describe_ids(conn, views, filter);
+        return describe_ids(readers, views, filter);
     }
-    let (clause, mut args) = filter.where_clause();
-    let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM jobs WHERE {clause}"))?
-        .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
-    args.push(SqlValue::Integer(filter.limit as i64));
-    args.push(SqlValue::Integer(filter.offset as i64));
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {VIEW_COLUMNS} FROM jobs WHERE {clause} ORDER BY seq DESC LIMIT ? OFFSET ?"
-    ))?;
-    let rows = stmt.query_map(params_from_iter(args.iter()), entry_row)?;
-    let page = rows.map(|r| r.map(Arc::new)).collect::<Result<_, _>>()?;
-    Ok(Described::Page(page, total as u64))
+    readers.with(|conn| {
+        let (clause, mut args) = filter.where_clause();
+        let total: i64 = conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM jobs WHERE {clause}"))?
+            .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+        args.push(SqlValue::Integer(filter.limit as i64));
+        args.push(SqlValue::Integer(filter.offset as i64));
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {VIEW_COLUMNS} FROM jobs WHERE {clause} ORDER BY seq DESC LIMIT ? OFFSET ?"
+        ))?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), entry_row)?;
+        let page = rows.map(|r| r.map(Arc::new)).collect::<Result<_, _>>()?;
+        Ok(Described::Page(page, total as u64))
+    })
 }
 
 /// With `jobs.n`: one lookup per id (in memory, else indexed), then the other
 /// filters and paging in memory (at most a few hundred ids).
 fn describe_ids(
-    conn: &Connection,
+    readers: &ReadPool,
     views: &JobViews,
     filter: &JobFilter,
 ) -> Result<Described, StoreError> {
@@ -436,17 +440,19 @@ fn describe_ids(
     for id in &filter.ids {
         let entry = match views.get(id) {
             Some(e) => Some(e).filter(|e| e.owner == filter.owner),
-            None => conn
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    view_columns!(),
-                    " FROM jobs WHERE ",
-                    by_id!(),
-                    " AND owner = ?2"
-                ))?
-                .query_row(params![id, filter.owner], entry_row)
-                .optional()?
-                .map(Arc::new),
+            None => readers.with(|conn| {
+                Ok(conn
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        view_columns!(),
+                        " FROM jobs WHERE ",
+                        by_id!(),
+                        " AND owner = ?2"
+                    ))?
+                    .query_row(params![id, filter.owner], entry_row)
+                    .optional()?
+                    .map(Arc::new))
+            })?,
         };
         match entry {
             Some(e) if filter.zone.as_ref().is_none_or(|z| *z == e.zone) => found.push(e),

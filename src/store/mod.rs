@@ -312,8 +312,10 @@ mod tests {
             limit: 10,
             ..Default::default()
         };
-        let views = views::JobViews::new(job_ids::JobIds::load_or_create(conn).expect("ids"), 0);
-        match jobs::describe(conn, &views, &filter).expect("describe") {
+        let ids = job_ids::JobIds::load_or_create(conn).expect("ids");
+        let readers = ReadPool::new(conn.path().expect("a file").into(), 1, ids.clone());
+        let views = views::JobViews::new(ids, 0);
+        match jobs::describe(&readers, &views, &filter).expect("describe") {
             jobs::Described::Page(page, _) => page.first().map(|v| v.id.clone()),
             jobs::Described::Missing(_) => None,
         }

@@ -191,14 +191,13 @@ mod tests {
     use crate::store::jobs::{Described, Ending, JobFilter, NewJob};
     use crate::store::replays::Replays;
     use crate::store::writer::Writer;
-    use crate::store::{StoreError, db_path, open_rw};
+    use crate::store::{ReadPool, StoreError, db_path, open_rw};
 
     struct Setup {
         _dir: tempfile::TempDir,
         views: Arc<JobViews>,
         writer: Writer,
-        /// A second connection, as readers have.
-        reader: Connection,
+        readers: ReadPool,
     }
 
     fn setup(cap_bytes: usize) -> Setup {
@@ -208,13 +207,13 @@ mod tests {
         let ids = JobIds::load_or_create(&conn).expect("ids");
         let views = Arc::new(JobViews::new(ids, cap_bytes));
         views.watch(&mut conn).expect("watch");
+        let readers = ReadPool::new(path, 2, views.ids.clone());
         let (writer, _) = Writer::spawn(conn, vec![views.clone()]);
-        let reader = open_rw(&path).expect("reader");
         Setup {
             _dir: dir,
             views,
             writer,
-            reader,
+            readers,
         }
     }
 
@@ -247,7 +246,7 @@ mod tests {
             limit: 10,
             ..Default::default()
         };
-        match jobs::describe(&s.reader, &none, &filter).expect("describe") {
+        match jobs::describe(&s.readers, &none, &filter).expect("describe") {
             Described::Page(page, _) => page.first().map(|e| e.json.get().to_string()),
             Described::Missing(_) => None,
         }
@@ -304,7 +303,7 @@ mod tests {
             limit: 10,
             ..Default::default()
         };
-        match jobs::describe(&s.reader, &s.views, &filter).expect("describe") {
+        match jobs::describe(&s.readers, &s.views, &filter).expect("describe") {
             Described::Missing(missing) => assert_eq!(missing, id),
             Described::Page(..) => panic!("usr-B was shown usr-A's job"),
         }
@@ -336,7 +335,7 @@ mod tests {
             })
             .expect("finish");
         assert_eq!(s.views.get(&id).expect("kept").status, "successful");
-        let replays = Arc::new(Replays::load(&s.reader, 60).expect("replays"));
+        let replays = Arc::new(s.readers.with(|c| Replays::load(c, 60)).expect("replays"));
         let pruned = s
             .writer
             .write_blocking(move |c| jobs::prune(c, &replays, now_unix() + 1, 100))
