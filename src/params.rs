@@ -5,6 +5,7 @@
 //! guessed at, because the client signed something we cannot reproduce.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use percent_encoding::percent_decode;
 
@@ -111,7 +112,8 @@ impl Params {
     pub fn list(&self, name: &str) -> Result<Vec<&str>, ApiError> {
         let mut items: Vec<(u32, &str)> = Vec::new();
         let prefix = format!("{name}.");
-        for (k, v) in self.map.range(prefix.clone()..) {
+        let from = (Bound::Included(prefix.as_str()), Bound::Unbounded);
+        for (k, v) in self.map.range::<str, _>(from) {
             let Some(idx) = k.strip_prefix(&prefix) else {
                 break;
             };
@@ -163,7 +165,9 @@ fn decode(raw: &[u8]) -> Result<String, ApiError> {
     } else {
         raw.into()
     };
-    let bytes: Vec<u8> = percent_decode(&plus_free).collect();
+    // Decoding never lengthens: one allocation, no regrowth byte by byte.
+    let mut bytes = Vec::with_capacity(plus_free.len());
+    bytes.extend(percent_decode(&plus_free));
     String::from_utf8(bytes)
         .map_err(|_| ApiError::InvalidParameter("a parameter name is not valid UTF-8".into()))
 }
