@@ -23,7 +23,14 @@ pub struct Cluster {
     pub settings: serde_json::Value,
 }
 
-const COLUMNS: &str = "id, owner, zone, name, status, dr_role, standby_of, sync_way, sync_status, create_time, status_time, settings";
+/// The columns [`from_row`] reads, as a macro so fixed statements can be
+/// `concat!`ed rather than formatted on every request.
+macro_rules! columns {
+    () => {
+        "id, owner, zone, name, status, dr_role, standby_of, sync_way, sync_status, create_time, status_time, settings"
+    };
+}
+const COLUMNS: &str = columns!();
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Cluster> {
     Ok(Cluster {
@@ -144,8 +151,10 @@ pub fn list(conn: &Connection) -> Result<Vec<Cluster>, StoreError> {
 
 /// A cluster visible to `owner`; another owner's cluster is simply not found.
 pub fn get_owned(conn: &Connection, owner: &str, id: &str) -> Result<Option<Cluster>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM clusters WHERE id = ?1 AND owner = ?2"
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM clusters WHERE id = ?1 AND owner = ?2"
     ))?;
     Ok(stmt.query_row(params![id, owner], from_row).optional()?)
 }
@@ -177,7 +186,11 @@ pub fn clear_standby(conn: &Connection, id: &str) -> Result<(), StoreError> {
 
 /// Any cluster by id (the model's own view, owner-blind; callers check owners).
 pub fn get(conn: &Connection, id: &str) -> Result<Option<Cluster>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM clusters WHERE id = ?1"))?;
+    let mut stmt = conn.prepare_cached(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM clusters WHERE id = ?1"
+    ))?;
     Ok(stmt.query_row([id], from_row).optional()?)
 }
 
