@@ -130,12 +130,13 @@ pub async fn enqueue_with(
         .collect();
     let max_open = cx.state.max_open_jobs_per_owner;
     let replays = cx.state.store.replays.clone();
+    let views = cx.state.store.views.clone();
     let outcome = cx
         .state
         .store
         .writer
         .write(move |c| {
-            let outcome = jobs::enqueue(c, &replays, &items, max_open)?;
+            let outcome = jobs::enqueue(c, &replays, Some(&views), &items, max_open)?;
             if outcome.iter().all(|o| matches!(o, Enqueued::New(_))) {
                 create(c)?;
             }

@@ -86,7 +86,7 @@ pub fn lane_of(conn: &Connection, job_id: &str) -> Result<Option<String>, StoreE
 
 /// Inserts a pending job and returns its id; durable once the writer commits.
 pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
-    let (id, _) = insert_queued(conn, job, None)?;
+    let (id, _) = insert_queued(conn, job, None, None)?;
     conn.prepare_cached(
         "INSERT INTO owner_open (owner, open) VALUES (?1, 1)
          ON CONFLICT(owner) DO UPDATE SET open = open + 1",
@@ -101,6 +101,7 @@ fn insert_queued(
     conn: &Connection,
     job: &NewJob,
     once: Option<&Once>,
+    views: Option<&JobViews>,
 ) -> Result<(String, i64), StoreError> {
     let now = now_unix();
     // Never a seq an earlier job had (pruning may have removed the newest),
@@ -143,6 +144,13 @@ fn insert_queued(
                                          tail = excluded.tail",
     )?
     .execute(params![job.lane, seq])?;
+    if let Some(views) = views {
+        // Spares the writer reading the row back (and decoding it) per job.
+        match inserted_entry(seq, &id, job, now) {
+            Ok(entry) => views.provide(entry),
+            Err(e) => tracing::warn!(error = %e, "job views: a new job's entry"),
+        }
+    }
     Ok((id, seq))
 }
 
@@ -166,9 +174,11 @@ pub enum Enqueued {
 /// Stores jobs unless the same signed request already did (per job), or the
 /// owner's queue has no room for all of them: all or nothing, inside one
 /// writer transaction. All jobs belong to one owner.
+/// `views`, when given, get the new jobs' entries without reading them back.
 pub fn enqueue(
     conn: &Connection,
     replays: &Replays,
+    views: Option<&JobViews>,
     items: &[(NewJob, Once)],
     max_open: u64,
 ) -> Result<Vec<Enqueued>, StoreError> {
@@ -200,7 +210,7 @@ pub fn enqueue(
             out.push(Enqueued::Replayed(id));
             continue;
         }
-        let (id, seq) = insert_queued(conn, job, Some(once))?;
+        let (id, seq) = insert_queued(conn, job, Some(once), views)?;
         replays.record(conn, once, k, seq, &id)?;
         out.push(Enqueued::New(id));
     }
@@ -354,6 +364,22 @@ impl JobEntry {
     }
 }
 
+impl JobEntry {
+    fn new(seq: i64, zone: String, view: JobView) -> serde_json::Result<JobEntry> {
+        let json = view.to_json()?;
+        Ok(JobEntry {
+            seq,
+            zone,
+            id: view.job_id,
+            owner: view.owner,
+            status: view.status,
+            action: view.job_action,
+            resource_ids: view.resource_ids,
+            json,
+        })
+    }
+}
+
 fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobEntry> {
     let view = JobView {
         job_id: r.get(1)?,
@@ -368,19 +394,27 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobEntry> {
         directive: r.get(10)?,
         output: r.get(12)?,
     };
-    let json = view
-        .to_json()
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    Ok(JobEntry {
-        seq: r.get(0)?,
-        zone: r.get(11)?,
-        id: view.job_id,
-        owner: view.owner,
-        status: view.status,
-        action: view.job_action,
-        resource_ids: view.resource_ids,
-        json,
-    })
+    JobEntry::new(r.get(0)?, r.get(11)?, view)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// A new job's entry, from the values its row was just inserted with: what
+/// [`entry_row`] would read back (a test holds the two together).
+fn inserted_entry(seq: i64, id: &str, job: &NewJob, now: i64) -> serde_json::Result<JobEntry> {
+    let view = JobView {
+        create_time: crate::clock::format_ts(now),
+        directive: job.directive.clone(),
+        error_codes: String::new(),
+        error_message: String::new(),
+        job_action: job.action.clone(),
+        job_id: id.to_string(),
+        output: String::new(),
+        owner: job.owner.clone(),
+        resource_ids: job.resource_ids.join(" "),
+        status: "pending".into(),
+        status_time: crate::clock::format_ts(now),
+    };
+    JobEntry::new(seq, job.zone.clone(), view)
 }
 
 /// A job by seq, as [`describe`] shows it.

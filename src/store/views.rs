@@ -73,8 +73,17 @@ pub struct JobViews {
     inner: RwLock<Inner>,
     /// Rows of `jobs` the open batch changed, as the update hook reported them.
     touched: Mutex<Vec<(Action, i64)>>,
+    /// Entries of rows the open batch inserted, handed over by the insert.
+    provided: Mutex<Provided>,
     /// Read back before the commit; applied if it succeeds.
     staged: Mutex<Vec<Staged>>,
+}
+
+#[derive(Default)]
+struct Provided {
+    entries: Vec<Arc<JobEntry>>,
+    /// `entries.len()` when the current operation started.
+    op_start: usize,
 }
 
 impl JobViews {
@@ -84,6 +93,7 @@ impl JobViews {
             cap_bytes,
             inner: RwLock::default(),
             touched: Mutex::default(),
+            provided: Mutex::default(),
             staged: Mutex::default(),
         }
     }
@@ -96,6 +106,12 @@ impl JobViews {
                 lock(&views.touched).push((action, seq));
             }
         }))
+    }
+
+    /// A row the writer just inserted, as it will read once committed: it
+    /// need not be read back (unless the batch changes it again).
+    pub fn provide(&self, entry: JobEntry) {
+        lock(&self.provided).entries.push(Arc::new(entry));
     }
 
     /// The job with this id, if it is here.
@@ -123,20 +139,28 @@ impl JobViews {
         conn: &Connection,
         mut touched: Vec<(Action, i64)>,
     ) -> Result<Vec<Staged>, super::StoreError> {
-        touched.sort_unstable_by_key(|(_, seq)| *seq);
-        let mut wanted: Vec<i64> = {
-            let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-            touched
-                .iter()
-                .filter(|(a, seq)| *a == Action::SQLITE_INSERT || inner.map.contains_key(seq))
-                .map(|(_, seq)| *seq)
-                .collect()
-        };
-        wanted.dedup();
-        wanted
-            .into_iter()
-            .map(|seq| Ok((seq, jobs::entry_by_seq(conn, seq)?.map(Arc::new))))
-            .collect()
+        touched.sort_by_key(|(_, seq)| *seq);
+        let mut provided: HashMap<i64, Arc<JobEntry>> = lock(&self.provided)
+            .entries
+            .drain(..)
+            .map(|e| (e.seq, e))
+            .collect();
+        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let mut staged = Vec::new();
+        for rows in touched.chunk_by(|a, b| a.1 == b.1) {
+            let seq = rows[0].1;
+            let inserted = rows.iter().any(|(a, _)| *a == Action::SQLITE_INSERT);
+            if !inserted && !inner.map.contains_key(&seq) {
+                continue;
+            }
+            let only_inserted = rows.iter().all(|(a, _)| *a == Action::SQLITE_INSERT);
+            let entry = match provided.remove(&seq) {
+                Some(e) if only_inserted => Some(e),
+                _ => jobs::entry_by_seq(conn, seq)?.map(Arc::new),
+            };
+            staged.push((seq, entry));
+        }
+        Ok(staged)
     }
 }
 
@@ -146,10 +170,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl CommitListener for JobViews {
-    fn op_started(&self) {}
+    fn op_started(&self) {
+        let mut provided = lock(&self.provided);
+        provided.op_start = provided.entries.len();
+    }
 
-    /// A rolled-back row is read back as it is committed: nothing to undo.
-    fn op_failed(&self) {}
+    /// A rolled-back row is read back as it is committed; only the entries
+    /// its inserts handed over are dropped.
+    fn op_failed(&self) {
+        let mut provided = lock(&self.provided);
+        let start = provided.op_start;
+        provided.entries.truncate(start);
+    }
 
     fn before_commit(&self, conn: &Connection) {
         let touched = std::mem::take(&mut *lock(&self.touched));
@@ -173,6 +205,7 @@ impl CommitListener for JobViews {
     fn batch_done(&self, committed: bool) {
         let staged = std::mem::take(&mut *lock(&self.staged));
         lock(&self.touched).clear();
+        lock(&self.provided).entries.clear();
         if !committed || staged.is_empty() {
             return;
         }
@@ -292,6 +325,56 @@ mod tests {
         );
     }
 
+    /// Enqueues a job as actions do (its entry handed over, not read back),
+    /// then runs `then` in the same operation.
+    fn enqueue(s: &Setup, digest: &str, then: fn(&Connection) -> Result<(), StoreError>) -> String {
+        let replays = Arc::new(s.readers.with(|c| Replays::load(c, 600)).expect("replays"));
+        let views = s.views.clone();
+        let items = vec![(
+            job("usr-A"),
+            jobs::Once {
+                digest: digest.into(),
+                expires: now_unix() + 600,
+            },
+        )];
+        let out = s
+            .writer
+            .write_blocking(move |c| {
+                let out = jobs::enqueue(c, &replays, Some(&views), &items, 100)?;
+                then(c)?;
+                Ok(out)
+            })
+            .expect("enqueue");
+        match out.as_slice() {
+            [jobs::Enqueued::New(id)] => id.clone(),
+            other => panic!("not enqueued: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_entry_handed_over_by_the_insert_equals_the_row_read_back() {
+        let s = setup(CAP_BYTES);
+        let id = enqueue(&s, "d-1", |_| Ok(()));
+        let entry = s.views.get(&id).expect("kept");
+        assert_eq!(entry.status, "pending");
+        assert_eq!(
+            Some(entry.json.get().to_string()),
+            from_sql(&s, &id, "usr-A")
+        );
+
+        // Inserted and changed again in one batch: the row is read back.
+        let id = enqueue(&s, "d-2", |c| {
+            c.execute("UPDATE jobs SET status = 'working'", [])?;
+            Ok(())
+        });
+        let entry = s.views.get(&id).expect("kept");
+        assert_eq!(entry.status, "working");
+        assert_eq!(
+            Some(entry.json.get().to_string()),
+            from_sql(&s, &id, "usr-A")
+        );
+    }
+
     #[test]
     fn another_owner_never_sees_a_kept_job() {
         let s = setup(CAP_BYTES);
@@ -313,15 +396,42 @@ mod tests {
     fn a_rolled_back_operation_or_a_deleted_job_leaves_no_entry() {
         let s = setup(CAP_BYTES);
         let (tx, rx) = std::sync::mpsc::channel();
-        let job = job("usr-A");
+        let first = job("usr-A");
         let failed = s.writer.write_blocking(move |c| {
-            let _ = tx.send(jobs::insert(c, &job)?);
+            let _ = tx.send(jobs::insert(c, &first)?);
             Err::<(), _>(StoreError::Closed)
         });
         assert!(failed.is_err());
         let undone = rx.recv().expect("the operation inserted before failing");
         assert!(s.views.get(&undone).is_none(), "a rolled-back job was kept");
         assert_eq!(from_sql(&s, &undone, "usr-A"), None);
+
+        // The same when the insert handed its entry over.
+        let replays = Arc::new(s.readers.with(|c| Replays::load(c, 600)).expect("replays"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (views, item) = (s.views.clone(), job("usr-A"));
+        let failed = s.writer.write_blocking(move |c| {
+            let once = jobs::Once {
+                digest: "d-undone".into(),
+                expires: now_unix() + 600,
+            };
+            let out = jobs::enqueue(c, &replays, Some(&views), &[(item.clone(), once)], 100)?;
+            let _ = tx.send(out);
+            Err::<(), _>(StoreError::Closed)
+        });
+        assert!(failed.is_err());
+        let out = rx
+            .try_iter()
+            .last()
+            .expect("the operation enqueued before failing");
+        let [jobs::Enqueued::New(undone)] = out.as_slice() else {
+            panic!("not enqueued: {out:?}");
+        };
+        assert!(
+            s.views.get(undone).is_none(),
+            "a handed-over entry outlived its rollback"
+        );
+        assert_eq!(from_sql(&s, undone, "usr-A"), None);
 
         let id = insert(&s, "usr-A");
         let claimed = s
