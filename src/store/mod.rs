@@ -5,6 +5,7 @@
 //! never wait for the writer.
 
 pub mod accounts;
+mod checkpointer;
 pub mod clusters;
 pub mod effect;
 pub mod job_ids;
@@ -112,11 +113,12 @@ impl Store {
         )?;
         // The writer walks the indexes of every insert: keep them in memory.
         conn.pragma_update(None, "cache_size", -16_384)?;
-        // Checkpoint every 250 pages (~1 MiB) rather than SQLite's 1000: each
-        // stalls the writer for its fsyncs, and shorter stalls cut the write
-        // path's p99 from ~29 ms to ~18 ms at the same throughput (`qcgate
-        // bench`: 4000 gave 72 ms; 50–100 lost throughput).
-        conn.pragma_update(None, "wal_autocheckpoint", 250)?;
+        checkpointer::attach(
+            &mut conn,
+            &path,
+            checkpointer::SOFT_PAGES,
+            checkpointer::HARD_PAGES,
+        )?;
         let keys = Arc::new(key_cache::KeyCache::open(data_dir)?);
         let replays = Arc::new(replays::Replays::load(&conn, replay_window_secs)?);
         let views = Arc::new(views::JobViews::new(job_ids.clone(), views::CAP_BYTES));
