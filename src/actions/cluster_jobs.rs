@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::redact;
 use crate::services::schema::Fields;
 use crate::services::{self, PrepareCx, Service, Task};
-use crate::store::clusters::{self, Cluster};
+use crate::store::clusters::Cluster;
 use crate::store::jobs;
 
 /// Most clusters in one request.
@@ -51,21 +51,26 @@ pub async fn run(
             None => fresh.push(*id),
         }
     }
-    let new_jobs = cx.state.store.readers.with(|conn| {
-        let mut out = Vec::new();
-        for id in &fresh {
-            let cluster = clusters::get_owned(conn, owner, id)?
-                .filter(|c| zone.as_ref().is_none_or(|z| c.zone == *z));
-            let Some(cluster) = cluster else {
-                return Ok(Err(ApiError::not_found(id)));
-            };
-            match new_job(cx, conn, action, kind, &cluster, "", fields.clone()) {
-                Ok(job) => out.push((id.to_string(), job)),
-                Err(e) => return Ok(Err(e)),
-            }
-        }
-        Ok(Ok(out))
-    })??;
+    let store = &cx.state.store;
+    let mut new_jobs = Vec::with_capacity(fresh.len());
+    for id in &fresh {
+        let cluster = store
+            .cluster(owner, id)?
+            .filter(|c| zone.as_ref().is_none_or(|z| c.zone == *z))
+            .ok_or_else(|| ApiError::not_found(id))?;
+        let job = store.readers.with(|conn| {
+            Ok(new_job(
+                cx,
+                conn,
+                action,
+                kind,
+                &cluster,
+                "",
+                fields.clone(),
+            ))
+        })??;
+        new_jobs.push((id.to_string(), job));
+    }
     let stored = super::enqueue(cx, new_jobs.clone()).await?;
     for ((id, _), job_id) in new_jobs.into_iter().zip(stored) {
         job_ids.insert(id, Value::String(job_id));

@@ -8,7 +8,6 @@ use crate::BoxFuture;
 use crate::error::ApiError;
 use crate::services::Service;
 use crate::services::restart_cluster_service::RestartClusterService as Kind;
-use crate::store::clusters;
 
 pub struct RestartClusterService;
 
@@ -38,22 +37,25 @@ impl Action for RestartClusterService {
                 }
                 reply
             };
-            let job = cx.state.store.readers.with(|conn| {
-                let cluster = clusters::get_owned(conn, &cx.caller.owner, id)?
-                    .filter(|c| zone.as_ref().is_none_or(|z| c.zone == *z));
-                Ok(cluster.map(|c| {
-                    cluster_jobs::new_job(
-                        cx,
-                        conn,
-                        self.name(),
-                        &Kind,
-                        &c,
-                        role,
-                        Default::default(),
-                    )
-                }))
-            })?;
-            let job = match job.ok_or_else(|| ApiError::not_found(id)).and_then(|j| j) {
+            let store = &cx.state.store;
+            let job = store
+                .cluster(&cx.caller.owner, id)?
+                .filter(|c| zone.as_ref().is_none_or(|z| c.zone == *z))
+                .ok_or_else(|| ApiError::not_found(id))
+                .and_then(|c| {
+                    store.readers.with(|conn| {
+                        Ok(cluster_jobs::new_job(
+                            cx,
+                            conn,
+                            self.name(),
+                            &Kind,
+                            &c,
+                            role,
+                            Default::default(),
+                        ))
+                    })?
+                });
+            let job = match job {
                 Ok(job) => job,
                 Err(refused) => return Ok(reply(super::unless_replayed(cx, "", refused)?)),
             };

@@ -8,7 +8,8 @@ use crate::error::ApiError;
 use crate::redact;
 use crate::services::schema::{self, Fields};
 use crate::services::{self, PrepareCx, Task};
-use crate::store::{clusters, jobs};
+use crate::store::clusters::Cluster;
+use crate::store::jobs;
 
 pub struct RunClusterCustomService;
 
@@ -32,58 +33,17 @@ impl Action for RunClusterCustomService {
                 reply.insert("cluster_id".into(), Value::String(cluster_id.to_string()));
                 reply
             };
-            let validated = cx.state.store.readers.with(|conn| {
-                let cluster = clusters::get_owned(conn, owner, cluster_id)?
-                    .filter(|c| c.zone == zone);
-                Ok(cluster.map(|cluster| -> Result<_, ApiError> {
-                    let service = services::find(service_name).ok_or_else(|| {
-                        ApiError::InvalidParameter(format!(
-                            "service [{}] is not a service of cluster [{cluster_id}]; its services are: {}",
-                            crate::params::printable(service_name),
-                            services::names().join(", ")
-                        ))
-                    })?;
-                    let role = match p.optional("role") {
-                        Some(r) if service.roles().contains(&r) => r.to_string(),
-                        None => service.roles()[0].to_string(),
-                        Some(_) => {
-                            return Err(ApiError::invalid(
-                                "role",
-                                format!(
-                                    "must be {} for service [{}]",
-                                    service.roles().join(" or "),
-                                    service.name()
-                                ),
-                            ));
-                        }
-                    };
-                    let raw = p.optional("service_params");
-                    let fields = Fields::new(schema::parse(raw)?, raw.is_none());
-                    let pcx = PrepareCx { cluster: &cluster, owner, role: &role, conn };
-                    let prepared = services::prepare(service, &pcx, fields)?;
-                    let task_params = prepared.params;
-                    let mut shown = task_params.clone();
-                    redact::scrub(&mut shown);
-                    let task = Task {
-                        service: service.name().to_string(),
-                        cluster: cluster.cluster_id.clone(),
-                        role: role.clone(),
-                        params: task_params,
-                    };
-                    let job = jobs::NewJob {
-                        owner: owner.to_string(),
-                        zone: zone.to_string(),
-                        action: "RunClusterCustomService".to_string(),
-                        lane: cluster.cluster_id.clone(),
-                        resource_ids: vec![cluster.cluster_id.clone()],
-                        directive: redact::directive(p, Some(&shown)),
-                        task: serde_json::to_string(&task).map_err(|e| ApiError::Internal(e.to_string()))?,
-                        secrets: jobs::seal_secrets(&cx.state.store.master, owner, &cluster.cluster_id, &prepared.secrets),
-                    };
-                    Ok((job, role))
-                }))
-            }).map_err(ApiError::from)
-            .and_then(|found| found.ok_or_else(|| ApiError::not_found(cluster_id))?);
+            let validated = cx
+                .state
+                .store
+                .cluster(owner, cluster_id)
+                .map_err(ApiError::from)
+                .and_then(|found| {
+                    found
+                        .filter(|c| c.zone == zone)
+                        .ok_or_else(|| ApiError::not_found(cluster_id))
+                })
+                .and_then(|cluster| new_job(cx, &cluster, service_name, zone));
             let (new_job, role) = match validated {
                 Ok(v) => v,
                 Err(refused) => {
@@ -103,4 +63,74 @@ impl Action for RunClusterCustomService {
             Ok(reply(job_id, role))
         })
     }
+}
+
+/// Validates the request against the cluster's service and builds its job;
+/// also returns the node role the job runs on.
+fn new_job(
+    cx: &Context<'_>,
+    cluster: &Cluster,
+    service_name: &str,
+    zone: &str,
+) -> Result<(jobs::NewJob, String), ApiError> {
+    let (p, owner) = (cx.params, cx.caller.owner.as_str());
+    let service = services::find(service_name).ok_or_else(|| {
+        ApiError::InvalidParameter(format!(
+            "service [{}] is not a service of cluster [{}]; its services are: {}",
+            crate::params::printable(service_name),
+            cluster.cluster_id,
+            services::names().join(", ")
+        ))
+    })?;
+    let role = match p.optional("role") {
+        Some(r) if service.roles().contains(&r) => r.to_string(),
+        None => service.roles()[0].to_string(),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "role",
+                format!(
+                    "must be {} for service [{}]",
+                    service.roles().join(" or "),
+                    service.name()
+                ),
+            ));
+        }
+    };
+    let raw = p.optional("service_params");
+    let fields = Fields::new(schema::parse(raw)?, raw.is_none());
+    // Most services look at nothing but the cluster: the connection is
+    // taken from the pool but reads only if a check asks it to.
+    let prepared = cx.state.store.readers.with(|conn| {
+        let pcx = PrepareCx {
+            cluster,
+            owner,
+            role: &role,
+            conn,
+        };
+        Ok(services::prepare(service, &pcx, fields))
+    })??;
+    let mut shown = prepared.params.clone();
+    redact::scrub(&mut shown);
+    let task = Task {
+        service: service.name().to_string(),
+        cluster: cluster.cluster_id.clone(),
+        role: role.clone(),
+        params: prepared.params,
+    };
+    let job = jobs::NewJob {
+        owner: owner.to_string(),
+        zone: zone.to_string(),
+        action: "RunClusterCustomService".to_string(),
+        lane: cluster.cluster_id.clone(),
+        resource_ids: vec![cluster.cluster_id.clone()],
+        directive: redact::directive(p, Some(&shown)),
+        task: serde_json::to_string(&task).map_err(|e| ApiError::Internal(e.to_string()))?,
+        secrets: jobs::seal_secrets(
+            &cx.state.store.master,
+            owner,
+            &cluster.cluster_id,
+            &prepared.secrets,
+        ),
+    };
+    Ok((job, role))
 }

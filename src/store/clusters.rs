@@ -23,6 +23,16 @@ pub struct Cluster {
     pub settings: serde_json::Value,
 }
 
+/// Announces changes to clusters made by another process: running gateways
+/// keep the clusters they check in memory (see [`super::announced`]).
+pub const CHANGES_FILE: &str = "clusters.changed";
+
+/// Tells running gateways that clusters changed outside them. Adding a
+/// cluster needs no announcement: absent clusters are never kept.
+pub fn announce_change(data_dir: &std::path::Path) -> Result<(), StoreError> {
+    super::announced::announce(data_dir, CHANGES_FILE)
+}
+
 /// The columns [`from_row`] reads, as a macro so fixed statements can be
 /// `concat!`ed rather than formatted on every request.
 macro_rules! columns {

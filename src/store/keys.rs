@@ -69,9 +69,12 @@ pub fn list(conn: &Connection) -> Result<Vec<KeyInfo>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Revokes a key in the data dir and tells running gateways, which keep
-/// keys in memory (see [`super::key_cache`]). False when no active key has
-/// that id.
+/// Announces changes to keys made by another process: running gateways keep
+/// keys in memory (see [`super::announced`]).
+pub const CHANGES_FILE: &str = "keys.changed";
+
+/// Revokes a key in the data dir and tells running gateways. False when no
+/// active key has that id.
 pub fn revoke(data_dir: &Path, id: &str) -> Result<bool, StoreError> {
     let mut conn = super::open_rw(&super::db_path(data_dir))?;
     let revoked = super::with_tx(&mut conn, |c| {
@@ -82,7 +85,7 @@ pub fn revoke(data_dir: &Path, id: &str) -> Result<bool, StoreError> {
         Ok(n == 1)
     })?;
     if revoked {
-        super::key_cache::announce_change(data_dir)?;
+        super::announced::announce(data_dir, CHANGES_FILE)?;
     }
     Ok(revoked)
 }

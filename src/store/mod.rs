@@ -5,12 +5,12 @@
 //! never wait for the writer.
 
 pub mod accounts;
+pub mod announced;
 mod checkpointer;
 pub mod clusters;
 pub mod effect;
 pub mod job_ids;
 pub mod jobs;
-pub mod key_cache;
 pub mod keys;
 pub mod nodes;
 mod read_pool;
@@ -25,10 +25,13 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::Notify;
 
+use crate::auth::KeyRecord;
 use crate::error::ApiError;
 use crate::sealing::MasterKey;
 
+use announced::Announced;
 pub use read_pool::ReadPool;
+use writer::CommitListener;
 pub use writer::Writer;
 
 pub const DB_FILE: &str = "qcgate.db";
@@ -85,7 +88,9 @@ pub struct Store {
     /// Wakes an idle worker when a job is committed.
     pub job_ready: Arc<Notify>,
     /// Access keys, unsealed, for the request path.
-    pub keys: Arc<key_cache::KeyCache>,
+    pub keys: Arc<Announced<KeyRecord>>,
+    /// Clusters as the request path checks them (see [`Store::cluster`]).
+    pub clusters: Arc<Announced<clusters::Cluster>>,
     /// Signed requests that already stored their jobs.
     pub replays: Arc<replays::Replays>,
     /// Recent jobs as `DescribeJobs` shows them.
@@ -119,22 +124,58 @@ impl Store {
             checkpointer::SOFT_PAGES,
             checkpointer::HARD_PAGES,
         )?;
-        let keys = Arc::new(key_cache::KeyCache::open(data_dir)?);
+        let keys = Arc::new(Announced::open(data_dir, keys::CHANGES_FILE)?);
+        let clusters = Arc::new(Announced::open(data_dir, clusters::CHANGES_FILE)?);
         let replays = Arc::new(replays::Replays::load(&conn, replay_window_secs)?);
         let views = Arc::new(views::JobViews::new(job_ids.clone(), views::CAP_BYTES));
-        views.watch(&mut conn)?;
-        let (writer, handle) = Writer::spawn(conn, vec![replays.clone(), views.clone()]);
+        watch_rows(&mut conn, views.clone(), clusters.clone())?;
+        // The clusters' counter moves before the views show a job's effect.
+        let listeners: Vec<Arc<dyn CommitListener>> =
+            vec![clusters.clone(), replays.clone(), views.clone()];
+        let (writer, handle) = Writer::spawn(conn, listeners);
         let store = Store {
             writer,
             master,
             readers: Arc::new(ReadPool::new(path, 8, job_ids)),
             job_ready: Arc::new(Notify::new()),
             keys,
+            clusters,
             replays,
             views,
         };
         Ok((store, handle))
     }
+}
+
+impl Store {
+    /// A cluster visible to `owner`, from memory unless it changed since it
+    /// was last read (the write path checks one on every request).
+    pub fn cluster(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<Option<Arc<clusters::Cluster>>, StoreError> {
+        let found = self
+            .clusters
+            .get(id, || self.readers.with(|c| clusters::get(c, id)))?;
+        Ok(found.filter(|c| c.owner == owner))
+    }
+}
+
+/// One update hook (SQLite keeps one per connection) for the state kept in
+/// memory beside the writer's tables.
+pub(crate) fn watch_rows(
+    conn: &mut Connection,
+    views: Arc<views::JobViews>,
+    clusters: Arc<Announced<clusters::Cluster>>,
+) -> rusqlite::Result<()> {
+    conn.update_hook(Some(
+        move |action, _db: &str, table: &str, row| match table {
+            "jobs" => views.touched(action, row),
+            "clusters" => clusters.touched(),
+            _ => {}
+        },
+    ))
 }
 
 pub fn db_path(data_dir: &Path) -> PathBuf {

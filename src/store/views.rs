@@ -98,14 +98,9 @@ impl JobViews {
         }
     }
 
-    /// Follows the changes made through `conn` (the writer's connection).
-    pub fn watch(self: &Arc<Self>, conn: &mut Connection) -> rusqlite::Result<()> {
-        let views = Arc::clone(self);
-        conn.update_hook(Some(move |action, _db: &str, table: &str, seq| {
-            if table == "jobs" {
-                lock(&views.touched).push((action, seq));
-            }
-        }))
+    /// Called by the writer's update hook for each change to a `jobs` row.
+    pub fn touched(&self, action: Action, seq: i64) {
+        lock(&self.touched).push((action, seq));
     }
 
     /// A row the writer just inserted, as it will read once committed: it
@@ -239,7 +234,11 @@ mod tests {
         let mut conn = open_rw(&path).expect("open");
         let ids = JobIds::load_or_create(&conn).expect("ids");
         let views = Arc::new(JobViews::new(ids, cap_bytes));
-        views.watch(&mut conn).expect("watch");
+        let clusters = Arc::new(
+            crate::store::announced::Announced::open(dir.path(), "clusters.changed")
+                .expect("clusters"),
+        );
+        crate::store::watch_rows(&mut conn, views.clone(), clusters).expect("watch");
         let readers = ReadPool::new(path, 2, views.ids.clone());
         let (writer, _) = Writer::spawn(conn, vec![views.clone()]);
         Setup {
