@@ -116,8 +116,10 @@ impl Store {
                 Durability::Full => "FULL",
             },
         )?;
-        // The writer walks the indexes of every insert: keep them in memory.
-        conn.pragma_update(None, "cache_size", -16_384)?;
+        // Every insert now lands at the right edge of its b-trees, so the
+        // writer's working set is small: 4 MiB wrote as fast as 16 MiB in
+        // `qcgate bench` and kept 12 MiB less resident.
+        conn.pragma_update(None, "cache_size", -4096)?;
         checkpointer::attach(
             &mut conn,
             &path,
