@@ -396,3 +396,31 @@ async fn switch_services_record_settings_and_respect_a_running_standby() {
     assert_eq!(r["ret_code"], 0, "{r}");
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_changed_by_another_process_is_read_again_once_announced() {
+    let h = Harness::start(20).await;
+    let a = h.owner_a.clone();
+    h.add_cluster("cl-annc0001", ZONE, &a);
+    let mut c = h.client_a();
+    // The gateway reads the cluster (active) and keeps it.
+    let r = c
+        .call("StartClusters", &[("clusters.1", "cl-annc0001")])
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 1400, "already active: {r}");
+
+    // Another process stops it behind the gateway's back, then announces.
+    {
+        let conn = rusqlite::Connection::open(h.db()).expect("db");
+        qcgate::store::clusters::set_status(&conn, "cl-annc0001", "stopped").expect("status");
+    }
+    qcgate::store::clusters::announce_change(h.dir.path()).expect("announce");
+
+    let r = c
+        .call("StartClusters", &[("clusters.1", "cl-annc0001")])
+        .await
+        .expect("r");
+    assert_eq!(r["ret_code"], 0, "the stopped cluster starts: {r}");
+    h.stop().await;
+}
