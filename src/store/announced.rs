@@ -27,8 +27,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
-
 use super::StoreError;
 use super::writer::CommitListener;
 
@@ -160,7 +158,6 @@ impl<V> Announced<V> {
 impl<V: Send + Sync> CommitListener for Announced<V> {
     fn op_started(&self) {}
     fn op_failed(&self) {}
-    fn before_commit(&self, _conn: &Connection) {}
     fn batch_done(&self, _committed: bool) {
         if self.dirty.swap(false, Ordering::Relaxed) {
             self.local.fetch_add(1, Ordering::Release);

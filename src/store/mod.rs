@@ -147,9 +147,7 @@ impl Store {
         };
         Ok((store, handle))
     }
-}
 
-impl Store {
     /// A cluster visible to `owner`, from memory unless it changed since it
     /// was last read (the write path checks one on every request).
     pub fn cluster(
