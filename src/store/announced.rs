@@ -187,6 +187,14 @@ mod tests {
         Announced::open(dir, FILE).expect("open")
     }
 
+    /// What `cache` answers for "a" when SQLite would answer `stored`.
+    fn read(cache: &Announced<String>, stored: Option<&str>) -> Option<String> {
+        cache
+            .get("a", || Ok(stored.map(str::to_string)))
+            .expect("get")
+            .map(|v| v.to_string())
+    }
+
     #[test]
     fn an_entry_is_read_again_only_after_a_change_is_announced() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -204,28 +212,27 @@ mod tests {
         assert_eq!(loads, 1, "read once, then from memory");
 
         announce(dir.path(), FILE).expect("announce");
-        let got = cache.get("a", || Ok(None)).expect("get");
-        assert!(got.is_none(), "a changed row is not served from memory");
+        assert!(
+            read(&cache, None).is_none(),
+            "a changed row is not served from memory"
+        );
     }
 
     #[test]
     fn a_batch_of_the_writer_that_touched_the_table_ends_every_entry() {
         let dir = tempfile::tempdir().expect("tmp");
         let cache = open(dir.path());
-        cache.get("a", || Ok(Some("one".into()))).expect("get");
+        read(&cache, Some("one"));
 
         // A batch that did not touch the table changes nothing.
         cache.batch_done(true);
-        let got = cache.get("a", || Ok(Some("two".into()))).expect("get");
-        assert_eq!(got.as_deref().map(String::as_str), Some("one"));
+        assert_eq!(read(&cache, Some("two")).as_deref(), Some("one"));
 
         cache.touched();
         // Until the batch ends, readers may still see the old row.
-        let got = cache.get("a", || Ok(Some("two".into()))).expect("get");
-        assert_eq!(got.as_deref().map(String::as_str), Some("one"));
+        assert_eq!(read(&cache, Some("two")).as_deref(), Some("one"));
         cache.batch_done(true);
-        let got = cache.get("a", || Ok(Some("two".into()))).expect("get");
-        assert_eq!(got.as_deref().map(String::as_str), Some("two"));
+        assert_eq!(read(&cache, Some("two")).as_deref(), Some("two"));
     }
 
     #[test]
@@ -240,21 +247,21 @@ mod tests {
                 Ok(Some("old".into()))
             })
             .expect("get");
-        let got = cache.get("a", || Ok(Some("new".into()))).expect("get");
-        assert_eq!(got.as_deref().map(String::as_str), Some("new"));
+        assert_eq!(read(&cache, Some("new")).as_deref(), Some("new"));
     }
 
     #[test]
     fn a_deleted_announcement_file_turns_the_cache_off() {
         let dir = tempfile::tempdir().expect("tmp");
         let cache = open(dir.path());
-        let got = cache.get("a", || Ok(Some("one".into()))).expect("get");
-        assert!(got.is_some());
+        assert!(read(&cache, Some("one")).is_some());
         std::fs::remove_file(dir.path().join(FILE)).expect("rm");
         // This announcement lands in a new file the cache does not watch.
         announce(dir.path(), FILE).expect("announce");
-        let got = cache.get("a", || Ok(None)).expect("get");
-        assert!(got.is_none(), "read again, not served from memory");
+        assert!(
+            read(&cache, None).is_none(),
+            "read again, not served from memory"
+        );
     }
 
     #[test]
@@ -274,14 +281,17 @@ mod tests {
         let looking: Announced<String> =
             Announced::open_looking_every(dir.path(), FILE, Duration::ZERO).expect("open");
         for cache in [&trusting, &looking] {
-            let got = cache.get("a", || Ok(Some("one".into()))).expect("get");
-            assert!(got.is_some());
+            assert!(read(cache, Some("one")).is_some());
         }
         append(dir.path());
-        let got = trusting.get("a", || Ok(None)).expect("get");
-        assert!(got.is_some(), "within its window, the last look stands");
-        let got = looking.get("a", || Ok(None)).expect("get");
-        assert!(got.is_none(), "past its window, the cache looks again");
+        assert!(
+            read(&trusting, None).is_some(),
+            "within its window, the last look stands"
+        );
+        assert!(
+            read(&looking, None).is_none(),
+            "past its window, the cache looks again"
+        );
     }
 
     #[test]
