@@ -183,7 +183,9 @@ async fn connection(
             r.ok += 1;
             let _ = r.hist.record(micros.max(1));
             if keep_bodies {
-                r.kept.push(bytes);
+                // A copy: the body shares hyper's read buffer, and holding it
+                // makes every reply allocate (and the kernel zero) a new one.
+                r.kept.push(Bytes::copy_from_slice(&bytes));
             }
         } else {
             r.failed += 1;
