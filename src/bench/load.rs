@@ -8,16 +8,31 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
-use hyper::Request;
+use hyper::header::HeaderValue;
+use hyper::{Request, Uri};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use indicatif::ProgressBar;
 use tokio::net::TcpStream;
 
 /// One request: GET with a path and query, or POST with a form body.
+/// Cloning one shares its bytes, so replaying a pre-signed request costs no
+/// copy and no URI parse.
+#[derive(Clone)]
 pub struct Planned {
-    pub path_and_query: String,
-    pub form: Option<String>,
+    pub uri: Uri,
+    pub form: Option<Bytes>,
+}
+
+impl Planned {
+    /// A GET of `path_and_query`. One that does not parse becomes `/`, which
+    /// every reply counts as failed.
+    pub fn get(path_and_query: String) -> Planned {
+        Planned {
+            uri: Uri::try_from(path_and_query).unwrap_or_default(),
+            form: None,
+        }
+    }
 }
 
 /// Makes the `n`-th request of connection `conn`.
@@ -143,6 +158,7 @@ async fn connection(
         .await
         .map_err(std::io::Error::other)?;
     tokio::spawn(driver);
+    let host = HeaderValue::from_str(authority).map_err(std::io::Error::other)?;
     let mut r = LoadResult::empty();
     let mut n = 0u64;
     let mut next = tokio::time::Instant::now();
@@ -154,14 +170,14 @@ async fn connection(
         let planned = plan(conn, n);
         n += 1;
         let mut req = Request::builder()
-            .uri(planned.path_and_query)
-            .header("host", authority);
+            .uri(planned.uri)
+            .header(hyper::header::HOST, host.clone());
         let body = match planned.form {
             Some(f) => {
                 req = req
                     .method("POST")
                     .header("content-type", "application/x-www-form-urlencoded");
-                Bytes::from(f)
+                f
             }
             None => Bytes::new(),
         };

@@ -351,10 +351,7 @@ fn rccs_planner(t: &Target, clusters: Arc<Vec<String>>, spread: usize) -> Planne
                 ("req_id".into(), format!("{conn}-{n}")),
             ],
         );
-        Planned {
-            path_and_query: format!("/iaas/?{q}"),
-            form: None,
-        }
+        Planned::get(format!("/iaas/?{q}"))
     })
 }
 
@@ -373,10 +370,7 @@ fn describe_planner(t: &Target, job_ids: Arc<Vec<String>>) -> Planner {
                 ("req_id".into(), format!("{conn}-{n}")),
             ],
         );
-        Planned {
-            path_and_query: format!("/iaas/?{q}"),
-            form: None,
-        }
+        Planned::get(format!("/iaas/?{q}"))
     })
 }
 
@@ -391,10 +385,7 @@ fn presigned(plan: Planner, conns: usize, per_conn: u64) -> Planner {
     );
     Arc::new(
         move |c, n| match table.get(c).and_then(|v| v.get(n as usize)) {
-            Some(p) => Planned {
-                path_and_query: p.path_and_query.clone(),
-                form: p.form.clone(),
-            },
+            Some(p) => p.clone(),
             None => plan(c, n),
         },
     )
@@ -521,10 +512,8 @@ impl Ceiling {
             keep_bodies: false,
             ..shape
         };
-        let plan: Planner = Arc::new(|_, _| Planned {
-            path_and_query: "/".into(),
-            form: None,
-        });
+        let root = Planned::get("/".into());
+        let plan: Planner = Arc::new(move |_, _| root.clone());
         let target = (self.authority.as_str(), Some(self.child.id()));
         let r = phase(bars, "bare hyper (ceiling)", target, shape, plan).await?;
         let rps = r.rps();
