@@ -120,7 +120,9 @@ impl Params {
     pub fn list(&self, name: &str) -> Result<Vec<&str>, ApiError> {
         let mut items: Vec<(u32, &str)> = Vec::new();
         let prefix = format!("{name}.");
-        let from = self.pairs.partition_point(|(k, _)| k.as_str() < prefix.as_str());
+        let from = self
+            .pairs
+            .partition_point(|(k, _)| k.as_str() < prefix.as_str());
         for (k, v) in &self.pairs[from..] {
             let Some(idx) = k.strip_prefix(&prefix) else {
                 break;
