@@ -69,7 +69,9 @@ CREATE TABLE IF NOT EXISTS jobs (
   owner          TEXT NOT NULL,
   zone           TEXT NOT NULL,
   action         TEXT NOT NULL,
-  status         TEXT NOT NULL CHECK (status IN ('pending', 'working', 'successful', 'failed')),
+  -- Not `status IN (…)`: an IN list of more than two values builds a
+  -- temporary b-tree each time the check runs (every insert, every status change).
+  status         TEXT NOT NULL CHECK (status = 'pending' OR status = 'working' OR status = 'successful' OR status = 'failed'),
   lane           TEXT NOT NULL,                   -- jobs of one lane run one at a time, in seq order
   resource_ids   TEXT NOT NULL,
   directive      TEXT NOT NULL,                   -- the request, secrets removed
