@@ -195,7 +195,8 @@ async fn connection(
             Err(_) => break,
         };
         let micros = sent.elapsed().as_micros() as u64;
-        if bytes.windows(OK_MARK.len()).any(|w| w == OK_MARK) {
+        // From the end: replies put `ret_code` after `job_set`, their longest field.
+        if memchr::memmem::rfind(&bytes, OK_MARK).is_some() {
             r.ok += 1;
             let _ = r.hist.record(micros.max(1));
             if keep_bodies {
