@@ -16,6 +16,17 @@ pub fn is_secret_name(name: &str) -> bool {
         .any(|m| n.windows(m.len()).any(|w| w.eq_ignore_ascii_case(m)))
 }
 
+/// Whether a JSON value has a secret-looking key anywhere.
+pub fn has_secret_names(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| is_secret_name(k) || has_secret_names(v)),
+        Value::Array(items) => items.iter().any(has_secret_names),
+        _ => false,
+    }
+}
+
 /// Drops secret-looking keys from a JSON object, recursively.
 pub fn scrub(value: &mut Value) {
     match value {
@@ -80,7 +91,11 @@ mod tests {
             ("service_params", r#"{"passwd":"pw2","user":"u"}"#),
         ]);
         let mut sp = json!({"passwd": "pw2", "user": "u", "nested": {"password": "pw3"}});
+        assert!(has_secret_names(&sp));
         scrub(&mut sp);
+        assert!(!has_secret_names(&sp));
+        assert!(has_secret_names(&json!([{"a": {"Token": 1}}])));
+        assert!(!has_secret_names(&json!({"user": "u", "hosts": ["passw"]})));
         let d = directive(&p, Some(&sp));
         for secret in ["AKID", "SIG", "pw1", "pw2", "pw3", "signature"] {
             assert!(!d.contains(secret), "{secret} leaked into {d}");

@@ -109,8 +109,15 @@ fn new_job(
         };
         Ok(services::prepare(service, &pcx, fields))
     })??;
-    let mut shown = prepared.params.clone();
-    redact::scrub(&mut shown);
+    // Services keep their secrets apart (`prepared.secrets`), so the copy
+    // and scrub are for the rare parameter that only looks like one.
+    let directive = if redact::has_secret_names(&prepared.params) {
+        let mut shown = prepared.params.clone();
+        redact::scrub(&mut shown);
+        redact::directive(p, Some(&shown))
+    } else {
+        redact::directive(p, Some(&prepared.params))
+    };
     let task = Task {
         service: service.name().to_string(),
         cluster: cluster.cluster_id.clone(),
@@ -123,7 +130,7 @@ fn new_job(
         action: "RunClusterCustomService".to_string(),
         lane: cluster.cluster_id.clone(),
         resource_ids: vec![cluster.cluster_id.clone()],
-        directive: redact::directive(p, Some(&shown)),
+        directive,
         task: serde_json::to_string(&task).map_err(|e| ApiError::Internal(e.to_string()))?,
         secrets: jobs::seal_secrets(
             &cx.state.store.master,
