@@ -369,6 +369,18 @@ mod tests {
         assert_eq!(pk, 1);
     }
 
+    /// A pending job at seq 7 of lane `cl-a`, written as an older version would.
+    fn insert_old_job(conn: &Connection, id: &str) {
+        conn.execute(
+            "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive,
+                               task, create_time, status_time, enqueued_ms)
+             VALUES (7, ?1, 'usr-TEST0001', 'sh1a', 'RunClusterCustomService',
+                     'pending', 'cl-a', 'cl-a', '{}', '{}', 1, 1, 1)",
+            [id],
+        )
+        .expect("old job");
+    }
+
     fn plan_of(conn: &Connection, sql: &str) -> Vec<String> {
         let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).expect("explain");
         stmt.query_map([], |r| r.get::<_, String>(1))
@@ -390,14 +402,7 @@ mod tests {
                 "schema.sql has STATUS_CHECK"
             );
             conn.execute_batch(&old).expect("old schema");
-            conn.execute(
-                "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive,
-                                   task, create_time, status_time, enqueued_ms)
-                 VALUES (7, 'j-old', 'usr-TEST0001', 'sh1a', 'RunClusterCustomService',
-                         'pending', 'cl-a', 'cl-a', '{}', '{}', 1, 1, 1)",
-                [],
-            )
-            .expect("old job");
+            insert_old_job(&conn, "j-old");
         }
         let insert =
             "INSERT INTO jobs (id, owner, zone, action, status, lane, resource_ids, directive,
@@ -480,14 +485,7 @@ mod tests {
             conn.execute_batch(&old).expect("old schema");
             conn.execute_batch("DROP TABLE meta; DROP TABLE legacy_job_ids;")
                 .expect("drop");
-            conn.execute(
-                "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive,
-                                   task, create_time, status_time, enqueued_ms)
-                 VALUES (7, 'j-oldrandom01', 'usr-TEST0001', 'sh1a', 'RunClusterCustomService',
-                         'pending', 'cl-a', 'cl-a', '{}', '{}', 1, 1, 1)",
-                [],
-            )
-            .expect("old job");
+            insert_old_job(&conn, "j-oldrandom01");
         }
         let conn = open_rw(&path).expect("migrates");
         assert_eq!(
