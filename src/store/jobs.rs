@@ -401,8 +401,10 @@ fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobEntry> {
 /// A new job's entry, from the values its row was just inserted with: what
 /// [`entry_row`] would read back (a test holds the two together).
 fn inserted_entry(seq: i64, id: &str, job: &NewJob, now: i64) -> serde_json::Result<JobEntry> {
+    let created = crate::clock::format_ts(now);
     let view = JobView {
-        create_time: crate::clock::format_ts(now),
+        status_time: created.clone(),
+        create_time: created,
         directive: job.directive.clone(),
         error_codes: String::new(),
         error_message: String::new(),
@@ -412,7 +414,6 @@ fn inserted_entry(seq: i64, id: &str, job: &NewJob, now: i64) -> serde_json::Res
         owner: job.owner.clone(),
         resource_ids: job.resource_ids.join(" "),
         status: "pending".into(),
-        status_time: crate::clock::format_ts(now),
     };
     JobEntry::new(seq, job.zone.clone(), view)
 }
