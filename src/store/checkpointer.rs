@@ -7,10 +7,16 @@
 //! its own connection, which copies the log back with a PASSIVE checkpoint
 //! while the writer goes on appending.
 //!
+//! Past `soft` pages the thread is woken again only once `step` more pages
+//! were logged: woken after every commit, it ran ~300 checkpoints a second,
+//! each with two fsyncs and a copy of the same hot pages (page 1, the right
+//! edges of the b-trees), and the writer's p99 suffered for it.
+//!
 //! A passive checkpoint cannot reset a log that is still being appended to,
 //! so under a steady load the WAL would grow: past `hard` pages the writer
 //! checkpoints itself, which then has little left to copy and lets the next
-//! transaction start the log from the beginning again.
+//! transaction start the log from the beginning again. That stalls every
+//! request of the batch, so `hard` is far away (64 MiB of log).
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
@@ -23,8 +29,29 @@ use super::StoreError;
 
 /// WAL pages that wake the checkpointer (~1 MiB of 4 KiB pages).
 pub const SOFT_PAGES: i32 = 256;
-/// WAL pages past which the writer checkpoints itself (~16 MiB).
-pub const HARD_PAGES: i32 = 4096;
+/// Pages logged since the last wake before the next one.
+pub const STEP_PAGES: i32 = 256;
+/// WAL pages past which the writer checkpoints itself (~64 MiB).
+pub const HARD_PAGES: i32 = 16384;
+
+/// When the writer's WAL hook wakes the checkpointer, and when it must
+/// checkpoint itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub soft: i32,
+    pub step: i32,
+    pub hard: i32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            soft: SOFT_PAGES,
+            step: STEP_PAGES,
+            hard: HARD_PAGES,
+        }
+    }
+}
 
 #[derive(Default)]
 struct State {
@@ -61,8 +88,7 @@ impl Drop for Signal {
 pub fn attach(
     writer: &mut Connection,
     path: &Path,
-    soft: i32,
-    hard: i32,
+    limits: Thresholds,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
     let conn = Connection::open(path)?;
     // Reading opens the connection's view of the log; until then a checkpoint
@@ -73,13 +99,16 @@ pub fn attach(
     conn.busy_timeout(Duration::ZERO)?;
     let shared = Arc::new(Shared::default());
     let signal = Signal(shared.clone());
-    writer.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages| {
-        if pages >= hard {
-            if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
-                tracing::debug!(error = %e, pages, "writer checkpoint");
+    let mut pacer = Pacer::new(limits);
+    writer.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
+        match pacer.after_commit(pages) {
+            Due::Writer => {
+                if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
+                    tracing::debug!(error = %e, pages, "writer checkpoint");
+                }
             }
-        } else if pages >= soft {
-            signal.0.set(|s| s.wanted = true);
+            Due::Thread => signal.0.set(|s| s.wanted = true),
+            Due::Nothing => {}
         }
         // An error here would fail a COMMIT that has already happened.
         Ok(())
@@ -88,6 +117,46 @@ pub fn attach(
         .name("qcgate-checkpoint".into())
         .spawn(move || run(conn, &shared))
         .map_err(StoreError::Io)
+}
+
+/// Who checkpoints after a commit.
+#[derive(Debug, PartialEq, Eq)]
+enum Due {
+    Nothing,
+    Thread,
+    Writer,
+}
+
+struct Pacer {
+    limits: Thresholds,
+    /// The log size at which the thread is woken next.
+    next: i32,
+}
+
+impl Pacer {
+    fn new(limits: Thresholds) -> Pacer {
+        Pacer {
+            limits,
+            next: limits.soft,
+        }
+    }
+
+    /// `pages`: the log's size after a commit.
+    fn after_commit(&mut self, pages: i32) -> Due {
+        let Thresholds { soft, step, hard } = self.limits;
+        if pages >= hard {
+            return Due::Writer;
+        }
+        if pages < self.next.saturating_sub(step) {
+            // The log started over since the last wake.
+            self.next = soft;
+        }
+        if pages < self.next {
+            return Due::Nothing;
+        }
+        self.next = pages.saturating_add(step);
+        Due::Thread
+    }
 }
 
 fn run(conn: Connection, shared: &Shared) {
@@ -135,6 +204,38 @@ mod tests {
     }
 
     #[test]
+    fn past_soft_the_thread_is_woken_once_per_step_and_again_after_a_restart() {
+        let mut pacer = Pacer::new(Thresholds {
+            soft: 100,
+            step: 50,
+            hard: 1000,
+        });
+        let due: Vec<(i32, Due)> = [10, 99, 100, 120, 149, 150, 151, 220, 999, 1000, 12, 99, 101]
+            .into_iter()
+            .map(|pages| (pages, pacer.after_commit(pages)))
+            .collect();
+        use Due::*;
+        assert_eq!(
+            due,
+            [
+                (10, Nothing),
+                (99, Nothing),
+                (100, Thread),
+                (120, Nothing),
+                (149, Nothing),
+                (150, Thread),
+                (151, Nothing),
+                (220, Thread),
+                (999, Thread),
+                (1000, Writer),
+                (12, Nothing),
+                (99, Nothing),
+                (101, Thread),
+            ]
+        );
+    }
+
+    #[test]
     fn the_thread_copies_the_log_into_the_database_file() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("t.db");
@@ -142,7 +243,12 @@ mod tests {
         // The writer never checkpoints itself (hard is out of reach), and the
         // hook replaced SQLite's automatic checkpoint: only the thread can
         // copy rows into the database file.
-        let handle = attach(&mut writer, &path, 16, i32::MAX).expect("attach");
+        let limits = Thresholds {
+            soft: 16,
+            step: 16,
+            hard: i32::MAX,
+        };
+        let handle = attach(&mut writer, &path, limits).expect("attach");
         insert_pages(&writer, 40);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while bytes(&path) < 40 * 3500 {
@@ -163,7 +269,12 @@ mod tests {
         let path = dir.path().join("t.db");
         let mut writer = open(&path);
         // The thread is never woken (soft is out of reach).
-        let handle = attach(&mut writer, &path, i32::MAX, 64).expect("attach");
+        let limits = Thresholds {
+            soft: i32::MAX,
+            step: 0,
+            hard: 64,
+        };
+        let handle = attach(&mut writer, &path, limits).expect("attach");
         insert_pages(&writer, 1000);
         // Over a thousand pages were logged, but the log kept starting over.
         let wal = bytes(&path.with_extension("db-wal"));
