@@ -476,17 +476,25 @@ fn describe_ids(
         let entry = match views.get(id) {
             Some(e) => Some(e).filter(|e| e.owner == filter.owner),
             None => readers.with(|conn| {
-                Ok(conn
-                    .prepare_cached(concat!(
-                        "SELECT ",
-                        view_columns!(),
-                        " FROM jobs WHERE ",
-                        by_id!(),
-                        " AND owner = ?2"
-                    ))?
-                    .query_row(params![id, filter.owner], entry_row)
-                    .optional()?
-                    .map(Arc::new))
+                let row = match readers.seq_of(id) {
+                    Some(seq) => conn
+                        .prepare_cached(concat!(
+                            "SELECT ",
+                            view_columns!(),
+                            " FROM jobs WHERE seq = ?1 AND id = ?2 AND owner = ?3"
+                        ))?
+                        .query_row(params![seq, id, filter.owner], entry_row),
+                    None => conn
+                        .prepare_cached(concat!(
+                            "SELECT ",
+                            view_columns!(),
+                            " FROM jobs WHERE ",
+                            by_id!(),
+                            " AND owner = ?2"
+                        ))?
+                        .query_row(params![id, filter.owner], entry_row),
+                };
+                Ok(row.optional()?.map(Arc::new))
             })?,
         };
         match entry {

@@ -2,7 +2,7 @@
 //! committed state and never block on the writer.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -15,6 +15,10 @@ pub struct ReadPool {
     max_idle: usize,
     idle: Mutex<Vec<Connection>>,
     job_ids: JobIds,
+    /// Whether some jobs kept the random ids they had before ids came from
+    /// seq. Read when the first connection opens: only the migration of
+    /// such a database adds them, and it runs before any pool exists.
+    legacy_ids: OnceLock<bool>,
 }
 
 impl ReadPool {
@@ -24,6 +28,17 @@ impl ReadPool {
             max_idle,
             idle: Mutex::new(Vec::new()),
             job_ids,
+            legacy_ids: OnceLock::new(),
+        }
+    }
+
+    /// The seq a job id names, when that alone finds the job (no job has a
+    /// legacy id): a lookup by seq then needs neither `legacy_job_ids` nor
+    /// `job_seq()`. Known once a connection has opened.
+    pub fn seq_of(&self, id: &str) -> Option<i64> {
+        match self.legacy_ids.get() {
+            Some(false) => self.job_ids.decode(id),
+            _ => None,
         }
     }
 
@@ -57,6 +72,13 @@ impl ReadPool {
         // reader remap it (munmap + TLB shootdowns), costing more than pread.
         conn.set_prepared_statement_cache_capacity(64);
         self.job_ids.register(&conn)?;
+        if self.legacy_ids.get().is_none() {
+            let any: bool =
+                conn.query_row("SELECT EXISTS (SELECT 1 FROM legacy_job_ids)", [], |r| {
+                    r.get(0)
+                })?;
+            let _ = self.legacy_ids.set(any);
+        }
         Ok(conn)
     }
 }
