@@ -27,30 +27,26 @@ use rusqlite::wal::CheckpointMode;
 
 use super::StoreError;
 
-/// WAL pages that wake the checkpointer (~1 MiB of 4 KiB pages).
-pub const SOFT_PAGES: i32 = 256;
-/// Pages logged since the last wake before the next one.
-pub const STEP_PAGES: i32 = 256;
-/// WAL pages past which the writer checkpoints itself (~64 MiB).
-pub const HARD_PAGES: i32 = 16384;
-
-/// When the writer's WAL hook wakes the checkpointer, and when it must
-/// checkpoint itself.
+/// When the writer's WAL hook wakes the checkpointer, and when the writer
+/// must checkpoint itself; in pages of log (4 KiB each).
 #[derive(Debug, Clone, Copy)]
 pub struct Thresholds {
+    /// The log size that first wakes the thread.
     pub soft: i32,
+    /// Pages logged since the last wake before the next one.
     pub step: i32,
+    /// The log size past which the writer checkpoints itself.
     pub hard: i32,
 }
 
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            soft: SOFT_PAGES,
-            step: STEP_PAGES,
-            hard: HARD_PAGES,
-        }
-    }
+impl Thresholds {
+    /// Wake at ~1 MiB of log, then once per ~1 MiB more; the writer steps
+    /// in at ~64 MiB.
+    pub const DEFAULT: Thresholds = Thresholds {
+        soft: 256,
+        step: 256,
+        hard: 16384,
+    };
 }
 
 #[derive(Default)]

@@ -120,7 +120,7 @@ impl Store {
         // writer's working set is small: 4 MiB wrote as fast as 16 MiB in
         // `qcgate bench` and kept 12 MiB less resident.
         conn.pragma_update(None, "cache_size", -4096)?;
-        checkpointer::attach(&mut conn, &path, checkpointer::Thresholds::default())?;
+        checkpointer::attach(&mut conn, &path, checkpointer::Thresholds::DEFAULT)?;
         let keys = Arc::new(Announced::open(data_dir, keys::CHANGES_FILE)?);
         let clusters = Arc::new(Announced::open(data_dir, clusters::CHANGES_FILE)?);
         let replays = Arc::new(replays::Replays::load(&conn, replay_window_secs)?);
