@@ -14,9 +14,18 @@ pub const MAX_PARAMS: usize = 512;
 /// Decoded parameters, sorted by name (byte order, as the signature needs).
 /// A sorted vector rather than a map: a request has about ten, and one sort
 /// after parsing is cheaper than a tree insert (and a lookup for repeats) each.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Params {
     pairs: Vec<(String, String)>,
+}
+
+/// Only names: values may hold a signature or a password.
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.pairs.iter().map(|(name, _)| name))
+            .finish()
+    }
 }
 
 impl Params {
@@ -206,6 +215,18 @@ mod tests {
         assert_eq!(params.get("b"), Some("+"));
         assert_eq!(params.get("c"), Some(""));
         assert_eq!(params.len(), 3);
+    }
+
+    #[test]
+    fn debug_shows_names_only() {
+        let params =
+            p("signature=c2VjcmV0&service_params=%7B%22password%22%3A%22pw%22%7D").unwrap();
+        let shown = format!("{params:?}");
+        assert!(shown.contains("service_params") && shown.contains("signature"));
+        assert!(
+            !shown.contains("c2VjcmV0") && !shown.contains("pw"),
+            "{shown}"
+        );
     }
 
     #[test]
