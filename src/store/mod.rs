@@ -185,12 +185,9 @@ pub fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     }
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    // Only takes effect when the file is created.
-    let page_size: i64 = std::env::var("QCGATE_PAGE_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4096);
-    conn.pragma_update(None, "page_size", page_size)?;
+    // Only takes effect when the file is created. The checkpointer's
+    // thresholds count pages of this size.
+    conn.pragma_update(None, "page_size", 4096)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.execute_batch(include_str!("schema.sql"))?;
