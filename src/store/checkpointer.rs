@@ -17,8 +17,13 @@
 //! checkpoints itself, which then has little left to copy and lets the next
 //! transaction start the log from the beginning again. That stalls every
 //! request of the batch, so `hard` is far away (64 MiB of log).
+//!
+//! The log file keeps the size it grew to. Once no commit came for `idle`,
+//! the thread copies the rest back and truncates the file, so a gateway that
+//! took a burst does not keep 64 MiB of spent log on disk.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -37,15 +42,18 @@ pub struct Thresholds {
     pub step: i32,
     /// The log size past which the writer checkpoints itself.
     pub hard: i32,
+    /// How long without a commit before the log file is truncated.
+    pub idle: Duration,
 }
 
 impl Thresholds {
     /// Wake at ~1 MiB of log, then once per ~1 MiB more; the writer steps
-    /// in at ~64 MiB.
+    /// in at ~64 MiB; truncate after 2 s without a commit.
     pub const DEFAULT: Thresholds = Thresholds {
         soft: 256,
         step: 256,
         hard: 16384,
+        idle: Duration::from_secs(2),
     };
 }
 
@@ -59,6 +67,9 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    /// Commits seen by the WAL hook (a counter, not under the lock: the
+    /// hook runs after every commit).
+    commits: AtomicU64,
 }
 
 impl Shared {
@@ -97,6 +108,7 @@ pub fn attach(
     let signal = Signal(shared.clone());
     let mut pacer = Pacer::new(limits);
     writer.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
+        signal.0.commits.fetch_add(1, Ordering::Relaxed);
         match pacer.after_commit(pages) {
             Due::Writer => {
                 if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
@@ -111,7 +123,7 @@ pub fn attach(
     }))?;
     std::thread::Builder::new()
         .name("qcgate-checkpoint".into())
-        .spawn(move || run(conn, &shared))
+        .spawn(move || run(conn, &shared, limits.idle))
         .map_err(StoreError::Io)
 }
 
@@ -139,7 +151,9 @@ impl Pacer {
 
     /// `pages`: the log's size after a commit.
     fn after_commit(&mut self, pages: i32) -> Due {
-        let Thresholds { soft, step, hard } = self.limits;
+        let Thresholds {
+            soft, step, hard, ..
+        } = self.limits;
         if pages >= hard {
             return Due::Writer;
         }
@@ -155,20 +169,43 @@ impl Pacer {
     }
 }
 
-fn run(conn: Connection, shared: &Shared) {
+fn run(conn: Connection, shared: &Shared, idle: Duration) {
+    let mut seen = shared.commits.load(Ordering::Relaxed);
+    // The log may hold frames of an earlier run.
+    let mut spent_log = true;
     loop {
-        {
+        let wanted = {
             let mut s = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-            while !s.wanted && !s.stopped {
-                s = shared.wake.wait(s).unwrap_or_else(|p| p.into_inner());
+            let mut timed_out = false;
+            while !s.wanted && !s.stopped && !timed_out {
+                let (guard, wait) = shared
+                    .wake
+                    .wait_timeout(s, idle)
+                    .unwrap_or_else(|p| p.into_inner());
+                s = guard;
+                timed_out = wait.timed_out();
             }
             if s.stopped {
                 return;
             }
-            s.wanted = false;
-        }
-        if let Err(e) = conn.wal_checkpoint_v2(Some("main"), CheckpointMode::PASSIVE) {
-            tracing::debug!(error = %e, "checkpoint");
+            std::mem::take(&mut s.wanted)
+        };
+        let commits = shared.commits.load(Ordering::Relaxed);
+        let quiet = commits == seen;
+        seen = commits;
+        spent_log |= !quiet;
+        let (mode, truncate) = if wanted {
+            (CheckpointMode::PASSIVE, false)
+        } else if quiet && spent_log {
+            // Fails at once if the writer or a reader is in the way (no busy
+            // timeout); tried again after the next quiet spell.
+            (CheckpointMode::TRUNCATE, true)
+        } else {
+            continue;
+        };
+        match conn.wal_checkpoint_v2(Some("main"), mode) {
+            Ok(_) => spent_log &= !truncate,
+            Err(e) => tracing::debug!(error = %e, truncate, "checkpoint"),
         }
     }
 }
@@ -205,6 +242,7 @@ mod tests {
             soft: 100,
             step: 50,
             hard: 1000,
+            idle: Duration::from_secs(3600),
         });
         let due: Vec<(i32, Due)> = [10, 99, 100, 120, 149, 150, 151, 220, 999, 1000, 12, 99, 101]
             .into_iter()
@@ -243,6 +281,7 @@ mod tests {
             soft: 16,
             step: 16,
             hard: i32::MAX,
+            idle: Duration::from_secs(3600),
         };
         let handle = attach(&mut writer, &path, limits).expect("attach");
         insert_pages(&writer, 40);
@@ -269,6 +308,7 @@ mod tests {
             soft: i32::MAX,
             step: 0,
             hard: 64,
+            idle: Duration::from_secs(3600),
         };
         let handle = attach(&mut writer, &path, limits).expect("attach");
         insert_pages(&writer, 1000);
@@ -276,6 +316,42 @@ mod tests {
         let wal = bytes(&path.with_extension("db-wal"));
         assert!(wal < 200 * 4096, "the log grew to {wal} bytes");
         assert!(bytes(&path) >= 900 * 3500, "the rows were not copied back");
+        drop(writer);
+        handle.join().expect("the thread stops with the writer");
+    }
+
+    #[test]
+    fn a_quiet_log_is_copied_back_and_truncated() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t.db");
+        let wal_path = path.with_extension("db-wal");
+        let mut writer = open(&path);
+        // Only the quiet spell can trigger a checkpoint here.
+        let limits = Thresholds {
+            soft: i32::MAX,
+            step: 0,
+            hard: i32::MAX,
+            idle: Duration::from_millis(100),
+        };
+        let handle = attach(&mut writer, &path, limits).expect("attach");
+        insert_pages(&writer, 40);
+        assert!(bytes(&wal_path) >= 40 * 3500, "the rows were not logged");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while bytes(&wal_path) > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the log still has {} bytes",
+                bytes(&wal_path)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(bytes(&path) >= 40 * 3500, "the rows were not copied back");
+        let rows: i64 = writer
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(rows, 40);
+        // The writer goes on from an empty log.
+        insert_pages(&writer, 1);
         drop(writer);
         handle.join().expect("the thread stops with the writer");
     }
