@@ -80,6 +80,8 @@ struct Target {
     authority: String,
     /// The process whose CPU time is counted, when known.
     pid: Option<u32>,
+    /// The gateway's data dir, when this command started it.
+    data_dir: Option<std::path::PathBuf>,
     creds: Credentials,
     zone: String,
 }
@@ -230,6 +232,7 @@ impl Gateway {
         Target {
             authority: self.authority.clone(),
             pid: Some(self.child.id()),
+            data_dir: Some(self.dir.path().to_path_buf()),
             creds: self.creds.clone(),
             zone: "sh1a".into(),
         }
@@ -464,6 +467,35 @@ fn report(name: &str, r: &LoadResult, ceiling: f64) -> PhaseReport {
     }
 }
 
+/// Waits (at most 10 s) for the gateway's background work to end: its log
+/// copied back and truncated, which it does after 2 s without a commit (when
+/// its data dir is known), then 200 ms without CPU use. Otherwise that work
+/// could run during the ceiling's run and lower it.
+async fn settle(target: &Target) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let pause = || tokio::time::sleep(Duration::from_millis(100));
+    if let Some(dir) = &target.data_dir {
+        let wal = store::db_path(dir).with_extension("db-wal");
+        while std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0)
+            && std::time::Instant::now() < deadline
+        {
+            pause().await;
+        }
+    }
+    if let Some(pid) = target.pid {
+        let mut last = cpu_us(pid);
+        while std::time::Instant::now() < deadline {
+            pause().await;
+            pause().await;
+            let now = cpu_us(pid);
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+    }
+}
+
 /// A gateway phase, right after a ceiling run under the same conditions;
 /// its report joins `phases`.
 async fn compared(
@@ -475,6 +507,7 @@ async fn compared(
     shape: Shape,
     plan: Planner,
 ) -> BenchResult<LoadResult> {
+    settle(target).await;
     let c = ceiling.measure(bars, shape).await?;
     let r = phase(bars, title, (&target.authority, target.pid), shape, plan).await?;
     phases.push(report(key, &r, c));
@@ -566,6 +599,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
                 let target = Target {
                     authority: e.authority.clone(),
                     pid: e.pid,
+                    data_dir: None,
                     creds: e.creds.clone(),
                     zone: e.zone.clone(),
                 };
