@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions per request, counted by callgrind: repeatable to ~0.5% on a
+# Instructions per request, counted by callgrind: repeatable to ~1–2% on a
 # shared machine where req/s moves ±10% between identical runs. Use it to
 # compare two builds of the same request path.
 #
