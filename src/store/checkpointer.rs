@@ -204,7 +204,8 @@ fn run(conn: Connection, shared: &Shared, idle: Duration) {
             continue;
         };
         match conn.wal_checkpoint_v2(Some("main"), mode) {
-            Ok(_) => spent_log &= !truncate,
+            Ok(_) if truncate => spent_log = false,
+            Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, truncate, "checkpoint"),
         }
     }
