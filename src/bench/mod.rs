@@ -473,20 +473,19 @@ fn report(name: &str, r: &LoadResult, ceiling: f64) -> PhaseReport {
 /// could run during the ceiling's run and lower it.
 async fn settle(target: &Target) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let pause = || tokio::time::sleep(Duration::from_millis(100));
+    let pause = |ms| tokio::time::sleep(Duration::from_millis(ms));
     if let Some(dir) = &target.data_dir {
         let wal = store::db_path(dir).with_extension("db-wal");
         while std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0)
             && std::time::Instant::now() < deadline
         {
-            pause().await;
+            pause(100).await;
         }
     }
     if let Some(pid) = target.pid {
         let mut last = cpu_us(pid);
         while std::time::Instant::now() < deadline {
-            pause().await;
-            pause().await;
+            pause(200).await;
             let now = cpu_us(pid);
             if now == last {
                 break;
