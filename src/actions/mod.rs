@@ -131,12 +131,14 @@ pub async fn enqueue_with(
     let max_open = cx.state.max_open_jobs_per_owner;
     let replays = cx.state.store.replays.clone();
     let views = cx.state.store.views.clone();
+    let next_seq = cx.state.store.next_seq.clone();
     let outcome = cx
         .state
         .store
         .writer
         .write(move |c| {
-            let outcome = jobs::enqueue(c, &replays, Some(&views), &items, max_open)?;
+            let outcome =
+                jobs::enqueue(c, &replays, Some(&views), Some(&next_seq), &items, max_open)?;
             if outcome.iter().all(|o| matches!(o, Enqueued::New(_))) {
                 create(c)?;
             }

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::value::RawValue;
 
 use super::StoreError;
+use super::next_seq::{self, NextSeq};
 use super::read_pool::ReadPool;
 use super::replays::{self, Replays};
 use super::views::JobViews;
@@ -86,7 +87,7 @@ pub fn lane_of(conn: &Connection, job_id: &str) -> Result<Option<String>, StoreE
 
 /// Inserts a pending job and returns its id; durable once the writer commits.
 pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
-    let (id, _) = insert_queued(conn, job, None, None)?;
+    let (id, _) = insert_queued(conn, job, None, None, None)?;
     conn.prepare_cached(
         "INSERT INTO owner_open (owner, open) VALUES (?1, 1)
          ON CONFLICT(owner) DO UPDATE SET open = open + 1",
@@ -102,27 +103,31 @@ fn insert_queued(
     job: &NewJob,
     once: Option<&Once>,
     views: Option<&JobViews>,
+    seqs: Option<&NextSeq>,
 ) -> Result<(String, i64), StoreError> {
     let now = now_unix();
-    // Never a seq an earlier job had (pruning may have removed the newest),
-    // since the id is a function of it. The id is read here rather than by
-    // `INSERT … RETURNING`, which builds a temporary b-tree for its result
-    // (a third of the writer's time per job in a profile).
-    let (seq, id): (i64, String) = conn
+    // The id is computed here rather than read by `INSERT … RETURNING`, which
+    // builds a temporary b-tree for its result (a third of the writer's time
+    // per job in a profile).
+    let (seq, id): (i64, String) = match seqs {
+        Some(seqs) => seqs.peek(conn)?,
+        None => {
+            let seq = next_seq::from_sql(conn)?;
+            let id = conn
+                .prepare_cached("SELECT job_id(?1)")?
+                .query_row([seq], |r| r.get(0))?;
+            (seq, id)
+        }
+    };
+    let inserted = conn
         .prepare_cached(
-            "SELECT seq, job_id(seq) FROM (
-               SELECT max(ifnull((SELECT max(seq) FROM jobs), 0),
-                          ifnull((SELECT value FROM meta WHERE name = 'job_seq_floor'), 0)) + 1 AS seq)",
-        )?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    conn.prepare_cached(
-        "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive, task,
+            "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive, task,
                            create_time, status_time, enqueued_ms, secrets, replay_digest, replay_expires,
                            lane_prev)
          VALUES (?1, ?14, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13,
                  (SELECT tail FROM lanes WHERE lane = ?5))",
-    )?
-    .execute(params![
+        )?
+        .execute(params![
         seq,
         job.owner,
         job.zone,
@@ -137,7 +142,11 @@ fn insert_queued(
         once.map(|o| &o.digest),
         once.map(|o| o.expires),
         id,
-    ])?;
+    ]);
+    if let Some(seqs) = seqs {
+        seqs.inserted(seq, inserted.is_ok());
+    }
+    inserted?;
     conn.prepare_cached(
         "INSERT INTO lanes (lane, pending, head, tail) VALUES (?1, 1, ?2, ?2)
          ON CONFLICT(lane) DO UPDATE SET pending = pending + 1, head = ifnull(head, excluded.head),
@@ -174,11 +183,13 @@ pub enum Enqueued {
 /// Stores jobs unless the same signed request already did (per job), or the
 /// owner's queue has no room for all of them: all or nothing, inside one
 /// writer transaction. All jobs belong to one owner.
-/// `views`, when given, get the new jobs' entries without reading them back.
+/// `views`, when given, get the new jobs' entries without reading them back;
+/// `seqs`, when given, spares reading the next seq from SQL (the writer's).
 pub fn enqueue(
     conn: &Connection,
     replays: &Replays,
     views: Option<&JobViews>,
+    seqs: Option<&NextSeq>,
     items: &[(NewJob, Once)],
     max_open: u64,
 ) -> Result<Vec<Enqueued>, StoreError> {
@@ -210,7 +221,7 @@ pub fn enqueue(
             out.push(Enqueued::Replayed(id));
             continue;
         }
-        let (id, seq) = insert_queued(conn, job, Some(once), views)?;
+        let (id, seq) = insert_queued(conn, job, Some(once), views, seqs)?;
         replays.record(conn, once, k, seq, &id)?;
         out.push(Enqueued::New(id));
     }

@@ -12,6 +12,7 @@ pub mod effect;
 pub mod job_ids;
 pub mod jobs;
 pub mod keys;
+pub mod next_seq;
 pub mod nodes;
 mod read_pool;
 pub mod replays;
@@ -95,6 +96,8 @@ pub struct Store {
     pub replays: Arc<replays::Replays>,
     /// Recent jobs as `DescribeJobs` shows them.
     pub views: Arc<views::JobViews>,
+    /// The next job's seq, for the writer's inserts.
+    pub next_seq: Arc<next_seq::NextSeq>,
 }
 
 impl Store {
@@ -125,6 +128,7 @@ impl Store {
         let clusters = Arc::new(Announced::open(data_dir, clusters::CHANGES_FILE)?);
         let replays = Arc::new(replays::Replays::load(&conn, replay_window_secs)?);
         let views = Arc::new(views::JobViews::new(job_ids.clone(), views::CAP_BYTES));
+        let next_seq = Arc::new(next_seq::NextSeq::new(job_ids.clone()));
         watch_rows(&mut conn, views.clone(), clusters.clone())?;
         // The clusters' counter moves before the views show a job's effect.
         let listeners: Vec<Arc<dyn CommitListener>> =
@@ -139,6 +143,7 @@ impl Store {
             clusters,
             replays,
             views,
+            next_seq,
         };
         Ok((store, handle))
     }

@@ -295,7 +295,8 @@ mod tests {
     /// One writer operation: enqueue inside a savepoint, as the writer runs it.
     fn enqueue(conn: &Connection, r: &Replays, digest: &str) -> Enqueued {
         r.op_started();
-        let out = jobs::enqueue(conn, r, None, &[(job(), once(digest))], 1000).expect("enqueue");
+        let out =
+            jobs::enqueue(conn, r, None, None, &[(job(), once(digest))], 1000).expect("enqueue");
         out.into_iter().next().expect("one")
     }
 
@@ -385,7 +386,7 @@ mod tests {
             ..once("old")
         };
         r.op_started();
-        jobs::enqueue(&conn, &r, None, &[(job(), gone.clone())], 1000).expect("expired one");
+        jobs::enqueue(&conn, &r, None, None, &[(job(), gone.clone())], 1000).expect("expired one");
 
         // A fresh index over the same rows, with room for two entries only.
         let again = Replays::load_capped(&conn, 3600, 2).expect("load");
@@ -404,9 +405,10 @@ mod tests {
 
         // New entries past the cap go to the table too, and are found there.
         again.op_started();
-        let Enqueued::New(d) = jobs::enqueue(&conn, &again, None, &[(job(), once("d"))], 1000)
-            .expect("enqueue")
-            .remove(0)
+        let Enqueued::New(d) =
+            jobs::enqueue(&conn, &again, None, None, &[(job(), once("d"))], 1000)
+                .expect("enqueue")
+                .remove(0)
         else {
             panic!("new")
         };

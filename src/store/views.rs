@@ -217,6 +217,7 @@ mod tests {
     use super::*;
     use crate::clock::now_unix;
     use crate::store::jobs::{Described, Ending, JobFilter, NewJob};
+    use crate::store::next_seq::NextSeq;
     use crate::store::replays::Replays;
     use crate::store::writer::Writer;
     use crate::store::{ReadPool, StoreError, db_path, open_rw};
@@ -224,6 +225,7 @@ mod tests {
     struct Setup {
         _dir: tempfile::TempDir,
         views: Arc<JobViews>,
+        seqs: Arc<NextSeq>,
         writer: Writer,
         readers: ReadPool,
     }
@@ -240,10 +242,12 @@ mod tests {
         );
         crate::store::watch_rows(&mut conn, views.clone(), clusters).expect("watch");
         let readers = ReadPool::new(path, 2, views.ids.clone());
+        let seqs = Arc::new(NextSeq::new(views.ids.clone()));
         let (writer, _) = Writer::spawn(conn, vec![views.clone()]);
         Setup {
             _dir: dir,
             views,
+            seqs,
             writer,
             readers,
         }
@@ -328,7 +332,7 @@ mod tests {
     /// then runs `then` in the same operation.
     fn enqueue(s: &Setup, digest: &str, then: fn(&Connection) -> Result<(), StoreError>) -> String {
         let replays = Arc::new(s.readers.with(|c| Replays::load(c, 600)).expect("replays"));
-        let views = s.views.clone();
+        let (views, seqs) = (s.views.clone(), s.seqs.clone());
         let items = vec![(
             job("usr-A"),
             jobs::Once {
@@ -339,7 +343,7 @@ mod tests {
         let out = s
             .writer
             .write_blocking(move |c| {
-                let out = jobs::enqueue(c, &replays, Some(&views), &items, 100)?;
+                let out = jobs::enqueue(c, &replays, Some(&views), Some(&seqs), &items, 100)?;
                 then(c)?;
                 Ok(out)
             })
@@ -414,7 +418,14 @@ mod tests {
                 digest: "d-undone".into(),
                 expires: now_unix() + 600,
             };
-            let out = jobs::enqueue(c, &replays, Some(&views), &[(item.clone(), once)], 100)?;
+            let out = jobs::enqueue(
+                c,
+                &replays,
+                Some(&views),
+                None,
+                &[(item.clone(), once)],
+                100,
+            )?;
             let _ = tx.send(out);
             Err::<(), _>(StoreError::Closed)
         });
@@ -451,6 +462,24 @@ mod tests {
             .expect("prune");
         assert_eq!(pruned, 1);
         assert!(s.views.get(&id).is_none(), "a pruned job was kept");
+    }
+
+    #[test]
+    fn a_seq_taken_behind_the_writers_back_is_noticed_and_the_job_stored_after_it() {
+        let s = setup(CAP_BYTES);
+        let seq = |id: &str| s.views.ids.decode(id).expect("an id of ours");
+        let first = enqueue(&s, "d-first", |_| Ok(()));
+        // These read their seqs from SQL: the writer's counter holds the
+        // first of them as its next.
+        let others = [insert(&s, "usr-A"), insert(&s, "usr-A")];
+        assert_eq!(seq(&others[0]), seq(&first) + 1);
+        let next = enqueue(&s, "d-next", |_| Ok(()));
+        assert_eq!(seq(&next), seq(&others[1]) + 1);
+        let kept = s.views.get(&next).expect("kept");
+        assert_eq!(
+            Some(kept.json.get().to_string()),
+            from_sql(&s, &next, "usr-A")
+        );
     }
 
     #[test]
