@@ -119,6 +119,7 @@ mod store_reads {
                 path,
                 4,
                 qcgate::store::job_ids::JobIds::load_or_create(&conn).expect("ids"),
+                None,
             ),
             key,
             id,

@@ -68,8 +68,8 @@ struct Shared {
     state: Mutex<State>,
     wake: Condvar,
     /// Commits seen by the WAL hook (a counter, not under the lock: the
-    /// hook runs after every commit).
-    commits: AtomicU64,
+    /// hook runs after every commit). Readers look at it too.
+    commits: Arc<AtomicU64>,
 }
 
 impl Shared {
@@ -92,10 +92,16 @@ impl Drop for Signal {
 
 /// Installs the WAL hook on the writer's connection (replacing SQLite's
 /// automatic checkpoint) and starts the checkpointer thread on `path`.
+/// `commits` counts the writer's commits: the hook moves it right after each
+/// one, before the writer answers for it. `let_go(all)` runs before each
+/// checkpoint, so that readers end the snapshots that would hold it up (all
+/// of them before the log is truncated).
 pub fn attach(
     writer: &mut Connection,
     path: &Path,
     limits: Thresholds,
+    commits: Arc<AtomicU64>,
+    let_go: impl Fn(bool) + Send + 'static,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
     let conn = Connection::open(path)?;
     // Reading opens the connection's view of the log; until then a checkpoint
@@ -104,11 +110,14 @@ pub fn attach(
     // A checkpoint that finds the writer or a reader in the way copies what
     // it can and returns; it never needs to wait.
     conn.busy_timeout(Duration::ZERO)?;
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        commits,
+        ..Shared::default()
+    });
     let signal = Signal(shared.clone());
     let mut pacer = Pacer::new(limits);
     writer.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
-        signal.0.commits.fetch_add(1, Ordering::Relaxed);
+        signal.0.commits.fetch_add(1, Ordering::Release);
         match pacer.after_commit(pages) {
             Due::Writer => {
                 if let Err(e) = wal.checkpoint_v2(CheckpointMode::PASSIVE) {
@@ -123,7 +132,7 @@ pub fn attach(
     }))?;
     std::thread::Builder::new()
         .name("qcgate-checkpoint".into())
-        .spawn(move || run(conn, &shared, limits.idle))
+        .spawn(move || run(conn, &shared, limits.idle, let_go))
         .map_err(StoreError::Io)
 }
 
@@ -169,7 +178,7 @@ impl Pacer {
     }
 }
 
-fn run(conn: Connection, shared: &Shared, idle: Duration) {
+fn run(conn: Connection, shared: &Shared, idle: Duration, let_go: impl Fn(bool)) {
     let mut seen = shared.commits.load(Ordering::Relaxed);
     // The log may hold frames of an earlier run.
     let mut spent_log = true;
@@ -203,6 +212,7 @@ fn run(conn: Connection, shared: &Shared, idle: Duration) {
         } else {
             continue;
         };
+        let_go(truncate);
         match conn.wal_checkpoint_v2(Some("main"), mode) {
             Ok(_) if truncate => spent_log = false,
             Ok(_) => {}
@@ -284,7 +294,8 @@ mod tests {
             hard: i32::MAX,
             idle: Duration::from_secs(3600),
         };
-        let handle = attach(&mut writer, &path, limits).expect("attach");
+        let handle =
+            attach(&mut writer, &path, limits, Default::default(), |_| {}).expect("attach");
         insert_pages(&writer, 40);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while bytes(&path) < 40 * 3500 {
@@ -311,7 +322,8 @@ mod tests {
             hard: 64,
             idle: Duration::from_secs(3600),
         };
-        let handle = attach(&mut writer, &path, limits).expect("attach");
+        let handle =
+            attach(&mut writer, &path, limits, Default::default(), |_| {}).expect("attach");
         insert_pages(&writer, 1000);
         // Over a thousand pages were logged, but the log kept starting over.
         let wal = bytes(&path.with_extension("db-wal"));
@@ -334,7 +346,8 @@ mod tests {
             hard: i32::MAX,
             idle: Duration::from_millis(100),
         };
-        let handle = attach(&mut writer, &path, limits).expect("attach");
+        let handle =
+            attach(&mut writer, &path, limits, Default::default(), |_| {}).expect("attach");
         insert_pages(&writer, 40);
         assert!(bytes(&wal_path) >= 40 * 3500, "the rows were not logged");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -486,7 +486,7 @@ fn describe_ids(
     for id in &filter.ids {
         let entry = match views.get(id) {
             Some(e) => Some(e).filter(|e| e.owner == filter.owner),
-            None => readers.with(|conn| {
+            None => readers.with_snapshot(|conn| {
                 let row = match readers.seq_of(id) {
                     Some(seq) => conn
                         .prepare_cached(concat!(

@@ -21,6 +21,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -123,7 +124,24 @@ impl Store {
         // writer's working set is small: 4 MiB wrote as fast as 16 MiB in
         // `qcgate bench` and kept 12 MiB less resident.
         conn.pragma_update(None, "cache_size", -4096)?;
-        checkpointer::attach(&mut conn, &path, checkpointer::Thresholds::DEFAULT)?;
+        let commits = Arc::new(AtomicU64::new(0));
+        let readers = Arc::new(ReadPool::new(
+            path.clone(),
+            8,
+            job_ids.clone(),
+            Some(commits.clone()),
+        ));
+        let let_go = {
+            let readers = readers.clone();
+            move |all| readers.let_go(all)
+        };
+        checkpointer::attach(
+            &mut conn,
+            &path,
+            checkpointer::Thresholds::DEFAULT,
+            commits,
+            let_go,
+        )?;
         let keys = Arc::new(Announced::open(data_dir, keys::CHANGES_FILE)?);
         let clusters = Arc::new(Announced::open(data_dir, clusters::CHANGES_FILE)?);
         let replays = Arc::new(replays::Replays::load(&conn, replay_window_secs)?);
@@ -137,7 +155,7 @@ impl Store {
         let store = Store {
             writer,
             master,
-            readers: Arc::new(ReadPool::new(path, 8, job_ids)),
+            readers,
             job_ready: Arc::new(Notify::new()),
             keys,
             clusters,
@@ -460,7 +478,7 @@ mod tests {
             ..Default::default()
         };
         let ids = job_ids::JobIds::load_or_create(conn).expect("ids");
-        let readers = ReadPool::new(conn.path().expect("a file").into(), 1, ids.clone());
+        let readers = ReadPool::new(conn.path().expect("a file").into(), 1, ids.clone(), None);
         let views = views::JobViews::new(ids, 0);
         match jobs::describe(&readers, &views, &filter).expect("describe") {
             jobs::Described::Page(page, _) => page.first().map(|v| v.id.clone()),

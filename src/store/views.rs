@@ -241,7 +241,7 @@ mod tests {
                 .expect("clusters"),
         );
         crate::store::watch_rows(&mut conn, views.clone(), clusters).expect("watch");
-        let readers = ReadPool::new(path, 2, views.ids.clone());
+        let readers = ReadPool::new(path, 2, views.ids.clone(), None);
         let seqs = Arc::new(NextSeq::new(views.ids.clone()));
         let (writer, _) = Writer::spawn(conn, vec![views.clone()]);
         Setup {
