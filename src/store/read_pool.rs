@@ -52,6 +52,13 @@ struct Snapshot {
     began: Instant,
 }
 
+impl Snapshot {
+    /// Whether it still shows the last commit, and is young enough to keep.
+    fn current(&self, commits: u64, now: Instant) -> bool {
+        self.commits == commits && now.duration_since(self.began) < MAX_AGE
+    }
+}
+
 impl Reader {
     /// Ends the snapshot, if any; `false` if the connection is unusable.
     fn end_snapshot(&mut self) -> bool {
@@ -154,13 +161,16 @@ impl ReadPool {
             }
             now.duration_since(seen.1) >= QUIET
         };
-        let current = |s: &Snapshot| s.commits == count && now.duration_since(s.began) < MAX_AGE;
         let mut reader = self.take()?;
-        if !reader.snapshot.as_ref().is_some_and(current) {
+        if !reader
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| s.current(count, now))
+        {
             if reader.snapshot.is_some() {
                 // The others are as old: end theirs too, rather than leave
                 // them holding the log until their next use.
-                self.end_idle_snapshots(|s| !current(s));
+                self.end_idle_snapshots(|s| !s.current(count, now));
             }
             if !reader.end_snapshot() {
                 return Err(StoreError::Commit("a read snapshot did not end".into()));
@@ -183,9 +193,7 @@ impl ReadPool {
         };
         let count = commits.load(Ordering::Acquire);
         let now = Instant::now();
-        self.end_idle_snapshots(|s| {
-            all || s.commits != count || now.duration_since(s.began) >= MAX_AGE
-        });
+        self.end_idle_snapshots(|s| all || !s.current(count, now));
     }
 
     fn end_idle_snapshots(&self, stale: impl Fn(&Snapshot) -> bool) {
