@@ -109,15 +109,9 @@ fn insert_queued(
     // The id is computed here rather than read by `INSERT … RETURNING`, which
     // builds a temporary b-tree for its result (a third of the writer's time
     // per job in a profile).
-    let (seq, id): (i64, String) = match seqs {
+    let (seq, id) = match seqs {
         Some(seqs) => seqs.peek(conn)?,
-        None => {
-            let seq = next_seq::from_sql(conn)?;
-            let id = conn
-                .prepare_cached("SELECT job_id(?1)")?
-                .query_row([seq], |r| r.get(0))?;
-            (seq, id)
-        }
+        None => next_seq::from_sql(conn)?,
     };
     let inserted = conn
         .prepare_cached(

@@ -31,15 +31,16 @@ impl NextSeq {
 
     /// The seq the next insert takes, and its id.
     pub fn peek(&self, conn: &Connection) -> Result<(i64, String), StoreError> {
-        let seq = match self.next.load(Ordering::Relaxed) {
-            0 => from_sql(conn)?,
-            known => known,
-        };
-        let id = self
-            .ids
-            .encode(seq)
-            .ok_or_else(|| StoreError::Commit(format!("no job id for seq {seq}")))?;
-        Ok((seq, id))
+        match self.next.load(Ordering::Relaxed) {
+            0 => from_sql(conn),
+            seq => {
+                let id = self
+                    .ids
+                    .encode(seq)
+                    .ok_or_else(|| StoreError::Commit(format!("no job id for seq {seq}")))?;
+                Ok((seq, id))
+            }
+        }
     }
 
     /// The insert at `seq` succeeded (`true`) or failed, perhaps because the
@@ -50,15 +51,17 @@ impl NextSeq {
     }
 }
 
-/// Never a seq an earlier job had (pruning may have removed the newest, and
-/// leaves its seq as `job_seq_floor`), since the id is a function of it.
-pub fn from_sql(conn: &Connection) -> Result<i64, StoreError> {
+/// The next seq and its id, read from SQL: never a seq an earlier job had
+/// (pruning may have removed the newest, and leaves its seq as
+/// `job_seq_floor`), since the id is a function of it.
+pub fn from_sql(conn: &Connection) -> Result<(i64, String), StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT max(ifnull((SELECT max(seq) FROM jobs), 0),
-                        ifnull((SELECT value FROM meta WHERE name = 'job_seq_floor'), 0)) + 1",
+            "SELECT seq, job_id(seq) FROM (
+               SELECT max(ifnull((SELECT max(seq) FROM jobs), 0),
+                          ifnull((SELECT value FROM meta WHERE name = 'job_seq_floor'), 0)) + 1 AS seq)",
         )?
-        .query_row([], |r| r.get(0))?)
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
 #[cfg(test)]
