@@ -25,6 +25,7 @@ pub mod services;
 pub mod state;
 pub mod store;
 pub mod worker;
+pub mod written;
 
 /// A boxed future, for traits whose handlers are async.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

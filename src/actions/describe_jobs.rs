@@ -1,7 +1,8 @@
 //! `DescribeJobs` (notes §4.1): the caller's jobs, newest first.
 
+use std::sync::Arc;
+
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use super::{Action, Context, Reply};
 use crate::BoxFuture;
@@ -47,10 +48,11 @@ pub async fn describe(cx: &Context<'_>, cluster: Option<String>) -> Result<Reply
         Described::Missing(id) => return Err(ApiError::not_found(&id)),
     };
     let mut reply = Reply::new();
-    let set: Vec<&RawValue> = set.iter().map(|e| &*e.json).collect();
-    reply
-        .insert_serialized("job_set".into(), &set)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let rows = set
+        .into_iter()
+        .map(|e| Arc::try_unwrap(e).map_or_else(|kept| kept.json.clone(), |e| e.json))
+        .collect();
+    reply.insert_list("job_set".into(), rows);
     reply.insert("total_count".into(), Value::from(total));
     Ok(reply)
 }

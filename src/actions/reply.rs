@@ -1,13 +1,15 @@
 //! What an action answers: the fields beside `action` and `ret_code`, which
 //! the edge adds. A field is a JSON value, or JSON already written: a list
 //! of rows serialised straight from its structs skips building a tree of
-//! maps first (a third of a DescribeJobs reply's serialisation).
+//! maps first (a third of a DescribeJobs reply's serialisation), and rows
+//! written earlier (a job's entry) are copied in as they are.
 
 use std::collections::BTreeMap;
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
+
+use crate::written::Written;
 
 #[derive(Debug, Default)]
 pub struct Reply {
@@ -18,7 +20,8 @@ pub struct Reply {
 #[derive(Debug)]
 enum Field {
     Value(Value),
-    Written(Box<RawValue>),
+    Written(Written),
+    List(Vec<Written>),
 }
 
 impl Reply {
@@ -36,9 +39,51 @@ impl Reply {
         key: String,
         value: &T,
     ) -> Result<(), serde_json::Error> {
-        let written = serde_json::value::to_raw_value(value)?;
-        self.fields.insert(key, Field::Written(written));
+        self.fields.insert(key, Field::Written(Written::of(value)?));
         Ok(())
+    }
+
+    /// A JSON array of rows written before.
+    pub fn insert_list(&mut self, key: String, rows: Vec<Written>) {
+        self.fields.insert(key, Field::List(rows));
+    }
+
+    /// The reply as one JSON object, keys in order.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let written: usize = self
+            .fields
+            .values()
+            .map(|f| match f {
+                Field::Value(_) => 16,
+                Field::Written(w) => w.get().len(),
+                Field::List(rows) => rows.iter().map(|r| r.get().len() + 1).sum(),
+            })
+            .sum();
+        let mut out = Vec::with_capacity(written + 32 * self.fields.len() + 2);
+        out.push(b'{');
+        for (i, (key, field)) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, key)?;
+            out.push(b':');
+            match field {
+                Field::Value(v) => serde_json::to_writer(&mut out, v)?,
+                Field::Written(w) => out.extend_from_slice(w.get().as_bytes()),
+                Field::List(rows) => {
+                    out.push(b'[');
+                    for (j, row) in rows.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(row.get().as_bytes());
+                    }
+                    out.push(b']');
+                }
+            }
+        }
+        out.push(b'}');
+        Ok(out)
     }
 }
 
@@ -47,19 +92,6 @@ impl From<serde_json::Map<String, Value>> for Reply {
         Reply {
             fields: map.into_iter().map(|(k, v)| (k, Field::Value(v))).collect(),
         }
-    }
-}
-
-impl Serialize for Reply {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.fields.len()))?;
-        for (k, v) in &self.fields {
-            match v {
-                Field::Value(v) => map.serialize_entry(k, v)?,
-                Field::Written(w) => map.serialize_entry(k, w)?,
-            }
-        }
-        map.end()
     }
 }
 
@@ -80,18 +112,28 @@ mod tests {
         written
             .insert_serialized("set".into(), &rows)
             .expect("rows");
+        let row = Written::of(&rows[0]).expect("row");
+        written.insert_list("list".into(), vec![row.clone(), row]);
+        written.insert_list("none".into(), Vec::new());
         let mut built = serde_json::Map::new();
         built.insert("total".into(), Value::from(1));
         built.insert("set".into(), serde_json::to_value(&rows).expect("rows"));
+        let two = [&rows[0], &rows[0]];
+        built.insert("list".into(), serde_json::to_value(two).expect("rows"));
+        built.insert("none".into(), Value::Array(Vec::new()));
         // A Value map sorts the row's keys; the struct keeps its field order.
         assert_eq!(
-            serde_json::to_string(&written).expect("json"),
-            r#"{"set":[{"b":1,"a":"x\"y"}],"total":1}"#
+            String::from_utf8(written.to_json().expect("json")).expect("utf-8"),
+            r#"{"list":[{"b":1,"a":"x\"y"},{"b":1,"a":"x\"y"}],"none":[],"set":[{"b":1,"a":"x\"y"}],"total":1}"#
         );
         assert_eq!(
             serde_json::to_string(&built).expect("json"),
-            r#"{"set":[{"a":"x\"y","b":1}],"total":1}"#
+            r#"{"list":[{"a":"x\"y","b":1},{"a":"x\"y","b":1}],"none":[],"set":[{"a":"x\"y","b":1}],"total":1}"#
         );
+        // Keys that need escaping are escaped.
+        let mut odd = Reply::new();
+        odd.insert("a\"b".into(), Value::from("c"));
+        assert_eq!(odd.to_json().expect("json"), br#"{"a\"b":"c"}"#);
     }
 }
 

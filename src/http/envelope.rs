@@ -13,7 +13,8 @@ use crate::error::ApiError;
 pub fn success_body(action: &str, mut reply: Reply) -> Vec<u8> {
     reply.insert("action".into(), Value::String(format!("{action}Response")));
     reply.insert("ret_code".into(), Value::from(0));
-    serde_json::to_vec(&reply)
+    reply
+        .to_json()
         .unwrap_or_else(|_| error_body(&ApiError::Internal("reply not serialisable".into())))
 }
 

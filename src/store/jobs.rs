@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use serde_json::value::RawValue;
 
 use super::StoreError;
 use super::next_seq::{self, NextSeq};
@@ -14,6 +13,7 @@ use super::views::JobViews;
 use crate::clock::{now_millis, now_unix};
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
+use crate::written::Written;
 
 pub const STATUSES: [&str; 4] = ["pending", "working", "successful", "failed"];
 
@@ -279,15 +279,6 @@ pub struct JobView {
     pub status_time: String,
 }
 
-impl JobView {
-    /// In a block of its exact size: a `String` grown by doubling kept a 1 KiB
-    /// block for a ~650-byte entry for as long as the job views held it.
-    /// (Cloning a `RawValue` copies it exactly, without parsing it again.)
-    fn to_json(&self) -> serde_json::Result<Box<RawValue>> {
-        Ok(serde_json::value::to_raw_value(self)?.clone())
-    }
-}
-
 #[derive(Debug, Default)]
 pub struct JobFilter {
     pub owner: String,
@@ -350,7 +341,7 @@ pub struct JobEntry {
     pub status: String,
     pub action: String,
     pub resource_ids: String,
-    pub json: Box<RawValue>,
+    pub json: Written,
 }
 
 impl JobEntry {
@@ -371,7 +362,7 @@ impl JobEntry {
 
 impl JobEntry {
     fn new(seq: i64, zone: String, view: JobView) -> serde_json::Result<JobEntry> {
-        let json = view.to_json()?;
+        let json = Written::of(&view)?;
         Ok(JobEntry {
             seq,
             zone,
