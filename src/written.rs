@@ -15,6 +15,12 @@ impl Written {
         Ok(Written(serde_json::to_string(value)?.into_boxed_str()))
     }
 
+    /// Text that was a `Written` before (unpacked from memory). Only what
+    /// [`Written::get`] gave may come back here.
+    pub(crate) fn restore(text: Box<str>) -> Written {
+        Written(text)
+    }
+
     pub fn get(&self) -> &str {
         &self.0
     }

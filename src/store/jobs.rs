@@ -345,22 +345,6 @@ pub struct JobEntry {
 }
 
 impl JobEntry {
-    /// Bytes held, roughly (for the job views' budget).
-    pub fn footprint(&self) -> usize {
-        // The entry with its Arc, six string headers, the map slot and rounding.
-        const FIXED: usize = 256;
-        FIXED
-            + self.json.get().len()
-            + self.id.len()
-            + self.owner.len()
-            + self.zone.len()
-            + self.status.len()
-            + self.action.len()
-            + self.resource_ids.len()
-    }
-}
-
-impl JobEntry {
     fn new(seq: i64, zone: String, view: JobView) -> serde_json::Result<JobEntry> {
         let json = Written::of(&view)?;
         Ok(JobEntry {
@@ -470,7 +454,7 @@ fn describe_ids(
     let mut found = Vec::with_capacity(filter.ids.len());
     for id in &filter.ids {
         let entry = match views.get(id) {
-            Some(e) => Some(e).filter(|e| e.owner == filter.owner),
+            Some(e) => (e.owner == filter.owner).then(|| Arc::new(e)),
             None => readers.with_snapshot(|conn| {
                 let row = match readers.seq_of(id) {
                     Some(seq) => conn

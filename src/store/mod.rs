@@ -14,8 +14,10 @@ pub mod jobs;
 pub mod keys;
 pub mod next_seq;
 pub mod nodes;
+mod packed;
 mod read_pool;
 pub mod replays;
+mod seq_ring;
 pub mod views;
 mod writer;
 

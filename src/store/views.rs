@@ -10,59 +10,100 @@
 //! Jobs are changed only by the gateway's writer, so nothing else can make an
 //! entry stale. (SQLite does not report a `DELETE` without `WHERE`, which it
 //! runs as a truncation: jobs are only ever deleted by `seq`.)
+//!
+//! Entries are packed (`packed.rs`, ~7× smaller) in slots by seq
+//! (`seq_ring.rs`): new jobs take increasing seqs, and the oldest go first.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, RwLock};
 
 use rusqlite::Connection;
 use rusqlite::hooks::Action;
 
 use super::job_ids::JobIds;
 use super::jobs::{self, JobEntry};
+use super::packed::{Packed, Packer};
+use super::seq_ring::SeqRing;
 use super::writer::CommitListener;
 
-/// Bytes of entries kept (~9k jobs of a typical `start_standby`).
-pub const CAP_BYTES: usize = 8 << 20;
+/// Bytes of entries kept, slots included (~90k jobs of a typical
+/// `start_standby`: a few seconds of a burst).
+pub const CAP_BYTES: usize = 12 << 20;
 
 /// A row's entry once the batch commits; `None`: the row is gone.
-type Staged = (i64, Option<Arc<JobEntry>>);
+type Staged = (i64, Option<Packed>);
+
+const SLOT: usize = std::mem::size_of::<Option<Packed>>();
+
+/// Past this many segments (jumps in seqs) the oldest goes, whatever it holds.
+const MAX_SEGMENTS: usize = 8;
 
 #[derive(Default)]
 struct Inner {
-    map: HashMap<i64, Arc<JobEntry>>,
-    /// Seqs in the order they entered, oldest first; may name removed ones.
-    order: VecDeque<i64>,
+    ring: SeqRing<Packed>,
+    entries: usize,
+    /// The entries' blocks and the examples they use, slots aside.
     bytes: usize,
+    /// Entries using each example (by address), so it is charged once.
+    examples: HashMap<usize, usize>,
 }
 
 impl Inner {
-    fn put(&mut self, seq: i64, entry: Option<Arc<JobEntry>>) {
-        let added = entry.as_ref().map_or(0, |e| e.footprint());
-        let old = match entry {
-            Some(e) => self.map.insert(seq, e),
-            None => self.map.remove(&seq),
-        };
-        match &old {
-            Some(o) => self.bytes -= o.footprint(),
-            None if added > 0 => self.order.push_back(seq),
-            None => {}
-        }
-        self.bytes += added;
+    fn held(&self) -> usize {
+        self.bytes + self.ring.capacity() * SLOT
     }
 
-    fn evict(&mut self, cap: usize) {
-        while self.bytes > cap {
-            let Some(seq) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(e) = self.map.remove(&seq) {
-                self.bytes -= e.footprint();
+    fn get(&self, seq: i64) -> Option<&Packed> {
+        self.ring.get(seq)
+    }
+
+    fn charge(&mut self, p: &Packed) {
+        let (example, len) = p.example();
+        let users = self.examples.entry(example).or_insert(0);
+        if *users == 0 {
+            self.bytes += len;
+        }
+        *users += 1;
+        self.bytes += p.footprint();
+        self.entries += 1;
+    }
+
+    fn discharge(&mut self, p: &Packed) {
+        let (example, len) = p.example();
+        if let Some(users) = self.examples.get_mut(&example) {
+            *users -= 1;
+            if *users == 0 {
+                self.examples.remove(&example);
+                self.bytes -= len;
             }
         }
-        // Removed entries leave their seq behind; drop them once they dominate.
-        if self.order.len() > 2 * self.map.len() + 1024 {
-            let map = &self.map;
-            self.order.retain(|s| map.contains_key(s));
+        self.bytes -= p.footprint();
+        self.entries -= 1;
+    }
+
+    fn put(&mut self, seq: i64, entry: Option<Packed>) {
+        let old = match entry {
+            Some(new) => {
+                self.charge(&new);
+                // Older than what is kept: dropped again.
+                self.ring.insert(seq, new).unwrap_or_else(Some)
+            }
+            None => self.ring.take(seq),
+        };
+        if let Some(old) = old {
+            self.discharge(&old);
+        }
+    }
+
+    /// Drops the oldest slots past `cap`, and empty ones at the front.
+    fn evict(&mut self, cap: usize) {
+        while self.held() > cap || self.ring.front_is_empty() || self.ring.segments() > MAX_SEGMENTS
+        {
+            match self.ring.pop_front() {
+                Some(Some(old)) => self.discharge(&old),
+                Some(None) => {}
+                None => break,
+            }
         }
     }
 }
@@ -75,13 +116,14 @@ pub struct JobViews {
     touched: Mutex<Vec<(Action, i64)>>,
     /// Entries of rows the open batch inserted, handed over by the insert.
     provided: Mutex<Provided>,
-    /// Read back before the commit; applied if it succeeds.
+    /// Read back and packed before the commit; applied if it succeeds.
     staged: Mutex<Vec<Staged>>,
+    packer: Mutex<Packer>,
 }
 
 #[derive(Default)]
 struct Provided {
-    entries: Vec<Arc<JobEntry>>,
+    entries: Vec<JobEntry>,
     /// `entries.len()` when the current operation started.
     op_start: usize,
 }
@@ -95,6 +137,7 @@ impl JobViews {
             touched: Mutex::default(),
             provided: Mutex::default(),
             staged: Mutex::default(),
+            packer: Mutex::default(),
         }
     }
 
@@ -106,26 +149,32 @@ impl JobViews {
     /// A row the writer just inserted, as it will read once committed: it
     /// need not be read back (unless the batch changes it again).
     pub fn provide(&self, entry: JobEntry) {
-        lock(&self.provided).entries.push(Arc::new(entry));
+        lock(&self.provided).entries.push(entry);
     }
 
     /// The job with this id, if it is here.
-    pub fn get(&self, id: &str) -> Option<Arc<JobEntry>> {
+    pub fn get(&self, id: &str) -> Option<JobEntry> {
         let seq = self.ids.decode(id)?;
         let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        inner.map.get(&seq).filter(|e| e.id == id).cloned()
+        inner.get(seq)?.unpack(seq).filter(|e| e.id == id)
     }
 
+    /// Jobs kept.
     pub fn len(&self) -> usize {
-        self.inner
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .map
-            .len()
+        self.read().entries
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes held, slots included (at most the budget after each batch).
+    pub fn held(&self) -> usize {
+        self.read().held()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The entries the touched rows will have once the batch commits.
@@ -135,25 +184,26 @@ impl JobViews {
         mut touched: Vec<(Action, i64)>,
     ) -> Result<Vec<Staged>, super::StoreError> {
         touched.sort_by_key(|(_, seq)| *seq);
-        let mut provided: HashMap<i64, Arc<JobEntry>> = lock(&self.provided)
+        let mut provided: HashMap<i64, JobEntry> = lock(&self.provided)
             .entries
             .drain(..)
             .map(|e| (e.seq, e))
             .collect();
-        let inner = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let mut packer = lock(&self.packer);
+        let inner = self.read();
         let mut staged = Vec::new();
         for rows in touched.chunk_by(|a, b| a.1 == b.1) {
             let seq = rows[0].1;
             let inserted = rows.iter().any(|(a, _)| *a == Action::SQLITE_INSERT);
-            if !inserted && !inner.map.contains_key(&seq) {
+            if !inserted && inner.get(seq).is_none() {
                 continue;
             }
             let only_inserted = rows.iter().all(|(a, _)| *a == Action::SQLITE_INSERT);
             let entry = match provided.remove(&seq) {
                 Some(e) if only_inserted => Some(e),
-                _ => jobs::entry_by_seq(conn, seq)?.map(Arc::new),
+                _ => jobs::entry_by_seq(conn, seq)?,
             };
-            staged.push((seq, entry));
+            staged.push((seq, entry.map(|e| packer.pack(&e))));
         }
         Ok(staged)
     }
@@ -214,6 +264,8 @@ impl CommitListener for JobViews {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::clock::now_unix;
     use crate::store::jobs::{Described, Ending, JobFilter, NewJob};
@@ -484,18 +536,80 @@ mod tests {
 
     #[test]
     fn the_budget_keeps_the_newest_jobs() {
-        let one = {
+        // What the first job holds (its example too), and each one after it.
+        let (first, each) = {
             let s = setup(CAP_BYTES);
-            let id = insert(&s, "usr-A");
-            s.views.get(&id).expect("kept").footprint()
+            insert(&s, "usr-A");
+            let first = s.views.held();
+            (0..9).for_each(|_| drop(insert(&s, "usr-A")));
+            (first, (s.views.held() - first) / 9)
         };
-        let s = setup(3 * one);
+        let cap = first + 3 * each;
+        let s = setup(cap);
         let ids: Vec<String> = (0..10).map(|_| insert(&s, "usr-A")).collect();
-        assert_eq!(s.views.len(), 3);
+        let kept = s.views.len();
+        assert!((2..10).contains(&kept), "{kept} kept");
+        assert!(s.views.held() <= cap);
         for (i, id) in ids.iter().enumerate() {
-            assert_eq!(s.views.get(id).is_some(), i >= 7, "job {i}");
+            assert_eq!(s.views.get(id).is_some(), i >= 10 - kept, "job {i}");
             // Evicted or not, every job is still found.
             assert!(from_sql(&s, id, "usr-A").is_some());
         }
+    }
+
+    fn packed(packer: &mut Packer, seq: i64) -> Packed {
+        packer.pack(&JobEntry {
+            seq,
+            id: format!("j-{seq:011}"),
+            owner: "usr-A".into(),
+            zone: "sh1a".into(),
+            status: "pending".into(),
+            action: "StartClusters".into(),
+            resource_ids: "cl-views01".into(),
+            json: crate::written::Written::of(&seq).expect("json"),
+        })
+    }
+
+    #[test]
+    fn every_entry_and_example_is_charged_while_held_and_only_then() {
+        let mut packer = Packer::default();
+        let mut inner = Inner::default();
+        inner.put(10, Some(packed(&mut packer, 10)));
+        let first = inner.held();
+        inner.put(12, Some(packed(&mut packer, 12)));
+        assert_eq!(inner.entries, 2);
+        assert!(inner.held() - first < first, "the example is charged once");
+        assert_eq!(
+            inner.get(12).and_then(|p| p.unpack(12)).map(|e| e.id),
+            Some("j-00000000012".to_string())
+        );
+
+        // Older than the ring: not kept, nor charged.
+        let before = (inner.held(), inner.entries);
+        inner.put(5, Some(packed(&mut packer, 5)));
+        inner.put(11, None);
+        assert_eq!((inner.held(), inner.entries), before);
+
+        // A removal at the front lets the ring move on; a budget of nothing
+        // empties it, and nothing is charged any more, examples included.
+        inner.put(10, None);
+        inner.evict(usize::MAX);
+        assert_eq!((inner.ring.slots(), inner.entries), (1, 1));
+        inner.evict(0);
+        assert_eq!((inner.ring.slots(), inner.entries, inner.bytes), (0, 0, 0));
+        assert!(inner.examples.is_empty());
+    }
+
+    #[test]
+    fn past_eight_jumps_in_seqs_the_oldest_segment_goes() {
+        let mut packer = Packer::default();
+        let mut inner = Inner::default();
+        for k in 0..9 {
+            let seq = k * 1_000_000;
+            inner.put(seq, Some(packed(&mut packer, seq)));
+        }
+        inner.evict(usize::MAX);
+        assert_eq!((inner.ring.segments(), inner.entries), (MAX_SEGMENTS, 8));
+        assert!(inner.get(0).is_none() && inner.get(1_000_000).is_some());
     }
 }
