@@ -23,9 +23,11 @@ use super::jobs::Once;
 use super::writer::CommitListener;
 use crate::clock::now_unix;
 
-/// Live entries kept in memory (40 bytes each, ~21 MiB of table at most): 256k is a little over
-/// two minutes of 2000 new jobs per second signed with `time_stamp` alone.
-pub const CAP: usize = 262_144;
+/// Live entries kept in memory: 7/8 of 2^18, the most a table of 2^18 slots
+/// holds before it doubles (32 bytes a slot, ~8.3 MiB at most; one more
+/// entry would make it ~17 MiB). About two minutes of 2000 new jobs per
+/// second signed with `time_stamp` alone.
+pub const CAP: usize = 229_376;
 
 /// How often expired entries are dropped, in seconds.
 const SWEEP_EVERY: i64 = 10;
@@ -42,9 +44,16 @@ pub fn key(digest: &str) -> Key {
 }
 
 struct Entry {
-    expires: i64,
     seq: i64,
+    /// Unix seconds; a signed request's expiry is minutes away.
+    expires: u32,
     committed: bool,
+}
+
+/// An expiry as kept: one past 2106 is kept as the last second that fits,
+/// one before 1970 as 0 (already expired).
+fn kept_expiry(expires: i64) -> u32 {
+    u32::try_from(expires.max(0)).unwrap_or(u32::MAX)
 }
 
 #[derive(Default)]
@@ -101,7 +110,7 @@ impl Replays {
                 inner.map.insert(
                     key(&digest),
                     Entry {
-                        expires,
+                        expires: kept_expiry(expires),
                         seq,
                         committed,
                     },
@@ -156,11 +165,9 @@ impl Replays {
         if once.expires < now {
             return Ok(None);
         }
-        let seq = self
-            .lock()
-            .map
-            .get(k)
-            .and_then(|e| (e.expires >= now && (e.committed || pending)).then_some(e.seq));
+        let seq = self.lock().map.get(k).and_then(|e| {
+            (i64::from(e.expires) >= now && (e.committed || pending)).then_some(e.seq)
+        });
         if let Some(seq) = seq {
             let id = conn
                 .prepare_cached("SELECT id FROM jobs WHERE seq = ?1")?
@@ -193,12 +200,14 @@ impl Replays {
         let mut inner = self.lock();
         let now = now_unix();
         if now >= inner.next_sweep {
-            inner.map.retain(|_, e| e.expires >= now || !e.committed);
+            inner
+                .map
+                .retain(|_, e| i64::from(e.expires) >= now || !e.committed);
             inner.next_sweep = now + SWEEP_EVERY;
         }
         if inner.map.len() < self.cap {
             let entry = Entry {
-                expires: once.expires,
+                expires: kept_expiry(once.expires),
                 seq,
                 committed: false,
             };
@@ -265,6 +274,32 @@ impl CommitListener for Replays {
 mod tests {
     use super::*;
     use crate::store::jobs::{self, Enqueued, NewJob};
+
+    #[test]
+    fn a_full_index_fills_its_table_without_doubling_it() {
+        assert_eq!(std::mem::size_of::<(Key, Entry)>(), 32);
+        let mut map: HashMap<Key, Entry> = HashMap::new();
+        for i in 0..CAP as u64 {
+            let mut k = [0u8; 16];
+            k[..8].copy_from_slice(&i.to_le_bytes());
+            let e = Entry {
+                seq: 0,
+                expires: 0,
+                committed: true,
+            };
+            map.insert(k, e);
+        }
+        // Room for exactly the cap: 2^18 slots, none to spare.
+        assert_eq!(map.capacity(), CAP);
+        assert_eq!(
+            (
+                kept_expiry(-5),
+                kept_expiry(1_800_000_000),
+                kept_expiry(i64::MAX)
+            ),
+            (0, 1_800_000_000, u32::MAX)
+        );
+    }
 
     fn job() -> NewJob {
         NewJob {
