@@ -3,21 +3,71 @@
 //! nor a list of what came in when (~40 bytes a job less than a `HashMap`
 //! with an order queue). A jump in seqs (jobs stored by another process)
 //! starts a new segment rather than a run of empty slots.
+//!
+//! Slots come in chunks of a fixed size: a ring buffer that doubles would,
+//! past a power of two, hold twice the slots it uses, and the views' budget
+//! (which counts them) would keep half as many jobs.
 
 use std::collections::VecDeque;
 
 /// Empty slots a new seq may leave behind it in its segment.
 const MAX_GAP: i64 = 1024;
 
+/// Slots per chunk (32 KiB of job view slots).
+const CHUNK: usize = 1024;
+
 struct Segment<T> {
-    /// The seq of `slots[0]`.
+    /// The seq of the first slot.
     base: i64,
-    slots: VecDeque<Option<T>>,
+    /// Where the first slot is in the first chunk.
+    start: usize,
+    len: usize,
+    chunks: VecDeque<Box<[Option<T>]>>,
 }
 
 impl<T> Segment<T> {
+    fn new(base: i64) -> Self {
+        Segment {
+            base,
+            start: 0,
+            len: 0,
+            chunks: VecDeque::new(),
+        }
+    }
+
     fn end(&self) -> i64 {
-        self.base + self.slots.len() as i64
+        self.base + self.len as i64
+    }
+
+    fn slot(&mut self, i: usize) -> &mut Option<T> {
+        let at = self.start + i;
+        &mut self.chunks[at / CHUNK][at % CHUNK]
+    }
+
+    fn get(&self, i: usize) -> Option<&T> {
+        let at = self.start + i;
+        self.chunks.get(at / CHUNK)?.get(at % CHUNK)?.as_ref()
+    }
+
+    fn push_back(&mut self, value: Option<T>) {
+        let at = self.start + self.len;
+        if at / CHUNK == self.chunks.len() {
+            self.chunks.push_back((0..CHUNK).map(|_| None).collect());
+        }
+        self.len += 1;
+        *self.slot(self.len - 1) = value;
+    }
+
+    fn pop_front(&mut self) -> Option<T> {
+        let value = self.slot(0).take();
+        self.base += 1;
+        self.len -= 1;
+        self.start += 1;
+        if self.start == CHUNK || self.len == 0 {
+            self.chunks.pop_front();
+            self.start = 0;
+        }
+        value
     }
 }
 
@@ -45,27 +95,27 @@ impl<T> SeqRing<T> {
 
     pub fn get(&self, seq: i64) -> Option<&T> {
         let (s, i) = self.find(seq)?;
-        self.segments[s].slots[i].as_ref()
+        self.segments[s].get(i)
     }
 
     /// Puts `value` at `seq` and answers what was there; a seq older than
     /// the newest slot that no slot has is not kept (`Err`).
     pub fn insert(&mut self, seq: i64, value: T) -> Result<Option<T>, T> {
         if let Some((s, i)) = self.find(seq) {
-            return Ok(self.segments[s].slots[i].replace(value));
+            return Ok(self.segments[s].slot(i).replace(value));
         }
         match self.segments.back_mut() {
             Some(last) if seq < last.end() => return Err(value),
             Some(last) if seq - last.end() <= MAX_GAP => {
-                let gap = (seq - last.end()) as usize;
-                last.slots.extend((0..gap).map(|_| None));
-                last.slots.push_back(Some(value));
+                while last.end() < seq {
+                    last.push_back(None);
+                }
+                last.push_back(Some(value));
             }
             _ => {
-                self.segments.push_back(Segment {
-                    base: seq,
-                    slots: VecDeque::from([Some(value)]),
-                });
+                let mut segment = Segment::new(seq);
+                segment.push_back(Some(value));
+                self.segments.push_back(segment);
             }
         }
         Ok(None)
@@ -73,15 +123,14 @@ impl<T> SeqRing<T> {
 
     pub fn take(&mut self, seq: i64) -> Option<T> {
         let (s, i) = self.find(seq)?;
-        self.segments[s].slots[i].take()
+        self.segments[s].slot(i).take()
     }
 
     /// Removes the oldest slot: `Some(None)` if it was empty.
     pub fn pop_front(&mut self) -> Option<Option<T>> {
         let first = self.segments.front_mut()?;
-        let value = first.slots.pop_front()?;
-        first.base += 1;
-        if first.slots.is_empty() {
+        let value = first.pop_front();
+        if first.len == 0 {
             self.segments.pop_front();
         }
         Some(value)
@@ -91,20 +140,18 @@ impl<T> SeqRing<T> {
     pub fn front_is_empty(&self) -> bool {
         self.segments
             .front()
-            .and_then(|s| s.slots.front())
-            .is_some_and(Option::is_none)
+            .is_some_and(|s| s.len > 0 && s.get(0).is_none())
     }
 
     /// Slots, empty ones included.
     #[cfg(test)]
     pub fn slots(&self) -> usize {
-        self.segments.iter().map(|s| s.slots.len()).sum()
+        self.segments.iter().map(|s| s.len).sum()
     }
 
-    /// Slots allocated (a ring's buffer grows by doubling and is all
-    /// touched once it has wrapped around).
+    /// Slots allocated.
     pub fn capacity(&self) -> usize {
-        self.segments.iter().map(|s| s.slots.capacity()).sum()
+        self.segments.iter().map(|s| s.chunks.len() * CHUNK).sum()
     }
 
     pub fn segments(&self) -> usize {
@@ -167,5 +214,24 @@ mod tests {
         assert_eq!(ring.pop_front(), Some(Some(20)));
         assert_eq!(ring.segments(), 1, "an emptied segment goes");
         assert_eq!(ring.get(far), Some(&3));
+    }
+
+    #[test]
+    fn slots_come_in_chunks_and_go_with_them() {
+        let mut ring = SeqRing::default();
+        let n = 3 * CHUNK as i64 + 5;
+        for seq in 0..n {
+            ring.insert(seq, seq).expect("kept");
+        }
+        assert_eq!(ring.capacity(), 4 * CHUNK, "no more than the chunks in use");
+        for seq in 0..CHUNK as i64 {
+            assert_eq!(ring.pop_front(), Some(Some(seq)));
+        }
+        assert_eq!(ring.capacity(), 3 * CHUNK, "an emptied chunk goes");
+        assert_eq!(ring.get(CHUNK as i64), Some(&(CHUNK as i64)));
+        assert_eq!(ring.get(n - 1), Some(&(n - 1)));
+        assert_eq!(ring.insert(n - 1, -1), Ok(Some(n - 1)));
+        while ring.pop_front().is_some() {}
+        assert_eq!((ring.capacity(), ring.segments(), ring.slots()), (0, 0, 0));
     }
 }
