@@ -1,7 +1,5 @@
 //! `DescribeJobs` (notes §4.1): the caller's jobs, newest first.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 
 use super::{Action, Context, Reply};
@@ -48,10 +46,7 @@ pub async fn describe(cx: &Context<'_>, cluster: Option<String>) -> Result<Reply
         Described::Missing(id) => return Err(ApiError::not_found(&id)),
     };
     let mut reply = Reply::new();
-    let rows = set
-        .into_iter()
-        .map(|e| Arc::try_unwrap(e).map_or_else(|kept| kept.json.clone(), |e| e.json))
-        .collect();
+    let rows = set.into_iter().map(|e| e.json).collect();
     reply.insert_list("job_set".into(), rows);
     reply.insert("total_count".into(), Value::from(total));
     Ok(reply)

@@ -1,7 +1,5 @@
 //! Jobs: enqueue, describe, and the worker side (claim, heartbeat, finish, rescue).
 
-use std::sync::Arc;
-
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
@@ -413,7 +411,7 @@ pub fn entry_by_seq(conn: &Connection, seq: i64) -> Result<Option<JobEntry>, Sto
 /// The result of a describe: the page, the total before paging, or the first
 /// requested id the owner cannot see.
 pub enum Described {
-    Page(Vec<Arc<JobEntry>>, u64),
+    Page(Vec<JobEntry>, u64),
     Missing(String),
 }
 
@@ -439,7 +437,7 @@ pub fn describe(
             "SELECT {VIEW_COLUMNS} FROM jobs WHERE {clause} ORDER BY seq DESC LIMIT ? OFFSET ?"
         ))?;
         let rows = stmt.query_map(params_from_iter(args.iter()), entry_row)?;
-        let page = rows.map(|r| r.map(Arc::new)).collect::<Result<_, _>>()?;
+        let page = rows.collect::<Result<_, _>>()?;
         Ok(Described::Page(page, total as u64))
     })
 }
@@ -454,7 +452,7 @@ fn describe_ids(
     let mut found = Vec::with_capacity(filter.ids.len());
     for id in &filter.ids {
         let entry = match views.get(id) {
-            Some(e) => (e.owner == filter.owner).then(|| Arc::new(e)),
+            Some(e) => (e.owner == filter.owner).then_some(e),
             None => readers.with_snapshot(|conn| {
                 let row = match readers.seq_of(id) {
                     Some(seq) => conn
@@ -474,7 +472,7 @@ fn describe_ids(
                         ))?
                         .query_row(params![id, filter.owner], entry_row),
                 };
-                Ok(row.optional()?.map(Arc::new))
+                Ok(row.optional()?)
             })?,
         };
         match entry {
@@ -484,7 +482,7 @@ fn describe_ids(
     }
     found.sort_by_key(|e| std::cmp::Reverse(e.seq));
     found.dedup_by_key(|e| e.seq);
-    let matching: Vec<Arc<JobEntry>> = found
+    let matching: Vec<JobEntry> = found
         .into_iter()
         .filter(|e| filter.statuses.is_empty() || filter.statuses.contains(&e.status))
         .filter(|e| filter.action.as_ref().is_none_or(|a| *a == e.action))
