@@ -11,7 +11,7 @@
 //! entry stale. (SQLite does not report a `DELETE` without `WHERE`, which it
 //! runs as a truncation: jobs are only ever deleted by `seq`.)
 //!
-//! Entries are packed (`packed.rs`, ~7× smaller) in slots by seq
+//! Entries are packed (`packed.rs`, ~6× smaller) in slots by seq
 //! (`seq_ring.rs`): new jobs take increasing seqs, and the oldest go first.
 
 use std::collections::HashMap;
