@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::params::Params;
+use crate::written::Object;
 
 /// Parameter names that are never stored or shown, whatever the action.
 const NEVER_KEPT: [&str; 3] = ["signature", "access_key_id", "token"];
@@ -39,41 +40,25 @@ pub fn scrub(value: &mut Value) {
     }
 }
 
-/// The request as a JSON string with every secret removed. `service_params`
-/// is replaced by `scrubbed_service_params` when given.
-pub fn directive(params: &Params, scrubbed_service_params: Option<&Value>) -> String {
-    let shown = Directive {
-        params,
-        service_params: scrubbed_service_params.map(Value::to_string),
-    };
-    // Serializing strings into a String cannot fail.
-    serde_json::to_string(&shown).unwrap_or_default()
-}
-
-/// Written straight from the parameters (sorted by name, like a JSON map).
-struct Directive<'a> {
-    params: &'a Params,
-    service_params: Option<String>,
-}
-
-impl serde::Serialize for Directive<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(None)?;
-        for (k, v) in self.params.iter() {
-            if NEVER_KEPT.contains(&k) || is_secret_name(k) {
-                continue;
-            }
-            if k == "service_params" {
-                if let Some(sp) = &self.service_params {
-                    m.serialize_entry(k, sp)?;
-                }
-                continue;
-            }
-            m.serialize_entry(k, v)?;
+/// The request as a JSON string with every secret removed (a JSON object,
+/// sorted by name, like a JSON map). `service_params` is replaced by
+/// `scrubbed_service_params` (JSON text) when given, and left out when not.
+pub fn directive(params: &Params, scrubbed_service_params: Option<&str>) -> String {
+    let size: usize = params.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let mut o = Object::with_capacity(size + size / 4 + 2);
+    for (k, v) in params.iter() {
+        if NEVER_KEPT.contains(&k) || is_secret_name(k) {
+            continue;
         }
-        m.end()
+        if k == "service_params" {
+            if let Some(sp) = scrubbed_service_params {
+                o.str(k, sp);
+            }
+            continue;
+        }
+        o.str(k, v);
     }
+    o.finish()
 }
 
 #[cfg(test)]
@@ -96,11 +81,19 @@ mod tests {
         assert!(!has_secret_names(&sp));
         assert!(has_secret_names(&json!([{"a": {"Token": 1}}])));
         assert!(!has_secret_names(&json!({"user": "u", "hosts": ["passw"]})));
-        let d = directive(&p, Some(&sp));
+        let d = directive(&p, Some(&sp.to_string()));
         for secret in ["AKID", "SIG", "pw1", "pw2", "pw3", "signature"] {
             assert!(!d.contains(secret), "{secret} leaked into {d}");
         }
         assert!(d.contains("RunClusterCustomService") && d.contains("\\\"user\\\""));
+        let shown: serde_json::Map<String, Value> = serde_json::from_str(&d).expect("an object");
+        let names: Vec<&str> = shown.keys().map(String::as_str).collect();
+        assert_eq!(names, ["action", "service_params"]);
+        assert_eq!(shown["service_params"], Value::String(sp.to_string()));
+        assert_eq!(
+            directive(&p, None),
+            r#"{"action":"RunClusterCustomService"}"#
+        );
         assert!(is_secret_name("Login_PassWord") && is_secret_name("x_private_key"));
         assert!(!is_secret_name("user") && !is_secret_name("passes"));
     }

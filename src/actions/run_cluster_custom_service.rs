@@ -111,19 +111,16 @@ fn new_job(
     })??;
     // Services keep their secrets apart (`prepared.secrets`), so the copy
     // and scrub are for the rare parameter that only looks like one.
+    let params =
+        serde_json::to_string(&prepared.params).map_err(|e| ApiError::Internal(e.to_string()))?;
     let directive = if redact::has_secret_names(&prepared.params) {
         let mut shown = prepared.params.clone();
         redact::scrub(&mut shown);
-        redact::directive(p, Some(&shown))
+        redact::directive(p, Some(&serde_json::to_string(&shown).unwrap_or_default()))
     } else {
-        redact::directive(p, Some(&prepared.params))
+        redact::directive(p, Some(&params))
     };
-    let task = Task {
-        service: service.name().to_string(),
-        cluster: cluster.cluster_id.clone(),
-        role: role.clone(),
-        params: prepared.params,
-    };
+    let task = Task::json(service.name(), &cluster.cluster_id, &role, &params);
     let job = jobs::NewJob {
         owner: owner.to_string(),
         zone: zone.to_string(),
@@ -131,7 +128,7 @@ fn new_job(
         lane: cluster.cluster_id.clone(),
         resource_ids: vec![cluster.cluster_id.clone()],
         directive,
-        task: serde_json::to_string(&task).map_err(|e| ApiError::Internal(e.to_string()))?,
+        task,
         secrets: jobs::seal_secrets(
             &cx.state.store.master,
             owner,

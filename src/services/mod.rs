@@ -40,6 +40,7 @@ use crate::error::ApiError;
 use crate::secret::Secret;
 use crate::store::effect::{Effect, EffectError};
 use crate::store::{self, clusters::Cluster};
+use crate::written::Object;
 use schema::Fields;
 
 pub trait Service: Send + Sync + 'static {
@@ -235,6 +236,20 @@ pub struct Task {
     pub params: Value,
 }
 
+impl Task {
+    /// The JSON a `Task` with these fields is stored as, from its params'
+    /// JSON text (which the directive shows too: it is written once).
+    pub fn json(service: &str, cluster: &str, role: &str, params: &str) -> String {
+        let mut o =
+            Object::with_capacity(service.len() + cluster.len() + role.len() + params.len() + 48);
+        o.str("service", service)
+            .str("cluster", cluster)
+            .str("role", role)
+            .json("params", params);
+        o.finish()
+    }
+}
+
 /// The cluster a job's effect applies to, as it is now.
 pub(crate) fn current(conn: &Connection, cluster_id: &str) -> Result<Cluster, EffectError> {
     store::clusters::get(conn, cluster_id)
@@ -263,5 +278,30 @@ pub(crate) fn cluster_node(
             "service_params.node_id",
             format!("must be a node of cluster [{cluster}]"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_is_stored_as_serde_json_writes_it() {
+        let params = serde_json::json!({"host": "127.0.0.1", "note": "a \"b\"", "port": 3306});
+        let task = Task {
+            service: "start_standby".into(),
+            cluster: "cl-abc".into(),
+            role: "maininstance".into(),
+            params: params.clone(),
+        };
+        let json = Task::json(
+            "start_standby",
+            "cl-abc",
+            "maininstance",
+            &params.to_string(),
+        );
+        assert_eq!(json, serde_json::to_string(&task).expect("json"));
+        let back: Task = serde_json::from_str(&json).expect("a task");
+        assert_eq!(back.params, params);
     }
 }
