@@ -264,6 +264,20 @@ fn serve_prints_a_first_key_once_and_local_commands_work_beside_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // a reader that stops reading (`qcgate call … | grep -q`) is no crash
+    let mut cut = Command::new(BIN)
+        .args(["call", "DescribeJobs", "--endpoint", &s.endpoint])
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qcgate runs");
+    drop(cut.stdout.take());
+    let cut = cut.wait_with_output().expect("qcgate exits");
+    let stderr = String::from_utf8_lossy(&cut.stderr);
+    assert!(cut.status.success(), "{:?}: {stderr}", cut.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
     // revoke, then the key is refused; `call` exits non-zero on an error envelope
     let (ok, _) = qcgate(&["keys", "revoke", &ak, "--data-dir", dir], &[]);
     assert!(ok);

@@ -16,6 +16,7 @@ use serde::Serialize;
 pub use ceiling::serve as serve_ceiling;
 use load::{LoadResult, Planned, Planner, Shape};
 
+use crate::cli::outln;
 use crate::client::{self, Credentials};
 use crate::secret::Secret;
 use crate::store::{self, Durability, clusters, jobs};
@@ -774,13 +775,19 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
 }
 
 /// The human-readable table.
-pub fn print(r: &Report) {
-    println!(
+pub fn print(r: &Report) -> std::io::Result<()> {
+    outln!(
         "\n{:<36} {:>10} {:>9} {:>9} {:>9} {:>9} {:>11}",
-        "path", "req/s", "p50 ms", "p99 ms", "p999 ms", "ceiling", "cpu µs/req"
-    );
+        "path",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "p999 ms",
+        "ceiling",
+        "cpu µs/req"
+    )?;
     for p in std::iter::once(&r.ceiling).chain(&r.phases) {
-        println!(
+        outln!(
             "{:<36} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8.0}% {:>11}{}",
             p.name,
             p.requests_per_sec,
@@ -795,14 +802,19 @@ pub fn print(r: &Report) {
             } else {
                 String::new()
             }
-        );
+        )?;
     }
-    println!(
+    outln!(
         "\nenqueue → executor start: p50 {:.1} ms, p99 {:.1} ms over {} jobs",
-        r.enqueue_to_start_p50_ms, r.enqueue_to_start_p99_ms, r.enqueue_to_start_jobs
-    );
-    println!(
+        r.enqueue_to_start_p50_ms,
+        r.enqueue_to_start_p99_ms,
+        r.enqueue_to_start_jobs
+    )?;
+    outln!(
         "gateway resident memory: {:.1} MiB with {} jobs stored ({} connections, {:.0} s per phase)",
-        r.gateway_rss_mib, r.jobs_stored, r.connections, r.seconds_per_phase
-    );
+        r.gateway_rss_mib,
+        r.jobs_stored,
+        r.connections,
+        r.seconds_per_phase
+    )
 }

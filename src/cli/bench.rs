@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::CliResult;
 use crate::bench;
+use crate::cli::outln;
 use crate::client::Credentials;
 use crate::secret::Secret;
 
@@ -89,9 +90,9 @@ pub fn run(args: Args) -> CliResult {
         .block_on(bench::run(&opts))
         .map_err(|e| e.to_string())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        bench::print(&report);
+        bench::print(&report)?;
     }
     Ok(ExitCode::SUCCESS)
 }

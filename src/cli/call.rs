@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use super::CliResult;
+use crate::cli::outln;
 use crate::client::{Client, Credentials};
 use crate::secret::Secret;
 
@@ -55,7 +56,7 @@ pub fn run(args: Args) -> CliResult {
             client.call(&args.action, &borrowed).await
         }
     })?;
-    println!("{}", serde_json::to_string_pretty(&reply)?);
+    outln!("{}", serde_json::to_string_pretty(&reply)?)?;
     let ok = reply.get("ret_code").and_then(|v| v.as_i64()) == Some(0);
     Ok(if ok {
         ExitCode::SUCCESS

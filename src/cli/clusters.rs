@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use super::{CliResult, DataDir};
+use crate::cli::{out, outln};
 use crate::ids::{is_cluster_id, is_owner_id, is_zone};
 use crate::store::clusters::Layout;
 use crate::store::{self, clusters};
@@ -105,17 +106,22 @@ pub fn run(cmd: Command) -> CliResult {
             })? {
                 return Err(format!("cluster {id} is already registered").into());
             }
-            println!("added {id} in {zone} for {owner}");
+            outln!("added {id} in {zone} for {owner}")?;
         }
         Command::Topology { id, dir } => return topology(&id, &dir),
         Command::List { dir } => {
             let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-            println!(
+            outln!(
                 "{:<14} {:<8} {:<14} {:<8} {:<8} {:<14} NAME",
-                "CLUSTER", "ZONE", "OWNER", "STATUS", "ROLE", "STANDBY_OF"
-            );
+                "CLUSTER",
+                "ZONE",
+                "OWNER",
+                "STATUS",
+                "ROLE",
+                "STANDBY_OF"
+            )?;
             for c in clusters::list(&conn)? {
-                println!(
+                outln!(
                     "{:<14} {:<8} {:<14} {:<8} {:<8} {:<14} {}",
                     c.cluster_id,
                     c.zone,
@@ -124,7 +130,7 @@ pub fn run(cmd: Command) -> CliResult {
                     c.dr_role,
                     c.standby_of.as_deref().unwrap_or("-"),
                     c.name
-                );
+                )?;
             }
         }
     }
@@ -138,6 +144,6 @@ fn topology(id: &str, dir: &DataDir) -> CliResult {
         .owner;
     let rel = crate::services::topology::relationship(&conn, &owner, id)?
         .ok_or_else(|| format!("no cluster {id}"))?;
-    print!("{}", crate::services::topology::render(&rel.topology));
+    out!("{}", crate::services::topology::render(&rel.topology))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use super::{CliResult, DataDir};
+use crate::cli::outln;
 use crate::ids::{is_owner_id, owner_id};
 use crate::sealing::MasterKey;
 use crate::store::{self, keys};
@@ -44,35 +45,37 @@ pub fn run(cmd: Command) -> CliResult {
             let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
             let key = store::with_tx(&mut conn, |c| keys::create(c, &master, &owner))?;
             if json {
-                println!("{}", serde_json::to_string(&key)?);
+                outln!("{}", serde_json::to_string(&key)?)?;
             } else {
-                println!("access_key_id:     {}", key.access_key_id);
-                println!("secret_access_key: {}", key.secret_access_key);
-                println!("owner:             {}", key.owner);
-                println!("(the secret is shown only this once)");
+                outln!("access_key_id:     {}", key.access_key_id)?;
+                outln!("secret_access_key: {}", key.secret_access_key)?;
+                outln!("owner:             {}", key.owner)?;
+                outln!("(the secret is shown only this once)")?;
             }
         }
         Command::List { dir } => {
             let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-            println!(
+            outln!(
                 "{:<22} {:<14} {:<22} STATUS",
-                "ACCESS_KEY_ID", "OWNER", "CREATED"
-            );
+                "ACCESS_KEY_ID",
+                "OWNER",
+                "CREATED"
+            )?;
             for k in keys::list(&conn)? {
-                println!(
+                outln!(
                     "{:<22} {:<14} {:<22} {}",
                     k.access_key_id,
                     k.owner,
                     crate::clock::format_ts(k.created_at),
                     if k.revoked { "revoked" } else { "active" }
-                );
+                )?;
             }
         }
         Command::Revoke { id, dir } => {
             if !keys::revoke(&dir.data_dir, &id)? {
                 return Err(format!("no active key {id}").into());
             }
-            println!("revoked {id}");
+            outln!("revoked {id}")?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::CliResult;
+use crate::cli::outln;
 use crate::config::Config;
 use crate::store::Durability;
 use crate::store::keys::NewKey;
@@ -47,14 +48,14 @@ pub fn run(args: Args) -> CliResult {
         // SIGTERM as soon as it sees it.
         let stop = shutdown_signal()?;
         let gw = crate::app::start(&cfg).await?;
-        println!(
+        outln!(
             "qcgate is listening on http://{}/iaas/ (data in {})",
             gw.addr,
             cfg.data_dir.display()
-        );
+        )?;
         match &gw.first_key {
-            Some(key) => print_first_key(key, gw.addr),
-            None => println!("Using the access keys already in the data dir (qcgate keys list)."),
+            Some(key) => print_first_key(key, gw.addr)?,
+            None => outln!("Using the access keys already in the data dir (qcgate keys list).")?,
         }
         stop.await;
         tracing::info!("shutting down: finishing in-flight requests and running jobs");
@@ -83,10 +84,10 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-fn print_first_key(key: &NewKey, addr: SocketAddr) {
+fn print_first_key(key: &NewKey, addr: SocketAddr) -> std::io::Result<()> {
     let (host, port) = (addr.ip(), addr.port());
     let (ak, sk) = (&key.access_key_id, &key.secret_access_key);
-    println!(
+    outln!(
         r#"
 A first access key was created. Its secret is shown only this once:
   access_key_id:     {ak}
@@ -112,5 +113,5 @@ qcgate call:
   qcgate call DescribeJobs --endpoint http://{host}:{port}/iaas/ --zone pek3a
 "#,
         owner = key.owner
-    );
+    )
 }
