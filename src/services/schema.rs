@@ -136,9 +136,13 @@ impl Fields {
 
     /// A required string from a fixed set.
     pub fn one_of(&mut self, name: &str, allowed: &[&str]) -> Result<String, ApiError> {
-        self.checked(name, &format!("one of {}", allowed.join(", ")), |v| {
-            allowed.contains(&v)
-        })
+        let v = self.string(name)?;
+        if allowed.contains(&v.as_str()) {
+            Ok(v)
+        } else {
+            // Written only when refused: this runs on every request.
+            Err(self.bad(name, format!("must be one of {}", allowed.join(", "))))
+        }
     }
 
     /// A required integer in `[min, max]`; a string of digits is tolerated
