@@ -69,8 +69,10 @@ impl Object {
 
     pub fn finish(mut self) -> String {
         self.out.push(b'}');
-        // Only UTF-8 went in: `str`s, escaped as JSON, and ASCII punctuation.
-        String::from_utf8(self.out).unwrap_or_default()
+        // Only UTF-8 went in (`str`s, escaped as JSON, and ASCII punctuation),
+        // so this never replaces anything; it would rather than lose text.
+        String::from_utf8(self.out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 
     /// In a block of its exact size, like [`Written::of`].

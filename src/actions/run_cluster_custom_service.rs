@@ -111,12 +111,12 @@ fn new_job(
     })??;
     // Services keep their secrets apart (`prepared.secrets`), so the copy
     // and scrub are for the rare parameter that only looks like one.
-    let params =
-        serde_json::to_string(&prepared.params).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let json = |v: &Value| serde_json::to_string(v).map_err(|e| ApiError::Internal(e.to_string()));
+    let params = json(&prepared.params)?;
     let directive = if redact::has_secret_names(&prepared.params) {
         let mut shown = prepared.params.clone();
         redact::scrub(&mut shown);
-        redact::directive(p, Some(&serde_json::to_string(&shown).unwrap_or_default()))
+        redact::directive(p, Some(&json(&shown)?))
     } else {
         redact::directive(p, Some(&params))
     };
