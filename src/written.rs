@@ -81,9 +81,19 @@ impl Object {
     }
 }
 
+/// Strings longer than this are escaped by serde_json: the SIMD escaper
+/// reserves six bytes per byte of input up front, and a request may carry a
+/// megabyte of parameters into its directive.
+const SIMD_MAX: usize = 16 * 1024;
+
 /// Appends `s` as a JSON string, quotes included, escaped as serde_json does.
 pub fn push_str(out: &mut Vec<u8>, s: &str) {
-    json_escape_simd::escape_into(s, out);
+    if s.len() <= SIMD_MAX {
+        json_escape_simd::escape_into(s, out);
+    } else {
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, s);
+    }
 }
 
 #[cfg(test)]
@@ -103,6 +113,9 @@ mod tests {
                 cases.push(s);
             }
         }
+        let long = format!("{}\"{}", "a\\b".repeat(SIMD_MAX / 2), "é".repeat(100));
+        assert!(long.len() > SIMD_MAX);
+        cases.push(long);
         for s in &cases {
             let mut out = Vec::new();
             push_str(&mut out, s);
