@@ -67,6 +67,37 @@ impl Object {
         self
     }
 
+    /// A field serialised by serde_json now.
+    pub fn value<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> serde_json::Result<&mut Object> {
+        self.key(key);
+        serde_json::to_writer(&mut self.out, value)?;
+        Ok(self)
+    }
+
+    /// An array field of JSON texts written before.
+    pub fn list<'a>(&mut self, key: &str, items: impl IntoIterator<Item = &'a str>) -> &mut Object {
+        self.key(key);
+        self.out.push(b'[');
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.out.extend_from_slice(item.as_bytes());
+        }
+        self.out.push(b']');
+        self
+    }
+
+    /// The text as bytes.
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        self.out.push(b'}');
+        self.out
+    }
+
     pub fn finish(mut self) -> String {
         self.out.push(b'}');
         // Only UTF-8 went in (`str`s, escaped as JSON, and ASCII punctuation),

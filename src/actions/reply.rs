@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::written::Written;
+use crate::written::{Object, Written};
 
 #[derive(Debug, Default)]
 pub struct Reply {
@@ -59,31 +59,15 @@ impl Reply {
                 Field::List(rows) => rows.iter().map(|r| r.get().len() + 1).sum(),
             })
             .sum();
-        let mut out = Vec::with_capacity(written + 32 * self.fields.len() + 2);
-        out.push(b'{');
-        for (i, (key, field)) in self.fields.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            serde_json::to_writer(&mut out, key)?;
-            out.push(b':');
+        let mut o = Object::with_capacity(written + 32 * self.fields.len() + 2);
+        for (key, field) in &self.fields {
             match field {
-                Field::Value(v) => serde_json::to_writer(&mut out, v)?,
-                Field::Written(w) => out.extend_from_slice(w.get().as_bytes()),
-                Field::List(rows) => {
-                    out.push(b'[');
-                    for (j, row) in rows.iter().enumerate() {
-                        if j > 0 {
-                            out.push(b',');
-                        }
-                        out.extend_from_slice(row.get().as_bytes());
-                    }
-                    out.push(b']');
-                }
-            }
+                Field::Value(v) => o.value(key, v)?,
+                Field::Written(w) => o.json(key, w.get()),
+                Field::List(rows) => o.list(key, rows.iter().map(Written::get)),
+            };
         }
-        out.push(b'}');
-        Ok(out)
+        Ok(o.into_bytes())
     }
 }
 
