@@ -128,12 +128,17 @@ impl Params {
     /// scalar `name=` form the Python SDK sends for a single value.
     pub fn list(&self, name: &str) -> Result<Vec<&str>, ApiError> {
         let mut items: Vec<(u32, &str)> = Vec::new();
-        let prefix = format!("{name}.");
-        let from = self
-            .pairs
-            .partition_point(|(k, _)| k.as_str() < prefix.as_str());
+        // `name.` sorts right after `name`; every `name.N` follows it.
+        let from = self.pairs.partition_point(|(k, _)| {
+            let k = k.as_bytes();
+            let n = k.len().min(name.len());
+            match k[..n].cmp(&name.as_bytes()[..n]) {
+                std::cmp::Ordering::Equal => k.len() <= name.len() || k[name.len()] < b'.',
+                o => o.is_lt(),
+            }
+        });
         for (k, v) in &self.pairs[from..] {
-            let Some(idx) = k.strip_prefix(&prefix) else {
+            let Some(idx) = k.strip_prefix(name).and_then(|rest| rest.strip_prefix('.')) else {
                 break;
             };
             let n: u32 = idx
@@ -253,6 +258,17 @@ mod tests {
             1100
         );
         assert!(p("jobsx=1").unwrap().list("jobs").unwrap().is_empty());
+    }
+
+    #[test]
+    fn list_finds_its_items_among_names_sorting_around_them() {
+        // `-` and `+` sort before `.`, `a` and `/` after, `job` before `jobs`.
+        let params =
+            p("job.1=no&jobs=s&jobs-x=no&jobs%2B=no&jobs.2=b&jobs.1=a&jobs%2F=no&jobsa=no").unwrap();
+        assert_eq!(params.list("jobs").unwrap(), vec!["s", "a", "b"]);
+        assert_eq!(params.list("job").unwrap(), vec!["no"]);
+        assert!(params.list("jo").unwrap().is_empty());
+        assert_eq!(params.list("jobs.1").unwrap(), vec!["a"]);
     }
 
     #[test]

@@ -86,9 +86,26 @@ pub fn encode(s: &str) -> impl std::fmt::Display + '_ {
 
 /// The canonical query over every parameter except `signature`.
 pub fn canonical_query<'a>(params: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::new();
+    push_canonical_query(&mut out, params);
+    out
+}
+
+/// Appends the canonical query to `out`.
+fn push_canonical_query<'a>(out: &mut String, params: impl Iterator<Item = (&'a str, &'a str)>) {
     let mut sorted: Vec<(&str, &str)> = params.filter(|(k, _)| *k != "signature").collect();
-    sorted.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut out = String::with_capacity(sorted.len() * 24);
+    // `Params` iterates in byte order already; a client's pairs may not.
+    if !sorted.is_sorted_by(|a, b| a.0.as_bytes() <= b.0.as_bytes()) {
+        sorted.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    }
+    out.reserve(
+        sorted
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 2)
+            .sum::<usize>()
+            * 5
+            / 4,
+    );
     for (i, (k, v)) in sorted.iter().enumerate() {
         if i > 0 {
             out.push('&');
@@ -98,11 +115,17 @@ pub fn canonical_query<'a>(params: impl Iterator<Item = (&'a str, &'a str)>) -> 
         out.push('=');
         out.extend(utf8_percent_encode(v, ENCODE));
     }
-    out
 }
 
+/// `VERB\nPATH\nCANONICAL_QUERY`, written into one buffer.
 pub fn string_to_sign(verb: &str, path: &str, params: &Params) -> String {
-    format!("{verb}\n{path}\n{}", canonical_query(params.iter()))
+    let mut out = String::with_capacity(verb.len() + path.len() + 2);
+    out.push_str(verb);
+    out.push('\n');
+    out.push_str(path);
+    out.push('\n');
+    push_canonical_query(&mut out, params.iter());
+    out
 }
 
 pub fn compute(method: SignatureMethod, secret: &[u8], string_to_sign: &str) -> Signature {

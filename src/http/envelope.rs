@@ -11,7 +11,10 @@ use crate::actions::Reply;
 use crate::error::ApiError;
 
 pub fn success_body(action: &str, mut reply: Reply) -> Vec<u8> {
-    reply.insert("action".into(), Value::String(format!("{action}Response")));
+    let mut name = String::with_capacity(action.len() + "Response".len());
+    name.push_str(action);
+    name.push_str("Response");
+    reply.insert("action".into(), Value::String(name));
     reply.insert("ret_code".into(), Value::from(0));
     reply
         .to_json()
