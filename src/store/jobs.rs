@@ -7,6 +7,7 @@ use super::StoreError;
 use super::next_seq::{self, NextSeq};
 use super::read_pool::ReadPool;
 use super::replays::{self, Replays};
+use super::tx::Tx;
 use super::views::JobViews;
 use crate::clock::{now_millis, now_unix};
 use crate::sealing::MasterKey;
@@ -84,9 +85,9 @@ pub fn lane_of(conn: &Connection, job_id: &str) -> Result<Option<String>, StoreE
 }
 
 /// Inserts a pending job and returns its id; durable once the writer commits.
-pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
+pub fn insert(conn: &Tx<'_>, job: &NewJob) -> Result<String, StoreError> {
     let (id, _) = insert_queued(conn, job, None, None, None)?;
-    conn.prepare_cached(
+    conn.cached(
         "INSERT INTO owner_open (owner, open) VALUES (?1, 1)
          ON CONFLICT(owner) DO UPDATE SET open = open + 1",
     )?
@@ -97,7 +98,7 @@ pub fn insert(conn: &Connection, job: &NewJob) -> Result<String, StoreError> {
 /// The job row and its lane's count; the owner's open count is the caller's.
 /// Returns the job's id and seq.
 fn insert_queued(
-    conn: &Connection,
+    conn: &Tx<'_>,
     job: &NewJob,
     once: Option<&Once>,
     views: Option<&JobViews>,
@@ -112,7 +113,7 @@ fn insert_queued(
         None => next_seq::from_sql(conn)?,
     };
     let inserted = conn
-        .prepare_cached(
+        .cached(
             "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive, task,
                            create_time, status_time, enqueued_ms, secrets, replay_digest, replay_expires,
                            lane_prev)
@@ -139,7 +140,7 @@ fn insert_queued(
         seqs.inserted(seq, inserted.is_ok());
     }
     inserted?;
-    conn.prepare_cached(
+    conn.cached(
         "INSERT INTO lanes (lane, pending, head, tail) VALUES (?1, 1, ?2, ?2)
          ON CONFLICT(lane) DO UPDATE SET pending = pending + 1, head = ifnull(head, excluded.head),
                                          tail = excluded.tail",
@@ -175,7 +176,7 @@ pub enum Enqueued {
 /// `views`, when given, get the new jobs' entries without reading them back;
 /// `seqs`, when given, spares reading the next seq from SQL (the writer's).
 pub fn enqueue(
-    conn: &Connection,
+    conn: &Tx<'_>,
     replays: &Replays,
     views: Option<&JobViews>,
     seqs: Option<&NextSeq>,
@@ -193,7 +194,7 @@ pub fn enqueue(
         // changed when the owner's open jobs plus these would pass it.
         let took = new <= max_open
             && conn
-                .prepare_cached(
+                .cached(
                     "INSERT INTO owner_open (owner, open) VALUES (?1, ?2)
                      ON CONFLICT(owner) DO UPDATE SET open = open + excluded.open
                      WHERE MAX(open, 0) + excluded.open <= ?3",

@@ -18,6 +18,7 @@ mod packed;
 mod read_pool;
 pub mod replays;
 mod seq_ring;
+mod tx;
 pub mod views;
 mod writer;
 
@@ -35,6 +36,7 @@ use crate::sealing::MasterKey;
 
 use announced::Announced;
 pub use read_pool::ReadPool;
+pub use tx::Tx;
 use writer::CommitListener;
 pub use writer::Writer;
 
@@ -339,10 +341,10 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
 /// Runs `f` in one immediate transaction on a direct connection (CLI commands).
 pub fn with_tx<R>(
     conn: &mut Connection,
-    f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    f: impl FnOnce(&Tx<'_>) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let r = f(&tx)?;
+    let r = f(&Tx::new(&tx))?;
     tx.commit()?;
     Ok(r)
 }
@@ -513,7 +515,7 @@ mod tests {
             jobs::lane_of(&conn, "j-oldrandom01").expect("q").as_deref(),
             Some("cl-a")
         );
-        let new = jobs::insert(&conn, &job("cl-b")).expect("insert");
+        let new = jobs::insert(&Tx::new(&conn), &job("cl-b")).expect("insert");
         assert_ne!(new, "j-oldrandom01");
         assert_eq!(by_id(&conn, &new), Some(new.clone()));
         assert_eq!(
@@ -535,13 +537,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let conn = open_rw(&db_path(dir.path())).expect("db");
         let replays = replays::Replays::load(&conn, 3600).expect("replays");
-        let first = jobs::insert(&conn, &job("cl-a")).expect("insert");
+        let first = jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("insert");
         conn.execute("UPDATE jobs SET status = 'successful', status_time = 1", [])
             .expect("finish");
         assert_eq!(jobs::prune(&conn, &replays, 100, 10).expect("prune"), 1);
         // A second prune with nothing left keeps the floor.
         assert_eq!(jobs::prune(&conn, &replays, 100, 10).expect("prune"), 0);
-        let next = jobs::insert(&conn, &job("cl-a")).expect("insert");
+        let next = jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("insert");
         assert_ne!(next, first);
         assert_eq!(by_id(&conn, &first), None);
         assert_eq!(by_id(&conn, &next), Some(next.clone()));
@@ -583,7 +585,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let conn = open_rw(&db_path(dir.path())).expect("db");
         let a: Vec<String> = (0..3)
-            .map(|_| jobs::insert(&conn, &job("cl-a")).expect("a"))
+            .map(|_| jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("a"))
             .collect();
         // Every other claim is requeued: the same job comes back first.
         let requeue_odd = |n: usize| {
@@ -598,7 +600,7 @@ mod tests {
         assert_eq!(order.iter().collect::<Vec<_>>(), expect);
         // The lane emptied; new jobs start a new list.
         let b: Vec<String> = (0..2)
-            .map(|_| jobs::insert(&conn, &job("cl-a")).expect("b"))
+            .map(|_| jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("b"))
             .collect();
         assert_eq!(run_all(&conn, |_| jobs::Ending::Successful), b);
     }
@@ -611,7 +613,7 @@ mod tests {
             let conn = open_rw(&path).expect("db");
             let ids = ["cl-a", "cl-b", "cl-a", "cl-a"]
                 .iter()
-                .map(|l| jobs::insert(&conn, &job(l)).expect("job"))
+                .map(|l| jobs::insert(&Tx::new(&conn), &job(l)).expect("job"))
                 .collect();
             // As a data dir from before the lists: the old index, no links.
             conn.execute_batch(
@@ -658,7 +660,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let conn = open_rw(&db_path(dir.path())).expect("db");
         let a: Vec<String> = (0..2)
-            .map(|_| jobs::insert(&conn, &job("cl-a")).expect("a"))
+            .map(|_| jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("a"))
             .collect();
         conn.execute("UPDATE lanes SET head = 999", [])
             .expect("drift");

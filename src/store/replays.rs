@@ -330,8 +330,15 @@ mod tests {
     /// One writer operation: enqueue inside a savepoint, as the writer runs it.
     fn enqueue(conn: &Connection, r: &Replays, digest: &str) -> Enqueued {
         r.op_started();
-        let out =
-            jobs::enqueue(conn, r, None, None, &[(job(), once(digest))], 1000).expect("enqueue");
+        let out = jobs::enqueue(
+            &crate::store::Tx::new(conn),
+            r,
+            None,
+            None,
+            &[(job(), once(digest))],
+            1000,
+        )
+        .expect("enqueue");
         out.into_iter().next().expect("one")
     }
 
@@ -421,7 +428,15 @@ mod tests {
             ..once("old")
         };
         r.op_started();
-        jobs::enqueue(&conn, &r, None, None, &[(job(), gone.clone())], 1000).expect("expired one");
+        jobs::enqueue(
+            &crate::store::Tx::new(&conn),
+            &r,
+            None,
+            None,
+            &[(job(), gone.clone())],
+            1000,
+        )
+        .expect("expired one");
 
         // A fresh index over the same rows, with room for two entries only.
         let again = Replays::load_capped(&conn, 3600, 2).expect("load");
@@ -440,11 +455,16 @@ mod tests {
 
         // New entries past the cap go to the table too, and are found there.
         again.op_started();
-        let Enqueued::New(d) =
-            jobs::enqueue(&conn, &again, None, None, &[(job(), once("d"))], 1000)
-                .expect("enqueue")
-                .remove(0)
-        else {
+        let Enqueued::New(d) = jobs::enqueue(
+            &crate::store::Tx::new(&conn),
+            &again,
+            None,
+            None,
+            &[(job(), once("d"))],
+            1000,
+        )
+        .expect("enqueue")
+        .remove(0) else {
             panic!("new")
         };
         again.batch_done(true);

@@ -15,6 +15,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use super::tx::Tx;
 
 /// Most operations committed by one transaction.
 const MAX_BATCH: usize = 512;
@@ -26,7 +27,7 @@ trait WriteOp: Send {
     /// returns whether it succeeded. May be called again after a rollback.
     ///
     /// [`finish`]: WriteOp::finish
-    fn apply(&mut self, conn: &Connection) -> bool;
+    fn apply(&mut self, tx: &Tx<'_>) -> bool;
     /// Answers the caller with the last outcome, once the commit's is known.
     fn finish(self: Box<Self>, commit: Result<(), StoreError>);
 }
@@ -39,11 +40,11 @@ struct Op<F, R> {
 
 impl<F, R> WriteOp for Op<F, R>
 where
-    F: FnMut(&Connection) -> Result<R, StoreError> + Send + 'static,
+    F: FnMut(&Tx<'_>) -> Result<R, StoreError> + Send + 'static,
     R: Send + 'static,
 {
-    fn apply(&mut self, conn: &Connection) -> bool {
-        let outcome = (self.f)(conn);
+    fn apply(&mut self, tx: &Tx<'_>) -> bool {
+        let outcome = (self.f)(tx);
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
         ok
@@ -96,7 +97,7 @@ impl Writer {
     /// `f` may run twice (see the module's note); only its last run counts.
     pub async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
-        F: FnMut(&Connection) -> Result<R, StoreError> + Send + 'static,
+        F: FnMut(&Tx<'_>) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
@@ -114,7 +115,7 @@ impl Writer {
     /// Blocking variant for threads outside the runtime.
     pub fn write_blocking<R, F>(&self, f: F) -> Result<R, StoreError>
     where
-        F: FnMut(&Connection) -> Result<R, StoreError> + Send + 'static,
+        F: FnMut(&Tx<'_>) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
@@ -130,6 +131,7 @@ impl Writer {
 }
 
 fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>, listeners: &Listeners) {
+    let tx = Tx::new(&conn);
     let mut batch: Vec<Box<dyn WriteOp>> = Vec::with_capacity(MAX_BATCH);
     // Returns None once every sender is gone and the queue is drained.
     while let Some(first) = rx.blocking_recv() {
@@ -140,31 +142,31 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>, listeners: &L
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, &mut batch, listeners);
+        commit_batch(&tx, &mut batch, listeners);
     }
     tracing::debug!("writer stopped");
 }
 
-/// Runs a fixed statement from the statement cache (no re-parse per operation).
-fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+/// Runs a fixed statement, prepared once.
+fn exec(tx: &Tx<'_>, sql: &'static str) -> rusqlite::Result<()> {
+    tx.cached(sql)?.execute([]).map(|_| ())
 }
 
-fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteOp>>, listeners: &Listeners) {
-    let mut ran = begin(conn).and_then(|()| {
-        if run_plain(conn, batch, listeners) {
+fn commit_batch(tx: &Tx<'_>, batch: &mut Vec<Box<dyn WriteOp>>, listeners: &Listeners) {
+    let mut ran = begin(tx).and_then(|()| {
+        if run_plain(tx, batch, listeners) {
             return Ok(());
         }
-        rollback(conn, listeners);
-        begin(conn)?;
-        run_in_savepoints(conn, batch, listeners);
+        rollback(tx, listeners);
+        begin(tx)?;
+        run_in_savepoints(tx, batch, listeners);
         Ok(())
     });
     if ran.is_ok() {
-        listeners.iter().for_each(|l| l.before_commit(conn));
-        ran = exec(conn, "COMMIT").map_err(|e| e.to_string());
+        listeners.iter().for_each(|l| l.before_commit(tx));
+        ran = exec(tx, "COMMIT").map_err(|e| e.to_string());
         if ran.is_err() {
-            let _ = exec(conn, "ROLLBACK");
+            let _ = exec(tx, "ROLLBACK");
         }
         listeners.iter().for_each(|l| l.batch_done(ran.is_ok()));
     }
@@ -173,12 +175,12 @@ fn commit_batch(conn: &Connection, batch: &mut Vec<Box<dyn WriteOp>>, listeners:
     }
 }
 
-fn begin(conn: &Connection) -> Result<(), String> {
-    exec(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string())
+fn begin(tx: &Tx<'_>) -> Result<(), String> {
+    exec(tx, "BEGIN IMMEDIATE").map_err(|e| e.to_string())
 }
 
-fn rollback(conn: &Connection, listeners: &Listeners) {
-    if let Err(e) = exec(conn, "ROLLBACK") {
+fn rollback(tx: &Tx<'_>, listeners: &Listeners) {
+    if let Err(e) = exec(tx, "ROLLBACK") {
         // A failed statement may already have ended the transaction.
         tracing::debug!(error = %e, "rollback");
     }
@@ -186,27 +188,27 @@ fn rollback(conn: &Connection, listeners: &Listeners) {
 }
 
 /// Runs every operation; stops at the first that fails.
-fn run_plain(conn: &Connection, batch: &mut [Box<dyn WriteOp>], listeners: &Listeners) -> bool {
+fn run_plain(tx: &Tx<'_>, batch: &mut [Box<dyn WriteOp>], listeners: &Listeners) -> bool {
     batch.iter_mut().all(|op| {
         listeners.iter().for_each(|l| l.op_started());
-        op.apply(conn)
+        op.apply(tx)
     })
 }
 
 /// Runs every operation in its own savepoint, rolling back those that fail.
-fn run_in_savepoints(conn: &Connection, batch: &mut [Box<dyn WriteOp>], listeners: &Listeners) {
+fn run_in_savepoints(tx: &Tx<'_>, batch: &mut [Box<dyn WriteOp>], listeners: &Listeners) {
     for op in batch.iter_mut() {
-        let sp = exec(conn, "SAVEPOINT op");
+        let sp = exec(tx, "SAVEPOINT op");
         listeners.iter().for_each(|l| l.op_started());
-        let ok = op.apply(conn);
+        let ok = op.apply(tx);
         if !ok {
             listeners.iter().for_each(|l| l.op_failed());
         }
         if sp.is_ok() {
             let end = if ok {
-                exec(conn, "RELEASE op")
+                exec(tx, "RELEASE op")
             } else {
-                exec(conn, "ROLLBACK TO op").and_then(|()| exec(conn, "RELEASE op"))
+                exec(tx, "ROLLBACK TO op").and_then(|()| exec(tx, "RELEASE op"))
             };
             if let Err(e) = end {
                 tracing::error!(error = %e, "savepoint");
