@@ -264,7 +264,8 @@ mod tests {
     fn list_finds_its_items_among_names_sorting_around_them() {
         // `-` and `+` sort before `.`, `a` and `/` after, `job` before `jobs`.
         let params =
-            p("job.1=no&jobs=s&jobs-x=no&jobs%2B=no&jobs.2=b&jobs.1=a&jobs%2F=no&jobsa=no").unwrap();
+            p("job.1=no&jobs=s&jobs-x=no&jobs%2B=no&jobs.2=b&jobs.1=a&jobs%2F=no&jobsa=no")
+                .unwrap();
         assert_eq!(params.list("jobs").unwrap(), vec!["s", "a", "b"]);
         assert_eq!(params.list("job").unwrap(), vec!["no"]);
         assert!(params.list("jo").unwrap().is_empty());
