@@ -43,10 +43,10 @@ fn request() -> (Params, String) {
 fn verify_signature(bencher: divan::Bencher) {
     let (params, sig) = request();
     let now = qcgate::clock::now_unix();
-    let key = std::sync::Arc::new(KeyRecord {
-        secret: Secret::new("SECRETACCESSKEY"),
-        owner: "usr-BENCH001".into(),
-    });
+    let key = std::sync::Arc::new(KeyRecord::new(
+        &Secret::new("SECRETACCESSKEY"),
+        "usr-BENCH001".into(),
+    ));
     bencher.bench(|| {
         let req = SignedRequest {
             verb: "GET",

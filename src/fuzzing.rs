@@ -26,10 +26,10 @@ pub fn request(data: &[u8]) {
         signature: &signature,
     };
     let _ = auth::authenticate(&req, &TimeWindow::default(), 1_700_000_000, |_| {
-        Ok(Some(std::sync::Arc::new(KeyRecord {
-            secret: Secret::new("SECRETACCESSKEY"),
-            owner: "usr-FUZZ0001".into(),
-        })))
+        Ok(Some(std::sync::Arc::new(KeyRecord::new(
+            &Secret::new("SECRETACCESSKEY"),
+            "usr-FUZZ0001".into(),
+        ))))
     });
 }
 

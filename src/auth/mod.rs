@@ -35,10 +35,20 @@ impl Caller {
     }
 }
 
-/// What the key store returns for an access key id.
+/// What the key store returns for an access key id. The secret itself is
+/// not kept: only the HMAC states it keys.
 pub struct KeyRecord {
-    pub secret: Secret,
+    keyed: signature::Keyed,
     pub owner: String,
+}
+
+impl KeyRecord {
+    pub fn new(secret: &Secret, owner: String) -> KeyRecord {
+        KeyRecord {
+            keyed: signature::Keyed::new(secret.expose().as_bytes()),
+            owner,
+        }
+    }
 }
 
 /// A request as received: the verb and path are part of what was signed.
@@ -80,11 +90,9 @@ pub fn authenticate(
     }
 
     let record = lookup(key_id)?.ok_or(ApiError::AuthFailure)?;
-    let expected = signature::compute(
-        method,
-        record.secret.expose().as_bytes(),
-        &signature::string_to_sign(req.verb, req.path, p),
-    );
+    let expected = record
+        .keyed
+        .sign(method, &signature::string_to_sign(req.verb, req.path, p));
     if !expected.matches(req.signature) {
         return Err(ApiError::AuthFailure);
     }

@@ -128,6 +128,44 @@ pub fn string_to_sign(verb: &str, path: &str, params: &Params) -> String {
     out
 }
 
+/// A secret key's HMAC states, keyed once when the key is loaded: each
+/// request then starts from a copy instead of hashing the key again (two
+/// of the ~nine SHA-256 blocks a request's MAC takes).
+#[derive(Clone)]
+pub struct Keyed {
+    sha256: Hmac<sha2::Sha256>,
+    sha1: Hmac<sha1::Sha1>,
+}
+
+impl Keyed {
+    pub fn new(secret: &[u8]) -> Keyed {
+        // HMAC accepts keys of any length, so these cannot fail.
+        Keyed {
+            sha256: Hmac::new_from_slice(secret).unwrap_or_else(|_| unreachable!()),
+            sha1: Hmac::new_from_slice(secret).unwrap_or_else(|_| unreachable!()),
+        }
+    }
+
+    pub fn sign(&self, method: SignatureMethod, string_to_sign: &str) -> Signature {
+        fn mac<M: Mac + Clone>(keyed: &M, msg: &[u8]) -> Vec<u8> {
+            let mut m = keyed.clone();
+            m.update(msg);
+            m.finalize().into_bytes().to_vec()
+        }
+        Signature(match method {
+            SignatureMethod::HmacSha256 => mac(&self.sha256, string_to_sign.as_bytes()),
+            SignatureMethod::HmacSha1 => mac(&self.sha1, string_to_sign.as_bytes()),
+        })
+    }
+}
+
+/// Keyed states are as good as the key.
+impl std::fmt::Debug for Keyed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keyed(..)")
+    }
+}
+
 pub fn compute(method: SignatureMethod, secret: &[u8], string_to_sign: &str) -> Signature {
     fn mac<M: Mac + KeyInit>(secret: &[u8], msg: &[u8]) -> Vec<u8> {
         // HMAC accepts keys of any length, so this cannot fail.
@@ -165,8 +203,16 @@ mod tests {
         ])
     }
 
+    /// Every test vector is checked through both ways of signing; the keyed
+    /// states are used twice, as the gateway uses them for every request.
     fn sign(method: SignatureMethod, key: &str, path: &str, p: &Params) -> String {
-        compute(method, key.as_bytes(), &string_to_sign("GET", path, p)).to_base64()
+        let text = string_to_sign("GET", path, p);
+        let direct = compute(method, key.as_bytes(), &text).to_base64();
+        let keyed = Keyed::new(key.as_bytes());
+        for _ in 0..2 {
+            assert_eq!(keyed.sign(method, &text).to_base64(), direct);
+        }
+        direct
     }
 
     #[test]

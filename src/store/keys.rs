@@ -106,10 +106,10 @@ pub fn lookup(
         .optional()?;
     match row {
         None => Ok(None),
-        Some((sealed, owner)) => Ok(Some(KeyRecord {
-            secret: master.open(sealed.expose(), &aad(id))?,
+        Some((sealed, owner)) => Ok(Some(KeyRecord::new(
+            &master.open(sealed.expose(), &aad(id))?,
             owner,
-        })),
+        ))),
     }
 }
 
