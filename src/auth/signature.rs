@@ -336,3 +336,16 @@ mod tests {
         assert!(!other.matches("byjccvWIvAftaq+oublemagH3bYAlDWxxLFAzAsyslw="));
     }
 }
+
+#[cfg(test)]
+mod zeroize_check {
+    /// Compiles only while the hash states an HMAC is made of (its inner
+    /// and outer digests) wipe themselves when dropped: the `zeroize`
+    /// features of `sha1` and `sha2` in Cargo.toml.
+    #[test]
+    fn keyed_states_are_wiped_on_drop() {
+        fn wiped<T: zeroize::ZeroizeOnDrop>() {}
+        wiped::<<sha2::Sha256 as hmac::EagerHash>::Core>();
+        wiped::<<sha1::Sha1 as hmac::EagerHash>::Core>();
+    }
+}
