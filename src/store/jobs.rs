@@ -140,12 +140,19 @@ fn insert_queued(
         seqs.inserted(seq, inserted.is_ok());
     }
     inserted?;
-    conn.cached(
-        "INSERT INTO lanes (lane, pending, head, tail) VALUES (?1, 1, ?2, ?2)
-         ON CONFLICT(lane) DO UPDATE SET pending = pending + 1, head = ifnull(head, excluded.head),
-                                         tail = excluded.tail",
-    )?
-    .execute(params![job.lane, seq])?;
+    // A lane with open jobs only counts one more: setting neither `busy` nor
+    // `head` leaves its claimable index entry alone.
+    let queued = conn
+        .cached("UPDATE lanes SET pending = pending + 1, tail = ?2 WHERE lane = ?1 AND head IS NOT NULL")?
+        .execute(params![job.lane, seq])?;
+    if queued == 0 {
+        conn.cached(
+            "INSERT INTO lanes (lane, pending, head, tail) VALUES (?1, 1, ?2, ?2)
+             ON CONFLICT(lane) DO UPDATE SET pending = pending + 1, head = excluded.head,
+                                             tail = excluded.tail",
+        )?
+        .execute(params![job.lane, seq])?;
+    }
     if let Some(views) = views {
         // Spares the writer reading the row back (and decoding it) per job.
         views.provide(inserted_entry(seq, &id, job, now));
@@ -552,7 +559,8 @@ pub fn claim(
 ) -> Result<Option<Claimed>, StoreError> {
     let lane: Option<(String, Option<i64>)> = conn
         .prepare_cached(
-            "SELECT lane, head FROM lanes WHERE busy = 0 AND pending > 0 AND ready_at <= ?1 LIMIT 1",
+            "SELECT lane, head FROM lanes
+             WHERE busy = 0 AND head IS NOT NULL AND pending > 0 AND ready_at <= ?1 LIMIT 1",
         )?
         .query_row([now_unix()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;

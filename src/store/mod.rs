@@ -318,6 +318,25 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch(
         "CREATE INDEX IF NOT EXISTS jobs_lane_next ON jobs(lane_prev) WHERE lane_prev IS NOT NULL",
     )?;
+    // Claimable lanes were indexed on `pending > 0`, so every enqueue on a
+    // waiting lane rewrote that index (a page a commit); `head` changes only
+    // when a lane starts or ends a run. A lane counted as pending without a
+    // head (drift) gets one first, so it stays claimable.
+    let pending_index: bool = conn
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'lanes_ready'")?
+        .exists([])?;
+    if pending_index {
+        conn.execute_batch(
+            "UPDATE lanes SET
+                 head = (SELECT min(seq) FROM jobs WHERE lane = lanes.lane AND status IN ('pending', 'working')),
+                 tail = (SELECT max(seq) FROM jobs WHERE lane = lanes.lane AND status IN ('pending', 'working'))
+             WHERE head IS NULL AND pending > 0;
+             DROP INDEX lanes_ready;",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS lanes_claimable ON lanes(lane) WHERE busy = 0 AND head IS NOT NULL",
+    )?;
     // Clusters registered before nodes existed get their HA pair.
     conn.execute_batch(
         "INSERT INTO nodes (id, cluster_id, role, is_primary, create_time)
@@ -666,5 +685,67 @@ mod tests {
             .expect("drift");
         assert!(jobs::claim(&conn, "w1", 60).expect("claim").is_none());
         assert_eq!(run_all(&conn, |_| jobs::Ending::Successful), a);
+    }
+
+    #[test]
+    fn lanes_indexed_by_their_pending_count_are_reindexed_by_head_on_open() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = db_path(dir.path());
+        let queued: Vec<String> = {
+            let conn = open_rw(&path).expect("db");
+            let queued = (0..2)
+                .map(|_| jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("a"))
+                .collect();
+            // The index as it was, and a lane counted as pending without
+            // its list (as if written before lanes had heads).
+            conn.execute_batch(
+                "DROP INDEX lanes_claimable;
+                 CREATE INDEX lanes_ready ON lanes(lane) WHERE busy = 0 AND pending > 0;
+                 UPDATE lanes SET head = NULL, tail = NULL;",
+            )
+            .expect("old index");
+            queued
+        };
+        let conn = open_rw(&path).expect("migrates");
+        let index = |name: &str| {
+            conn.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1")
+                .expect("q")
+                .exists([name])
+                .expect("exists")
+        };
+        assert!(!index("lanes_ready") && index("lanes_claimable"));
+        // The next enqueue appends to the repaired list, after both.
+        let third = jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("third");
+        let mut all = queued;
+        all.push(third);
+        assert_eq!(run_all(&conn, |_| jobs::Ending::Successful), all);
+    }
+
+    #[test]
+    fn a_lane_waiting_with_jobs_stays_claimable_as_more_are_queued() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let conn = open_rw(&db_path(dir.path())).expect("db");
+        let tx = Tx::new(&conn);
+        let a: Vec<String> = (0..3)
+            .map(|_| jobs::insert(&tx, &job("cl-a")).expect("a"))
+            .collect();
+        let claimable: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM lanes INDEXED BY lanes_claimable
+                 WHERE busy = 0 AND head IS NOT NULL AND pending = 3",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count");
+        assert_eq!(claimable, 1);
+        assert_eq!(run_all(&conn, |_| jobs::Ending::Successful), a);
+        let empty: (i64, Option<i64>) = conn
+            .query_row(
+                "SELECT pending, head FROM lanes WHERE lane = 'cl-a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("lane");
+        assert_eq!(empty, (0, None));
     }
 }

@@ -127,4 +127,5 @@ CREATE TABLE IF NOT EXISTS lanes (
   head     INTEGER,
   tail     INTEGER
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS lanes_ready ON lanes(lane) WHERE busy = 0 AND pending > 0;
+-- The lanes a worker can claim from are indexed by lanes_claimable (made in
+-- migrate, after head exists): busy = 0 AND head IS NOT NULL.
