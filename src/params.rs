@@ -128,15 +128,10 @@ impl Params {
     /// scalar `name=` form the Python SDK sends for a single value.
     pub fn list(&self, name: &str) -> Result<Vec<&str>, ApiError> {
         let mut items: Vec<(u32, &str)> = Vec::new();
-        // `name.` sorts right after `name`; every `name.N` follows it.
-        let from = self.pairs.partition_point(|(k, _)| {
-            let k = k.as_bytes();
-            let n = k.len().min(name.len());
-            match k[..n].cmp(&name.as_bytes()[..n]) {
-                std::cmp::Ordering::Equal => k.len() <= name.len() || k[name.len()] < b'.',
-                o => o.is_lt(),
-            }
-        });
+        // Every `name.N` sorts at or after `name.` (compared without making it).
+        let from = self
+            .pairs
+            .partition_point(|(k, _)| k.bytes().lt(name.bytes().chain([b'.'])));
         for (k, v) in &self.pairs[from..] {
             let Some(idx) = k.strip_prefix(name).and_then(|rest| rest.strip_prefix('.')) else {
                 break;
@@ -270,6 +265,48 @@ mod tests {
         assert_eq!(params.list("job").unwrap(), vec!["no"]);
         assert!(params.list("jo").unwrap().is_empty());
         assert_eq!(params.list("jobs.1").unwrap(), vec!["a"]);
+    }
+
+    #[test]
+    fn list_agrees_with_a_plain_scan_over_every_subset_of_names() {
+        let names = [
+            "a", "job", "job.1", "jobs", "jobs+", "jobs-x", "jobs.1", "jobs.2", "jobs.10", "jobs/",
+            "jobsa", "z",
+        ];
+        // The plain scan: the scalar first, then `name.N` in index order.
+        let scan = |params: &Params, name: &str| -> Vec<String> {
+            let mut indexed: Vec<(u32, String)> = params
+                .iter()
+                .filter_map(|(k, v)| {
+                    let n = k.strip_prefix(name)?.strip_prefix('.')?.parse().ok()?;
+                    Some((n, v.to_string()))
+                })
+                .collect();
+            indexed.sort();
+            let scalar = params.get(name).map(str::to_string);
+            scalar
+                .into_iter()
+                .chain(indexed.into_iter().map(|(_, v)| v))
+                .collect()
+        };
+        for mask in 0u32..(1 << names.len()) {
+            let params = Params::from_pairs(
+                names
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| mask & (1 << i) != 0)
+                    .map(|(_, n)| (*n, format!("v{n}"))),
+            );
+            for name in ["jobs", "job"] {
+                let listed: Vec<String> = params
+                    .list(name)
+                    .unwrap()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect();
+                assert_eq!(listed, scan(&params, name), "{name} in {params:?}");
+            }
+        }
     }
 
     #[test]

@@ -139,24 +139,31 @@ pub struct Keyed {
 
 impl Keyed {
     pub fn new(secret: &[u8]) -> Keyed {
-        // HMAC accepts keys of any length, so these cannot fail.
         Keyed {
-            sha256: Hmac::new_from_slice(secret).unwrap_or_else(|_| unreachable!()),
-            sha1: Hmac::new_from_slice(secret).unwrap_or_else(|_| unreachable!()),
+            sha256: keyed(secret),
+            sha1: keyed(secret),
         }
     }
 
     pub fn sign(&self, method: SignatureMethod, string_to_sign: &str) -> Signature {
-        fn mac<M: Mac + Clone>(keyed: &M, msg: &[u8]) -> Vec<u8> {
-            let mut m = keyed.clone();
-            m.update(msg);
-            m.finalize().into_bytes().to_vec()
+        let msg = string_to_sign.as_bytes();
+        match method {
+            SignatureMethod::HmacSha256 => finish(self.sha256.clone(), msg),
+            SignatureMethod::HmacSha1 => finish(self.sha1.clone(), msg),
         }
-        Signature(match method {
-            SignatureMethod::HmacSha256 => mac(&self.sha256, string_to_sign.as_bytes()),
-            SignatureMethod::HmacSha1 => mac(&self.sha1, string_to_sign.as_bytes()),
-        })
     }
+}
+
+/// An HMAC state keyed with `secret`.
+fn keyed<M: KeyInit>(secret: &[u8]) -> M {
+    // HMAC accepts keys of any length, so this cannot fail.
+    M::new_from_slice(secret).unwrap_or_else(|_| unreachable!())
+}
+
+/// The MAC of `msg` from a keyed state.
+fn finish<M: Mac>(mut state: M, msg: &[u8]) -> Signature {
+    state.update(msg);
+    Signature(state.finalize().into_bytes().to_vec())
 }
 
 /// Keyed states are as good as the key.
@@ -166,18 +173,13 @@ impl std::fmt::Debug for Keyed {
     }
 }
 
+/// Keys and signs in one go (clients; the gateway signs with [`Keyed`]).
 pub fn compute(method: SignatureMethod, secret: &[u8], string_to_sign: &str) -> Signature {
-    fn mac<M: Mac + KeyInit>(secret: &[u8], msg: &[u8]) -> Vec<u8> {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut m = <M as KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
-        m.update(msg);
-        m.finalize().into_bytes().to_vec()
+    let msg = string_to_sign.as_bytes();
+    match method {
+        SignatureMethod::HmacSha256 => finish(keyed::<Hmac<sha2::Sha256>>(secret), msg),
+        SignatureMethod::HmacSha1 => finish(keyed::<Hmac<sha1::Sha1>>(secret), msg),
     }
-    let bytes = match method {
-        SignatureMethod::HmacSha256 => mac::<Hmac<sha2::Sha256>>(secret, string_to_sign.as_bytes()),
-        SignatureMethod::HmacSha1 => mac::<Hmac<sha1::Sha1>>(secret, string_to_sign.as_bytes()),
-    };
-    Signature(bytes)
 }
 
 #[cfg(test)]
