@@ -314,10 +314,14 @@ mod tests {
         }
     }
 
+    /// Every call gives the same expiry: a record in the table is found by
+    /// its expiry exactly, so two calls either side of a second's turn must
+    /// not differ (this made a test fail now and then).
     fn once(digest: &str) -> Once {
+        static EXPIRES: std::sync::LazyLock<i64> = std::sync::LazyLock::new(|| now_unix() + 600);
         Once {
             digest: digest.into(),
-            expires: now_unix() + 600,
+            expires: *EXPIRES,
         }
     }
 
