@@ -493,6 +493,15 @@ mod tests {
         }
     }
 
+    /// Stores a pending job in each lane named, in order; returns their ids.
+    fn queue(conn: &Connection, lanes: &[&str]) -> Vec<String> {
+        let tx = Tx::new(conn);
+        lanes
+            .iter()
+            .map(|l| jobs::insert(&tx, &job(l)).expect("insert"))
+            .collect()
+    }
+
     fn by_id(conn: &Connection, id: &str) -> Option<String> {
         let filter = jobs::JobFilter {
             owner: "usr-TEST0001".into(),
@@ -534,7 +543,7 @@ mod tests {
             jobs::lane_of(&conn, "j-oldrandom01").expect("q").as_deref(),
             Some("cl-a")
         );
-        let new = jobs::insert(&Tx::new(&conn), &job("cl-b")).expect("insert");
+        let new = queue(&conn, &["cl-b"]).remove(0);
         assert_ne!(new, "j-oldrandom01");
         assert_eq!(by_id(&conn, &new), Some(new.clone()));
         assert_eq!(
@@ -556,13 +565,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let conn = open_rw(&db_path(dir.path())).expect("db");
         let replays = replays::Replays::load(&conn, 3600).expect("replays");
-        let first = jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("insert");
+        let first = queue(&conn, &["cl-a"]).remove(0);
         conn.execute("UPDATE jobs SET status = 'successful', status_time = 1", [])
             .expect("finish");
         assert_eq!(jobs::prune(&conn, &replays, 100, 10).expect("prune"), 1);
         // A second prune with nothing left keeps the floor.
         assert_eq!(jobs::prune(&conn, &replays, 100, 10).expect("prune"), 0);
-        let next = jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("insert");
+        let next = queue(&conn, &["cl-a"]).remove(0);
         assert_ne!(next, first);
         assert_eq!(by_id(&conn, &first), None);
         assert_eq!(by_id(&conn, &next), Some(next.clone()));
@@ -603,9 +612,7 @@ mod tests {
     fn a_lane_runs_its_jobs_in_order_through_requeues_and_refills() {
         let dir = tempfile::tempdir().expect("tmp");
         let conn = open_rw(&db_path(dir.path())).expect("db");
-        let a: Vec<String> = (0..3)
-            .map(|_| jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("a"))
-            .collect();
+        let a = queue(&conn, &["cl-a"; 3]);
         // Every other claim is requeued: the same job comes back first.
         let requeue_odd = |n: usize| {
             if n.is_multiple_of(2) {
@@ -618,9 +625,7 @@ mod tests {
         let expect: Vec<&String> = a.iter().flat_map(|id| [id, id]).collect();
         assert_eq!(order.iter().collect::<Vec<_>>(), expect);
         // The lane emptied; new jobs start a new list.
-        let b: Vec<String> = (0..2)
-            .map(|_| jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("b"))
-            .collect();
+        let b = queue(&conn, &["cl-a"; 2]);
         assert_eq!(run_all(&conn, |_| jobs::Ending::Successful), b);
     }
 
@@ -630,10 +635,7 @@ mod tests {
         let path = db_path(dir.path());
         let ids: Vec<String> = {
             let conn = open_rw(&path).expect("db");
-            let ids = ["cl-a", "cl-b", "cl-a", "cl-a"]
-                .iter()
-                .map(|l| jobs::insert(&Tx::new(&conn), &job(l)).expect("job"))
-                .collect();
+            let ids = queue(&conn, &["cl-a", "cl-b", "cl-a", "cl-a"]);
             // As a data dir from before the lists: the old index, no links.
             conn.execute_batch(
                 "UPDATE jobs SET lane_prev = NULL; UPDATE lanes SET head = NULL, tail = NULL;
@@ -678,9 +680,7 @@ mod tests {
     fn a_drifted_lane_is_repaired_instead_of_stranding_its_jobs() {
         let dir = tempfile::tempdir().expect("tmp");
         let conn = open_rw(&db_path(dir.path())).expect("db");
-        let a: Vec<String> = (0..2)
-            .map(|_| jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("a"))
-            .collect();
+        let a = queue(&conn, &["cl-a"; 2]);
         conn.execute("UPDATE lanes SET head = 999", [])
             .expect("drift");
         assert!(jobs::claim(&conn, "w1", 60).expect("claim").is_none());
@@ -693,9 +693,7 @@ mod tests {
         let path = db_path(dir.path());
         let queued: Vec<String> = {
             let conn = open_rw(&path).expect("db");
-            let queued = (0..2)
-                .map(|_| jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("a"))
-                .collect();
+            let queued = queue(&conn, &["cl-a"; 2]);
             // The index as it was, and a lane counted as pending without
             // its list (as if written before lanes had heads).
             conn.execute_batch(
@@ -715,7 +713,7 @@ mod tests {
         };
         assert!(!index("lanes_ready") && index("lanes_claimable"));
         // The next enqueue appends to the repaired list, after both.
-        let third = jobs::insert(&Tx::new(&conn), &job("cl-a")).expect("third");
+        let third = queue(&conn, &["cl-a"]).remove(0);
         let mut all = queued;
         all.push(third);
         assert_eq!(run_all(&conn, |_| jobs::Ending::Successful), all);
@@ -725,10 +723,7 @@ mod tests {
     fn a_lane_waiting_with_jobs_stays_claimable_as_more_are_queued() {
         let dir = tempfile::tempdir().expect("tmp");
         let conn = open_rw(&db_path(dir.path())).expect("db");
-        let tx = Tx::new(&conn);
-        let a: Vec<String> = (0..3)
-            .map(|_| jobs::insert(&tx, &job("cl-a")).expect("a"))
-            .collect();
+        let a = queue(&conn, &["cl-a"; 3]);
         let claimable: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM lanes INDEXED BY lanes_claimable
