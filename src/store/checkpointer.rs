@@ -66,6 +66,15 @@ impl Thresholds {
         hard: 16384,
         idle: Duration::from_secs(2),
     };
+
+    /// With `durability = "full"` every commit waits on the disk, and the
+    /// database file's sync after a 4 MiB checkpoint held those commits up:
+    /// write p99 12.5–12.8 ms against 8.7–9.4 with 1 MiB steps.
+    pub const FULL: Thresholds = Thresholds {
+        soft: 256,
+        step: 256,
+        ..Thresholds::DEFAULT
+    };
 }
 
 #[derive(Default)]

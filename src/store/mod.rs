@@ -142,7 +142,10 @@ impl Store {
         checkpointer::attach(
             &mut conn,
             &path,
-            checkpointer::Thresholds::DEFAULT,
+            match durability {
+                Durability::Normal => checkpointer::Thresholds::DEFAULT,
+                Durability::Full => checkpointer::Thresholds::FULL,
+            },
             commits,
             let_go,
         )?;
