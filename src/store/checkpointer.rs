@@ -246,10 +246,11 @@ fn run(
             Ok((_, copied)) => {
                 // Counted since the log last started over: unchanged means
                 // this checkpoint wrote nothing to the database file.
-                if copied > 0 && copied != last_copied {
-                    if let Err(e) = db.sync_data() {
-                        tracing::debug!(error = %e, "syncing the database file");
-                    }
+                if copied > 0
+                    && copied != last_copied
+                    && let Err(e) = db.sync_data()
+                {
+                    tracing::debug!(error = %e, "syncing the database file");
                 }
                 last_copied = copied;
             }
