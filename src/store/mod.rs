@@ -116,14 +116,11 @@ impl Store {
         let path = db_path(data_dir);
         let mut conn = open_rw(&path)?;
         let job_ids = job_ids::JobIds::load_or_create(&conn)?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            match durability {
-                Durability::Normal => "NORMAL",
-                Durability::Full => "FULL",
-            },
-        )?;
+        let (synchronous, checkpoints) = match durability {
+            Durability::Normal => ("NORMAL", checkpointer::Thresholds::DEFAULT),
+            Durability::Full => ("FULL", checkpointer::Thresholds::FULL),
+        };
+        conn.pragma_update(None, "synchronous", synchronous)?;
         // Every insert now lands at the right edge of its b-trees, so the
         // writer's working set is small: 4 MiB wrote as fast as 16 MiB in
         // `qcgate bench` and kept 12 MiB less resident.
@@ -139,16 +136,7 @@ impl Store {
             let readers = readers.clone();
             move |all| readers.let_go(all)
         };
-        checkpointer::attach(
-            &mut conn,
-            &path,
-            match durability {
-                Durability::Normal => checkpointer::Thresholds::DEFAULT,
-                Durability::Full => checkpointer::Thresholds::FULL,
-            },
-            commits,
-            let_go,
-        )?;
+        checkpointer::attach(&mut conn, &path, checkpoints, commits, let_go)?;
         let keys = Arc::new(Announced::open(data_dir, keys::CHANGES_FILE)?);
         let clusters = Arc::new(Announced::open(data_dir, clusters::CHANGES_FILE)?);
         let replays = Arc::new(replays::Replays::load(&conn, replay_window_secs)?);
