@@ -35,7 +35,10 @@ trait WriteOp: Send {
 struct Op<F, R> {
     f: F,
     outcome: Option<Result<R, StoreError>>,
-    reply: oneshot::Sender<Result<R, StoreError>>,
+    /// Hands `f` back with the outcome: what it owns was allocated by the
+    /// caller's thread and is freed faster there (dropping closures was ~3%
+    /// of the writer's samples, nearly all of it cross-thread frees).
+    reply: oneshot::Sender<(Result<R, StoreError>, F)>,
 }
 
 impl<F, R> WriteOp for Op<F, R>
@@ -51,12 +54,13 @@ where
     }
 
     fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
-        let outcome = match (commit, self.outcome) {
+        let Op { f, outcome, reply } = *self;
+        let outcome = match (commit, outcome) {
             (Err(e), _) => Err(e),
             (Ok(()), Some(outcome)) => outcome,
             (Ok(()), None) => Err(StoreError::Commit("the operation never ran".into())),
         };
-        let _ = self.reply.send(outcome);
+        let _ = reply.send((outcome, f));
     }
 }
 
@@ -109,7 +113,8 @@ impl Writer {
             }))
             .await
             .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let (outcome, _f) = rx.await.map_err(|_| StoreError::Closed)?;
+        outcome
     }
 
     /// Blocking variant for threads outside the runtime.
@@ -126,7 +131,8 @@ impl Writer {
                 reply,
             }))
             .map_err(|_| StoreError::Closed)?;
-        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+        let (outcome, _f) = rx.blocking_recv().map_err(|_| StoreError::Closed)?;
+        outcome
     }
 }
 
@@ -226,6 +232,32 @@ mod tests {
     fn count(conn: &Connection, x: &str) -> i64 {
         conn.query_row("SELECT COUNT(*) FROM t WHERE x = ?1", [x], |r| r.get(0))
             .expect("count")
+    }
+
+    /// Records the thread that drops it.
+    struct DropsOn(Arc<std::sync::Mutex<Option<std::thread::ThreadId>>>);
+
+    impl Drop for DropsOn {
+        fn drop(&mut self) {
+            *self.0.lock().expect("lock") = Some(std::thread::current().id());
+        }
+    }
+
+    #[test]
+    fn an_operation_is_dropped_by_its_caller_not_the_writer() {
+        let conn = Connection::open_in_memory().expect("open");
+        let (writer, _) = Writer::spawn(conn, Vec::new());
+        let dropped_on = Arc::new(std::sync::Mutex::new(None));
+        let guard = DropsOn(dropped_on.clone());
+        let ran_on = writer
+            .write_blocking(move |_| {
+                let _keep = &guard;
+                Ok(std::thread::current().id())
+            })
+            .expect("write");
+        let me = std::thread::current().id();
+        assert_ne!(ran_on, me, "the operation ran on the caller's thread");
+        assert_eq!(*dropped_on.lock().expect("lock"), Some(me));
     }
 
     #[test]
