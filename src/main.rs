@@ -21,8 +21,23 @@ struct MiMalloc;
 /// What `mi_malloc` guarantees on every target qcgate builds for.
 const MIN_ALIGN: usize = 16;
 
-fn plain(layout: std::alloc::Layout) -> bool {
-    layout.align() <= MIN_ALIGN && layout.align() <= layout.size()
+type Plain = unsafe extern "C" fn(usize) -> *mut std::ffi::c_void;
+type Aligned = unsafe extern "C" fn(usize, usize) -> *mut std::ffi::c_void;
+
+/// Allocates with `plain` when mimalloc's own alignment is enough.
+///
+/// # Safety
+/// `plain` and `aligned` are mimalloc's allocation functions.
+#[inline]
+unsafe fn by_layout(layout: std::alloc::Layout, plain: Plain, aligned: Aligned) -> *mut u8 {
+    // SAFETY: the caller passes mimalloc's functions.
+    unsafe {
+        if layout.align() <= MIN_ALIGN && layout.align() <= layout.size() {
+            plain(layout.size()).cast()
+        } else {
+            aligned(layout.size(), layout.align()).cast()
+        }
+    }
 }
 
 // SAFETY: every block comes from mimalloc and goes back to `mi_free`, which
@@ -32,25 +47,13 @@ unsafe impl std::alloc::GlobalAlloc for MiMalloc {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
         use libmimalloc_sys::{mi_malloc, mi_malloc_aligned};
         // SAFETY: plain C allocation calls; a null return is passed on.
-        unsafe {
-            if plain(layout) {
-                mi_malloc(layout.size()).cast()
-            } else {
-                mi_malloc_aligned(layout.size(), layout.align()).cast()
-            }
-        }
+        unsafe { by_layout(layout, mi_malloc, mi_malloc_aligned) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
         use libmimalloc_sys::{mi_zalloc, mi_zalloc_aligned};
         // SAFETY: as in `alloc`.
-        unsafe {
-            if plain(layout) {
-                mi_zalloc(layout.size()).cast()
-            } else {
-                mi_zalloc_aligned(layout.size(), layout.align()).cast()
-            }
-        }
+        unsafe { by_layout(layout, mi_zalloc, mi_zalloc_aligned) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: std::alloc::Layout) {
