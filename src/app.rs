@@ -101,7 +101,15 @@ async fn start_with(
     // A request accepted now stays valid at most this long (its time_stamp
     // may run `skew` ahead, then `skew` or `max_expires` more), plus a margin.
     let replay_window = 2 * cfg.time_skew_secs.max(0) + cfg.max_expires_secs.max(0) + 60;
-    let (store, writer_thread) = Store::open(&cfg.data_dir, cfg.durability, master, replay_window)?;
+    let views_bytes =
+        usize::try_from(cfg.job_views_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    let (store, writer_thread) = Store::open(
+        &cfg.data_dir,
+        cfg.durability,
+        master,
+        replay_window,
+        views_bytes,
+    )?;
     let executor = make(&store)?;
     let listener = TcpListener::bind(cfg.listen)
         .await

@@ -39,6 +39,9 @@ pub struct Config {
     /// Failed signatures per access key id within the window before it is refused (2500).
     pub auth_failure_limit: u32,
     pub auth_failure_window_secs: u64,
+    /// Memory for recent jobs as `DescribeJobs` shows them (packed, ~200
+    /// bytes a job); a job older than these is read from SQLite.
+    pub job_views_mib: u64,
     /// Programs that run the jobs of some services, and the hosts jobs may target.
     pub executor: ExecutorConfig,
 }
@@ -63,6 +66,7 @@ impl Default for Config {
             job_timeout_secs: 3600,
             auth_failure_limit: 20,
             auth_failure_window_secs: 60,
+            job_views_mib: (crate::store::views::CAP_BYTES >> 20) as u64,
             executor: ExecutorConfig::default(),
         }
     }

@@ -223,3 +223,56 @@ async fn other_owners_jobs_are_invisible_and_look_missing() {
     assert_eq!(r["ret_code"], 2100, "{r}");
     h.stop().await;
 }
+
+/// `job_views_mib = 0` keeps no job in memory: every poll reads SQLite, and
+/// answers what a gateway holding the job in its views answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_job_views_polls_read_sqlite_and_answer_the_same() {
+    let mut entries = Vec::new();
+    for mib in [0, 24] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let h = Harness::start_with(dir, |c| {
+            c.model_delay_ms = 0;
+            c.job_views_mib = mib;
+        })
+        .await;
+        let submitted = submit(&h, 3).await;
+        let mut c = h.client_a();
+        for id in &submitted {
+            let (entry, _) = wait_job(&mut c, id, Duration::from_secs(20)).await;
+            assert_eq!(entry["status"], "successful", "{entry}");
+        }
+        let r = c
+            .call("DescribeJobs", &[("zone", ZONE), ("jobs.1", &submitted[1])])
+            .await
+            .expect("r");
+        assert_eq!(ids(&r), [submitted[1].clone()], "{r}");
+        let mut entry = r["job_set"][0].clone();
+        assert!(!entry.to_string().contains("Passwd@123"), "{entry}");
+        // What differs between two gateways: the id, the times, the owner.
+        for volatile in ["job_id", "create_time", "status_time", "owner"] {
+            entry[volatile] = Value::Null;
+        }
+        let directive: Value =
+            serde_json::from_str(entry["directive"].as_str().expect("directive")).expect("json");
+        entry["directive"] = directive;
+        entry["directive"]["access_key_id"] = Value::Null;
+        entry["directive"]["time_stamp"] = Value::Null;
+        entry["directive"]["req_id"] = Value::Null;
+        entries.push(entry);
+        if mib == 0 {
+            // Nothing in memory to answer from: a change made to the row
+            // behind the gateway's back shows in the next poll.
+            let db = rusqlite::Connection::open(h.db()).expect("db");
+            db.execute(
+                "UPDATE jobs SET error_message = 'edited' WHERE id = ?1",
+                [&submitted[1]],
+            )
+            .expect("edit");
+            let shown = job(&mut c, &submitted[1]).await;
+            assert_eq!(shown["error_message"], "edited", "{shown}");
+        }
+        h.stop().await;
+    }
+    assert_eq!(entries[0], entries[1]);
+}

@@ -106,12 +106,14 @@ pub struct Store {
 }
 
 impl Store {
-    /// `replay_window_secs`: the longest a signed request stays valid.
+    /// `replay_window_secs`: the longest a signed request stays valid;
+    /// `views_bytes`: the job views' budget.
     pub fn open(
         data_dir: &Path,
         durability: Durability,
         master: Arc<MasterKey>,
         replay_window_secs: i64,
+        views_bytes: usize,
     ) -> Result<(Store, std::thread::JoinHandle<()>), StoreError> {
         let path = db_path(data_dir);
         let mut conn = open_rw(&path)?;
@@ -140,7 +142,7 @@ impl Store {
         let keys = Arc::new(Announced::open(data_dir, keys::CHANGES_FILE)?);
         let clusters = Arc::new(Announced::open(data_dir, clusters::CHANGES_FILE)?);
         let replays = Arc::new(replays::Replays::load(&conn, replay_window_secs)?);
-        let views = Arc::new(views::JobViews::new(job_ids.clone(), views::CAP_BYTES));
+        let views = Arc::new(views::JobViews::new(job_ids.clone(), views_bytes));
         let next_seq = Arc::new(next_seq::NextSeq::new(job_ids.clone()));
         watch_rows(&mut conn, views.clone(), clusters.clone())?;
         // The clusters' counter moves before the views show a job's effect.

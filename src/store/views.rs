@@ -26,9 +26,9 @@ use super::packed::{Packed, Packer};
 use super::seq_ring::SeqRing;
 use super::writer::CommitListener;
 
-/// Bytes of entries kept, slots included (~100k jobs of a typical
-/// `start_standby`: a few seconds of a burst).
-pub const CAP_BYTES: usize = 16 << 20;
+/// The default budget (`job_views_mib`): bytes of entries kept, slots
+/// included (~110k jobs of a typical `start_standby`: a few seconds of a burst).
+pub const CAP_BYTES: usize = 24 << 20;
 
 /// A row's entry once the batch commits; `None`: the row is gone.
 type Staged = (i64, Option<Packed>);
