@@ -39,7 +39,7 @@ pub struct Config {
     /// Failed signatures per access key id within the window before it is refused (2500).
     pub auth_failure_limit: u32,
     pub auth_failure_window_secs: u64,
-    /// Memory for recent jobs as `DescribeJobs` shows them (packed, ~200
+    /// Memory for recent jobs as `DescribeJobs` shows them (packed, ~230
     /// bytes a job); a job older than these is read from SQLite.
     pub job_views_mib: u64,
     /// Programs that run the jobs of some services, and the hosts jobs may target.
