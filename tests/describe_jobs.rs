@@ -229,7 +229,8 @@ async fn other_owners_jobs_are_invisible_and_look_missing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_job_views_polls_read_sqlite_and_answer_the_same() {
     let mut entries = Vec::new();
-    for mib in [0, 24] {
+    let default = qcgate::config::Config::default().job_views_mib;
+    for mib in [0, default] {
         let dir = tempfile::tempdir().expect("tempdir");
         let h = Harness::start_with(dir, |c| {
             c.model_delay_ms = 0;
