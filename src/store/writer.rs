@@ -10,6 +10,7 @@
 //! why closures are `FnMut`: one may run twice, and only its last run counts.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -21,6 +22,15 @@ use super::tx::Tx;
 const MAX_BATCH: usize = 512;
 /// Queued operations before callers wait (backpressure).
 const QUEUE: usize = 8192;
+/// How long the writer waits for more operations before committing a small
+/// batch while callers are concurrent. A commit costs ~60 µs beyond its
+/// jobs (the same ~7 pages logged again: page 1, the counters, the indexes'
+/// right edges); under 64 connections batches were ~10 jobs, and this wait
+/// makes them ~27: the writer's CPU per job fell from ~31 to ~27 µs, the
+/// checkpointer's from ~4.7 to ~3.7 µs.
+const LINGER: Duration = Duration::from_micros(250);
+/// A batch this large already spreads its commit thin: no wait.
+const LINGER_BELOW: usize = 32;
 
 trait WriteOp: Send {
     /// Runs inside the open transaction, keeping the outcome for [`finish`];
@@ -139,18 +149,31 @@ impl Writer {
 fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>, listeners: &Listeners) {
     let tx = Tx::new(&conn);
     let mut batch: Vec<Box<dyn WriteOp>> = Vec::with_capacity(MAX_BATCH);
+    let mut last_batch = 0;
     // Returns None once every sender is gone and the queue is drained.
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
+        drain(&mut rx, &mut batch);
+        // A lone caller (the last batch held one operation) is not kept
+        // waiting: only concurrent ones, whose next operations are on their way.
+        if last_batch > 1 && batch.len() < LINGER_BELOW {
+            std::thread::sleep(LINGER);
+            drain(&mut rx, &mut batch);
         }
+        last_batch = batch.len();
         commit_batch(&tx, &mut batch, listeners);
     }
     tracing::debug!("writer stopped");
+}
+
+/// Moves what is queued into the batch, up to its limit.
+fn drain(rx: &mut mpsc::Receiver<Box<dyn WriteOp>>, batch: &mut Vec<Box<dyn WriteOp>>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(op) => batch.push(op),
+            Err(_) => break,
+        }
+    }
 }
 
 /// Runs a fixed statement, prepared once.
@@ -227,7 +250,6 @@ fn run_in_savepoints(tx: &Tx<'_>, batch: &mut [Box<dyn WriteOp>], listeners: &Li
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
 
     fn count(conn: &Connection, x: &str) -> i64 {
         conn.query_row("SELECT COUNT(*) FROM t WHERE x = ?1", [x], |r| r.get(0))
@@ -241,6 +263,64 @@ mod tests {
         fn drop(&mut self) {
             *self.0.lock().expect("lock") = Some(std::thread::current().id());
         }
+    }
+
+    /// Counts committed batches.
+    #[derive(Default)]
+    struct Batches(AtomicUsize);
+
+    impl CommitListener for Batches {
+        fn op_started(&self) {}
+        fn op_failed(&self) {}
+        fn batch_done(&self, committed: bool) {
+            if committed {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_callers_share_commits_and_a_lone_one_is_not_kept_waiting() {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch("CREATE TABLE t (x TEXT)")
+            .expect("schema");
+        let batches = Arc::new(Batches::default());
+        let (writer, _) = Writer::spawn(conn, vec![batches.clone()]);
+        // Each caller takes a moment between operations, as a connection
+        // does to answer its client and read the next request.
+        let (callers, each) = (8, 50);
+        let threads: Vec<_> = (0..callers)
+            .map(|_| {
+                let w = writer.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..each {
+                        w.write_blocking(|c| Ok(c.execute("INSERT INTO t VALUES ('a')", [])?))
+                            .expect("write");
+                        std::thread::sleep(Duration::from_micros(200));
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().expect("caller"));
+        let commits = batches.0.load(Ordering::SeqCst);
+        // ~52 commits here; without the wait, 136–173: operations arrive
+        // one by one, mostly while the writer is idle.
+        assert!(
+            commits * 4 <= callers * each,
+            "{commits} commits for {} operations",
+            callers * each
+        );
+
+        // One caller at a time is never kept waiting: were each of these
+        // held for the wait, they would take at least 40 × LINGER.
+        let (before, started) = (batches.0.load(Ordering::SeqCst), std::time::Instant::now());
+        for _ in 0..40 {
+            writer
+                .write_blocking(|c| Ok(c.execute("INSERT INTO t VALUES ('b')", [])?))
+                .expect("write");
+        }
+        assert!(started.elapsed() < 40 * LINGER, "{:?}", started.elapsed());
+        assert_eq!(batches.0.load(Ordering::SeqCst) - before, 40);
     }
 
     #[test]
