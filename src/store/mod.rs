@@ -118,9 +118,9 @@ impl Store {
         let path = db_path(data_dir);
         let mut conn = open_rw(&path)?;
         let job_ids = job_ids::JobIds::load_or_create(&conn)?;
-        let (synchronous, checkpoints) = match durability {
-            Durability::Normal => ("NORMAL", checkpointer::Thresholds::DEFAULT),
-            Durability::Full => ("FULL", checkpointer::Thresholds::FULL),
+        let (synchronous, checkpoints, linger) = match durability {
+            Durability::Normal => ("NORMAL", checkpointer::Thresholds::DEFAULT, writer::LINGER),
+            Durability::Full => ("FULL", checkpointer::Thresholds::FULL, Duration::ZERO),
         };
         conn.pragma_update(None, "synchronous", synchronous)?;
         // Every insert now lands at the right edge of its b-trees, so the
@@ -148,7 +148,7 @@ impl Store {
         // The clusters' counter moves before the views show a job's effect.
         let listeners: Vec<Arc<dyn CommitListener>> =
             vec![clusters.clone(), replays.clone(), views.clone()];
-        let (writer, handle) = Writer::spawn(conn, listeners);
+        let (writer, handle) = Writer::spawn(conn, listeners, linger);
         let store = Store {
             writer,
             master,

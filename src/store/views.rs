@@ -295,7 +295,7 @@ mod tests {
         crate::store::watch_rows(&mut conn, views.clone(), clusters).expect("watch");
         let readers = ReadPool::new(path, 2, views.ids.clone(), None);
         let seqs = Arc::new(NextSeq::new(views.ids.clone()));
-        let (writer, _) = Writer::spawn(conn, vec![views.clone()]);
+        let (writer, _) = Writer::spawn(conn, vec![views.clone()], std::time::Duration::ZERO);
         Setup {
             _dir: dir,
             views,

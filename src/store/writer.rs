@@ -23,12 +23,14 @@ const MAX_BATCH: usize = 512;
 /// Queued operations before callers wait (backpressure).
 const QUEUE: usize = 8192;
 /// How long the writer waits for more operations before committing a small
-/// batch while callers are concurrent. A commit costs ~60 µs beyond its
-/// jobs (the same ~7 pages logged again: page 1, the counters, the indexes'
-/// right edges); under 64 connections batches were ~10 jobs, and this wait
-/// makes them ~27: the writer's CPU per job fell from ~31 to ~27 µs, the
-/// checkpointer's from ~4.7 to ~3.7 µs.
-const LINGER: Duration = Duration::from_micros(250);
+/// batch while callers are concurrent, when commits do not wait on the disk.
+/// A commit costs ~60 µs beyond its jobs (the same ~7 pages logged again:
+/// page 1, the counters, the indexes' right edges); under 64 connections
+/// batches were ~10 jobs, and this wait makes them ~27: the writer's CPU per
+/// job fell from ~31 to ~27 µs, the checkpointer's from ~4.7 to ~3.7 µs.
+/// A commit that syncs (`durability = "full"`) already gathers ~25 while it
+/// waits, and the wait only added to the workers' CPU per job there.
+pub const LINGER: Duration = Duration::from_micros(250);
 /// A batch this large already spreads its commit thin: no wait.
 const LINGER_BELOW: usize = 32;
 
@@ -95,14 +97,16 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// `linger`: see [`LINGER`]; zero commits whatever is queued at once.
     pub fn spawn(
         conn: Connection,
         listeners: Vec<Arc<dyn CommitListener>>,
+        linger: Duration,
     ) -> (Writer, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let handle = std::thread::Builder::new()
             .name("qcgate-writer".into())
-            .spawn(move || run(conn, rx, &listeners))
+            .spawn(move || run(conn, rx, &listeners, linger))
             .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
         (Writer { tx }, handle)
     }
@@ -146,7 +150,12 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>, listeners: &Listeners) {
+fn run(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn WriteOp>>,
+    listeners: &Listeners,
+    linger: Duration,
+) {
     let tx = Tx::new(&conn);
     let mut batch: Vec<Box<dyn WriteOp>> = Vec::with_capacity(MAX_BATCH);
     let mut last_batch = 0;
@@ -156,8 +165,8 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteOp>>, listeners: &L
         drain(&mut rx, &mut batch);
         // A lone caller (the last batch held one operation) is not kept
         // waiting: only concurrent ones, whose next operations are on their way.
-        if last_batch > 1 && batch.len() < LINGER_BELOW {
-            std::thread::sleep(LINGER);
+        if !linger.is_zero() && last_batch > 1 && batch.len() < LINGER_BELOW {
+            std::thread::sleep(linger);
             drain(&mut rx, &mut batch);
         }
         last_batch = batch.len();
@@ -285,7 +294,7 @@ mod tests {
         conn.execute_batch("CREATE TABLE t (x TEXT)")
             .expect("schema");
         let batches = Arc::new(Batches::default());
-        let (writer, _) = Writer::spawn(conn, vec![batches.clone()]);
+        let (writer, _) = Writer::spawn(conn, vec![batches.clone()], LINGER);
         // Each caller takes a moment between operations, as a connection
         // does to answer its client and read the next request.
         let (callers, each) = (8, 50);
@@ -326,7 +335,7 @@ mod tests {
     #[test]
     fn an_operation_is_dropped_by_its_caller_not_the_writer() {
         let conn = Connection::open_in_memory().expect("open");
-        let (writer, _) = Writer::spawn(conn, Vec::new());
+        let (writer, _) = Writer::spawn(conn, Vec::new(), LINGER);
         let dropped_on = Arc::new(std::sync::Mutex::new(None));
         let guard = DropsOn(dropped_on.clone());
         let ran_on = writer
@@ -347,7 +356,7 @@ mod tests {
         let conn = Connection::open(&path).expect("open");
         conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x TEXT)")
             .expect("schema");
-        let (writer, _) = Writer::spawn(conn, Vec::new());
+        let (writer, _) = Writer::spawn(conn, Vec::new(), LINGER);
 
         // Holds the writer while the next three queue up behind it, so they
         // share one batch.
