@@ -629,6 +629,14 @@ fn bench_measures_a_running_gateway_and_loads_only_loopback() {
             "{p}"
         );
     }
+    // The write phase's CPU, by thread: the request path and the writer.
+    let by_thread = &phases[0]["server_cpu_us_per_request_by_thread"];
+    for name in ["tokio-rt-worker", "qcgate-writer"] {
+        assert!(
+            by_thread[name].as_f64().unwrap_or(0.0) > 0.0,
+            "{name}: {by_thread}"
+        );
+    }
     // Writes past the owner's default queue quota (1000) are refused and
     // counted as failed; reads of the stored jobs never fail.
     assert_eq!(phases[1]["failed"], 0, "{}", phases[1]);

@@ -53,6 +53,8 @@ pub struct LoadResult {
     /// CPU time the server process spent during the run (user + system).
     /// None when the server's process is not known (`--endpoint`).
     pub server_cpu_us: Option<u64>,
+    /// The same, by thread name; empty when the process is not known.
+    pub server_thread_cpu_us: std::collections::BTreeMap<String, u64>,
 }
 
 impl LoadResult {
@@ -64,6 +66,7 @@ impl LoadResult {
             hist: hist(),
             kept: Vec::new(),
             server_cpu_us: None,
+            server_thread_cpu_us: Default::default(),
         }
     }
 

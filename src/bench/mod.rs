@@ -5,6 +5,7 @@
 mod ceiling;
 mod load;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -117,6 +118,10 @@ pub struct PhaseReport {
     /// request: steadier than req/s on a shared machine. Null when the
     /// server's process is not known (`--endpoint` without `--pid`).
     pub server_cpu_us_per_request: Option<f64>,
+    /// The same, by thread name (as Linux keeps it, cut to 15 bytes): the
+    /// writer's and the checkpointer's share moves less than the whole.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub server_cpu_us_per_request_by_thread: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -309,7 +314,12 @@ impl Gateway {
 
 /// User + system CPU time of a process, all its threads, in microseconds.
 fn cpu_us(pid: u32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    stat_cpu_us(&format!("/proc/{pid}/stat"))
+}
+
+/// User + system CPU time in a `/proc/…/stat` file, in microseconds.
+fn stat_cpu_us(path: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0;
     };
     // Fields after the command name, which is in parentheses and may hold spaces.
@@ -322,6 +332,21 @@ fn cpu_us(pid: u32) -> u64 {
         .sum();
     // USER_HZ is 100 on Linux.
     ticks * 10_000
+}
+
+/// CPU time of a process's live threads, summed by thread name.
+fn thread_cpu_us(pid: u32) -> BTreeMap<String, u64> {
+    let mut by_name = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let us = stat_cpu_us(&dir.join("stat").to_string_lossy());
+        *by_name.entry(name.trim().to_string()).or_insert(0) += us;
+    }
+    by_name
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -434,11 +459,19 @@ async fn phase(
     plan: Planner,
 ) -> BenchResult<LoadResult> {
     let bar = bars.bar(name, shape.duration);
-    let cpu_before = pid.map(cpu_us);
+    let cpu_before = pid.map(|pid| (cpu_us(pid), thread_cpu_us(pid)));
     let mut r = load::run(authority, shape, plan, &bar).await?;
-    r.server_cpu_us = pid
-        .zip(cpu_before)
-        .map(|(pid, before)| cpu_us(pid).saturating_sub(before));
+    if let Some((pid, (before, threads_before))) = pid.zip(cpu_before) {
+        r.server_cpu_us = Some(cpu_us(pid).saturating_sub(before));
+        // Threads that ended during the run count in the total only.
+        r.server_thread_cpu_us = thread_cpu_us(pid)
+            .into_iter()
+            .map(|(name, us)| {
+                let was = threads_before.get(&name).copied().unwrap_or(0);
+                (name, us.saturating_sub(was))
+            })
+            .collect();
+    }
     bar.finish_with_message(format!("{:.0} req/s, p99 {:.2} ms", r.rps(), r.ms(0.99)));
     Ok(r)
 }
@@ -458,14 +491,17 @@ fn report(name: &str, r: &LoadResult, ceiling: f64) -> PhaseReport {
         } else {
             0.0
         },
-        server_cpu_us_per_request: r.server_cpu_us.map(|us| {
-            if r.ok > 0 {
-                us as f64 / r.ok as f64
-            } else {
-                0.0
-            }
-        }),
+        server_cpu_us_per_request: r.server_cpu_us.map(|us| per_request(us, r.ok)),
+        server_cpu_us_per_request_by_thread: r
+            .server_thread_cpu_us
+            .iter()
+            .map(|(name, &us)| (name.clone(), per_request(us, r.ok)))
+            .collect(),
     }
+}
+
+fn per_request(us: u64, ok: u64) -> f64 {
+    if ok > 0 { us as f64 / ok as f64 } else { 0.0 }
 }
 
 /// Waits (at most 10 s) for the gateway's background work to end: its log
@@ -803,6 +839,15 @@ pub fn print(r: &Report) -> std::io::Result<()> {
                 String::new()
             }
         )?;
+        let threads: Vec<String> = p
+            .server_cpu_us_per_request_by_thread
+            .iter()
+            .filter(|(_, us)| **us >= 0.05)
+            .map(|(name, us)| format!("{name} {us:.1}"))
+            .collect();
+        if !threads.is_empty() {
+            outln!("    cpu µs/req by thread: {}", threads.join(", "))?;
+        }
     }
     outln!(
         "\nenqueue → executor start: p50 {:.1} ms, p99 {:.1} ms over {} jobs",
