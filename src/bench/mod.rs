@@ -7,6 +7,7 @@ mod load;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -314,11 +315,11 @@ impl Gateway {
 
 /// User + system CPU time of a process, all its threads, in microseconds.
 fn cpu_us(pid: u32) -> u64 {
-    stat_cpu_us(&format!("/proc/{pid}/stat"))
+    stat_cpu_us(Path::new(&format!("/proc/{pid}/stat")))
 }
 
 /// User + system CPU time in a `/proc/…/stat` file, in microseconds.
-fn stat_cpu_us(path: &str) -> u64 {
+fn stat_cpu_us(path: &Path) -> u64 {
     let Ok(stat) = std::fs::read_to_string(path) else {
         return 0;
     };
@@ -343,7 +344,7 @@ fn thread_cpu_us(pid: u32) -> BTreeMap<String, u64> {
     for task in tasks.flatten() {
         let dir = task.path();
         let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        let us = stat_cpu_us(&dir.join("stat").to_string_lossy());
+        let us = stat_cpu_us(&dir.join("stat"));
         *by_name.entry(name.trim().to_string()).or_insert(0) += us;
     }
     by_name
