@@ -4,7 +4,7 @@
 
 use std::sync::{LazyLock, Mutex};
 
-use crate::auth::{self, KeyRecord, SignedRequest, TimeWindow};
+use crate::auth::{self, KeyRecord, SignedRequest, TimeWindow, signature};
 use crate::params::Params;
 use crate::secret::Secret;
 use crate::services::{self, PrepareCx, schema};
@@ -13,6 +13,8 @@ use crate::store::clusters::Cluster;
 /// Raw query/form bytes → parameters → canonical string → signature check.
 pub fn request(data: &[u8]) {
     let (query, body) = data.split_at(data.len() / 2);
+    canonical_ways_agree(query);
+    canonical_ways_agree(data);
     let Ok(mut params) = Params::parse(&[query, body]) else {
         return;
     };
@@ -24,6 +26,7 @@ pub fn request(data: &[u8]) {
         path: "/iaas/",
         params: &params,
         signature: &signature,
+        raw_query: std::str::from_utf8(query).ok().filter(|_| body.is_empty()),
     };
     let _ = auth::authenticate(&req, &TimeWindow::default(), 1_700_000_000, |_| {
         Ok(Some(std::sync::Arc::new(KeyRecord::new(
@@ -31,6 +34,23 @@ pub fn request(data: &[u8]) {
             "usr-FUZZ0001".into(),
         ))))
     });
+}
+
+/// A query string taken as canonical as it stands must be exactly what
+/// canonicalising its decoded parameters gives.
+fn canonical_ways_agree(query: &[u8]) {
+    let Some(raw) = std::str::from_utf8(query).ok() else {
+        return;
+    };
+    let (Some(pieces), Ok(params)) = (signature::canonical_in_raw(raw), Params::parse(&[query]))
+    else {
+        return;
+    };
+    assert_eq!(
+        pieces.concat(),
+        signature::canonical_query(params.iter()),
+        "{raw}"
+    );
 }
 
 /// An in-memory model holding the fuzzed cluster, with a node of every role.

@@ -57,6 +57,9 @@ pub struct SignedRequest<'a> {
     pub path: &'a str,
     pub params: &'a Params,
     pub signature: &'a str,
+    /// The query string as received, when it holds every parameter (no
+    /// form body): if it already is canonical, it is signed as it stands.
+    pub raw_query: Option<&'a str>,
 }
 
 pub fn authenticate(
@@ -90,9 +93,14 @@ pub fn authenticate(
     }
 
     let record = lookup(key_id)?.ok_or(ApiError::AuthFailure)?;
-    let expected = record
-        .keyed
-        .sign(method, &signature::string_to_sign(req.verb, req.path, p));
+    let expected = match req.raw_query.and_then(signature::canonical_in_raw) {
+        Some([head, join, tail]) => record
+            .keyed
+            .sign_parts(method, &[req.verb, "\n", req.path, "\n", head, join, tail]),
+        None => record
+            .keyed
+            .sign(method, &signature::string_to_sign(req.verb, req.path, p)),
+    };
     if !expected.matches(req.signature) {
         return Err(ApiError::AuthFailure);
     }

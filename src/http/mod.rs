@@ -95,6 +95,7 @@ async fn api(state: &AppState, req: Request<Incoming>) -> Outcome {
         path: &path,
         params: &params,
         signature: &signature,
+        raw_query: body.is_empty().then(|| parts.uri.query().unwrap_or("")),
     };
     let key_id = params.get("access_key_id").unwrap_or_default();
     state
