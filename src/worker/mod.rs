@@ -19,7 +19,7 @@ use rusqlite::Connection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::clock::now_unix;
+use crate::clock::now_millis;
 use crate::services::{self, Service};
 use crate::store::jobs::{self, Claimed, Ending};
 use crate::store::{Store, StoreError};
@@ -212,8 +212,10 @@ fn retry_or_fail(f: Failure, service: Option<&'static dyn Service>, attempts: i6
     match service {
         Some(s) if f.retryable && s.idempotent() && attempts < i64::from(s.max_attempts()) => {
             let backoff = 1i64 << (attempts - 1).clamp(0, 6);
+            // Lanes wait in whole seconds: rounded up, the wait is never
+            // shorter than the backoff (`now_unix() + 1` could be 1 ms away).
             Ending::Retry {
-                at: now_unix() + backoff.min(60),
+                at: (now_millis() + backoff.min(60) * 1000 + 999) / 1000,
                 code: f.code,
                 message: f.message,
             }
@@ -289,6 +291,34 @@ fn apply(conn: &Connection, effect: &mut Effect) -> Result<Result<(), String>, S
                 EffectError::Refused(message) => Ok(Err(message)),
                 EffectError::Store(e) => Err(e),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lanes wait in whole seconds; the backoff must not shrink to a
+    /// fraction of one when a failure lands late in a second.
+    #[test]
+    fn a_retry_waits_at_least_its_backoff() {
+        let service = services::find("stop_standby");
+        for attempts in 1..=2 {
+            let before = crate::clock::now_millis();
+            let ending = retry_or_fail(Failure::new(5000, "down", true), service, attempts);
+            let Ending::Retry { at, .. } = ending else {
+                panic!("attempt {attempts} was not retried: {ending:?}");
+            };
+            let backoff = 1000 << (attempts - 1);
+            assert!(
+                at * 1000 >= before + backoff,
+                "attempt {attempts}: {at} from {before}"
+            );
+            assert!(
+                at * 1000 < before + backoff + 2000,
+                "attempt {attempts}: {at} from {before}"
+            );
         }
     }
 }
