@@ -12,12 +12,15 @@ use subtle::ConstantTimeEq;
 
 use crate::params::Params;
 
+/// RFC 3986 unreserved bytes besides letters and digits.
+const MARKS: [u8; 4] = *b"-_.~";
+
 /// Everything but RFC 3986 unreserved characters is encoded.
 const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+    .remove(MARKS[0])
+    .remove(MARKS[1])
+    .remove(MARKS[2])
+    .remove(MARKS[3]);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureMethod {
@@ -122,7 +125,12 @@ static UNRESERVED: [bool; 256] = {
     let mut t = [false; 256];
     let mut b = 0;
     while b < 256 {
-        t[b] = (b as u8).is_ascii_alphanumeric() || matches!(b as u8, b'-' | b'_' | b'.' | b'~');
+        let byte = b as u8;
+        t[b] = byte.is_ascii_alphanumeric()
+            || byte == MARKS[0]
+            || byte == MARKS[1]
+            || byte == MARKS[2]
+            || byte == MARKS[3];
         b += 1;
     }
     t
@@ -493,6 +501,14 @@ mod tests {
             Some("a=x%20y")
         );
         assert_eq!(recanonicalised("a=%41&signature=x").as_deref(), Some("a=A"));
+    }
+
+    #[test]
+    fn the_bytes_kept_as_is_are_the_ones_the_encoder_keeps() {
+        for b in 0..=255u8 {
+            let kept = b.is_ascii() && encode(&char::from(b).to_string()).to_string().len() == 1;
+            assert_eq!(UNRESERVED[usize::from(b)], kept, "{b:#04x}");
+        }
     }
 
     /// Random queries over the bytes that matter: whenever one is taken as
