@@ -649,3 +649,42 @@ fn bench_measures_a_running_gateway_and_loads_only_loopback() {
     assert!(report["gateway_rss_mib"].as_f64().unwrap_or(0.0) > 0.0);
     stop(&mut s.child, Duration::from_secs(15));
 }
+
+#[test]
+fn bench_rounds_sign_every_write_anew_and_report_the_lower_middle_round() {
+    let (ok, out) = qcgate(
+        &[
+            "bench",
+            "--only",
+            "write",
+            "--rounds",
+            "2",
+            "--seconds",
+            "1",
+            "--connections",
+            "4",
+            "--json",
+        ],
+        &[],
+    );
+    assert!(ok, "bench failed: {out}");
+    let report: Value = serde_json::from_str(&out).expect("json summary");
+    let write = &report["phases"][0];
+    let rounds = write["rounds"].as_array().expect("rounds");
+    assert_eq!(rounds.len(), 2, "{write}");
+    let ok_per_round: Vec<u64> = rounds.iter().filter_map(|r| r["ok"].as_u64()).collect();
+    assert!(ok_per_round.iter().all(|&n| n > 0), "{write}");
+    // A request signed the same way twice would answer with the first
+    // job and store none: every acknowledged write of both rounds is a job.
+    assert_eq!(
+        report["jobs_stored"].as_u64(),
+        Some(ok_per_round.iter().sum::<u64>()),
+        "{report}"
+    );
+    let ratios: Vec<f64> = rounds
+        .iter()
+        .filter_map(|r| r["ratio_to_ceiling"].as_f64())
+        .collect();
+    let lower = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    assert_eq!(write["ratio_to_ceiling"].as_f64(), Some(lower), "{write}");
+}

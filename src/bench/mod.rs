@@ -36,6 +36,9 @@ pub struct Options {
     pub only: Vec<Phase>,
     /// A gateway already running, instead of child processes of this binary.
     pub endpoint: Option<Endpoint>,
+    /// Ceiling-then-gateway runs per phase; the round with the median ratio
+    /// is reported.
+    pub rounds: usize,
 }
 
 /// A running gateway to measure (`--endpoint`): loopback only, with a key and
@@ -123,6 +126,21 @@ pub struct PhaseReport {
     /// writer's and the checkpointer's share moves less than the whole.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub server_cpu_us_per_request_by_thread: BTreeMap<String, f64>,
+    /// Every round of the phase, in the order run; the fields above are
+    /// those of the round with the median ratio. Empty for the ceiling.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<Round>,
+}
+
+/// One ceiling run and the gateway run right after it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    pub ceiling_requests_per_sec: f64,
+    pub requests_per_sec: f64,
+    pub ratio_to_ceiling: f64,
+    pub ok: u64,
+    pub p99_ms: f64,
+    pub server_cpu_us_per_request: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -498,6 +516,7 @@ fn report(name: &str, r: &LoadResult, ceiling: f64) -> PhaseReport {
             .iter()
             .map(|(name, &us)| (name.clone(), per_request(us, r.ok)))
             .collect(),
+        rounds: Vec::new(),
     }
 }
 
@@ -533,22 +552,69 @@ async fn settle(target: &Target) {
     }
 }
 
-/// A gateway phase, right after a ceiling run under the same conditions;
-/// its report joins `phases`.
-async fn compared(
-    ceiling: &mut Ceiling,
-    bars: &Bars,
-    phases: &mut Vec<PhaseReport>,
-    target: &Target,
-    (title, key): (&str, &str),
-    shape: Shape,
-    plan: Planner,
-) -> BenchResult<LoadResult> {
-    settle(target).await;
-    let c = ceiling.measure(bars, shape).await?;
-    let r = phase(bars, title, (&target.authority, target.pid), shape, plan).await?;
-    phases.push(report(key, &r, c));
-    Ok(r)
+/// The ceiling, and the reports of the phases measured against it.
+struct Runs {
+    ceiling: Ceiling,
+    bars: Bars,
+    phases: Vec<PhaseReport>,
+    rounds: usize,
+}
+
+impl Runs {
+    /// A gateway phase, each round right after a ceiling run under the same
+    /// conditions; the report of the round with the median ratio joins
+    /// `phases`, with every round's figures, and its result is returned.
+    /// `plan` makes each round's requests: writes must be signed anew per
+    /// round, or a later round would replay the first.
+    async fn compared(
+        &mut self,
+        target: &Target,
+        (title, key): (&str, &str),
+        shape: Shape,
+        plan: impl Fn(u64) -> Planner,
+    ) -> BenchResult<LoadResult> {
+        let mut runs = Vec::with_capacity(self.rounds);
+        for round in 0..self.rounds.max(1) as u64 {
+            let plan = plan(round);
+            settle(target).await;
+            let c = self.ceiling.measure(&self.bars, shape).await?;
+            let r = phase(
+                &self.bars,
+                title,
+                (&target.authority, target.pid),
+                shape,
+                plan,
+            )
+            .await?;
+            let report = report(key, &r, c);
+            runs.push((report, r, c));
+        }
+        let rounds: Vec<Round> = runs
+            .iter()
+            .map(|(p, _, c)| Round {
+                ceiling_requests_per_sec: *c,
+                requests_per_sec: p.requests_per_sec,
+                ratio_to_ceiling: p.ratio_to_ceiling,
+                ok: p.ok,
+                p99_ms: p.p99_ms,
+                server_cpu_us_per_request: p.server_cpu_us_per_request,
+            })
+            .collect();
+        runs.sort_by(|a, b| a.0.ratio_to_ceiling.total_cmp(&b.0.ratio_to_ceiling));
+        // The lower of the middle two for an even count: never the luckier.
+        let (mut report, r, _) = runs.swap_remove((runs.len() - 1) / 2);
+        if rounds.len() > 1 {
+            report.rounds = rounds;
+        }
+        self.phases.push(report);
+        Ok(r)
+    }
+}
+
+/// `plan` with its requests numbered from `from`: rounds and phases that
+/// write take numbers apart, so every signature stays unique.
+fn numbered(plan: Planner, from: u64) -> Planner {
+    Arc::new(move |conn, n| plan(conn, from + n))
 }
 
 /// The bare hyper server, measured right before each gateway phase so that
@@ -617,8 +683,12 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
     };
     // Enough pre-signed requests per connection for ~100k req/s.
     let per_conn = 100_000 * opts.duration.as_secs().max(1) / opts.connections as u64 + 1;
-    let mut ceiling = Ceiling::start()?;
-    let mut phases = Vec::new();
+    let mut runs = Runs {
+        ceiling: Ceiling::start()?,
+        bars,
+        phases: Vec::new(),
+        rounds: opts.rounds.max(1),
+    };
     let (mut rss, mut stored) = (0.0, 0);
 
     // The request path with synchronous=NORMAL. Jobs stay queued (the model
@@ -647,11 +717,11 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
             return Err("the write phase needs at least one cluster".into());
         }
         let clusters = Arc::new(clusters);
-        let plan = presigned(
-            rccs_planner(&target, clusters.clone(), 0),
-            shape.conns,
-            per_conn.min(4000),
-        );
+        // Round r numbers its requests from r << 32.
+        let writes = |round: u64| {
+            let plan = rccs_planner(&target, clusters.clone(), 0);
+            presigned(numbered(plan, round << 32), shape.conns, per_conn.min(4000))
+        };
         // Without the write phase, a short unmeasured one stores the jobs
         // the reads look up.
         let w = if want(Phase::Write) {
@@ -663,7 +733,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
                 "RunClusterCustomService (NORMAL)",
                 "run_cluster_custom_service_normal",
             );
-            compared(&mut ceiling, &bars, &mut phases, &target, names, keep, plan).await?
+            runs.compared(&target, names, keep, writes).await?
         } else {
             let fill = Shape {
                 keep_bodies: true,
@@ -671,7 +741,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
                 ..shape
             };
             let to = (target.authority.as_str(), target.pid);
-            phase(&bars, "storing jobs to read", to, fill, plan).await?
+            phase(&runs.bars, "storing jobs to read", to, fill, writes(0)).await?
         };
         let ids = Arc::new(job_ids(&w));
         if ids.is_empty() {
@@ -688,39 +758,28 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         let replay: Planner = Arc::new(move |conn, n| reads(conn, n % 256));
         if want(Phase::Read) {
             let names = ("DescribeJobs by id", "describe_jobs_by_id");
-            compared(
-                &mut ceiling,
-                &bars,
-                &mut phases,
-                &target,
-                names,
-                shape,
-                replay.clone(),
-            )
-            .await?;
+            runs.compared(&target, names, shape, |_| replay.clone())
+                .await?;
         }
         if want(Phase::Mixed) {
-            // Writes continue the write phase's numbering so every signature stays unique.
-            let write = presigned(rccs_planner(&target, clusters.clone(), 0), shape.conns, 0);
-            let offset = 1 << 32;
-            let mixed: Planner = Arc::new(move |conn, n| {
-                if n % 5 == 0 {
-                    write(conn, offset + n)
-                } else {
-                    replay(conn, n)
-                }
-            });
+            // Its writes are numbered apart from the write phase's rounds
+            // (from 1 << 40, then 1 << 32 more per round).
+            let mixed = |round: u64| -> Planner {
+                let write = numbered(
+                    rccs_planner(&target, clusters.clone(), 0),
+                    (1 << 40) + (round << 32),
+                );
+                let replay = replay.clone();
+                Arc::new(move |conn, n| {
+                    if n % 5 == 0 {
+                        write(conn, n)
+                    } else {
+                        replay(conn, n)
+                    }
+                })
+            };
             let names = ("mixed (1 write : 4 reads)", "mixed_1_write_4_reads");
-            compared(
-                &mut ceiling,
-                &bars,
-                &mut phases,
-                &target,
-                names,
-                shape,
-                mixed,
-            )
-            .await?;
+            runs.compared(&target, names, shape, mixed).await?;
         }
         rss = target.pid.map_or(0.0, |pid| rss_kib(pid) as f64 / 1024.0);
         stored = match &gw {
@@ -734,25 +793,15 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         let gw = start_gateway(3_600_000, Durability::Full)?;
         let clusters = Arc::new(gw.add_clusters(opts.connections.max(1))?);
         let target = gw.target();
-        let plan = presigned(
-            rccs_planner(&target, clusters, 0),
-            shape.conns,
-            per_conn.min(4000),
-        );
+        let writes = |round: u64| {
+            let plan = rccs_planner(&target, clusters.clone(), 0);
+            presigned(numbered(plan, round << 32), shape.conns, per_conn.min(4000))
+        };
         let names = (
             "RunClusterCustomService (FULL)",
             "run_cluster_custom_service_full",
         );
-        compared(
-            &mut ceiling,
-            &bars,
-            &mut phases,
-            &target,
-            names,
-            shape,
-            plan,
-        )
-        .await?;
+        runs.compared(&target, names, shape, writes).await?;
     }
 
     // Enqueue → executor start: idle workers, a steady 500 jobs/s on distinct clusters.
@@ -769,7 +818,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         let clusters = Arc::new(gw.add_clusters(paced.conns * per_conn)?);
         let target = gw.target();
         phase(
-            &bars,
+            &runs.bars,
             "enqueue → start (500 jobs/s)",
             (&target.authority, target.pid),
             paced,
@@ -791,9 +840,9 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         seconds_per_phase: opts.duration.as_secs_f64(),
         ceiling: {
             // The median ceiling run, for the table; each phase's ratio uses its own.
-            let mut runs: Vec<&LoadResult> = ceiling.runs.iter().collect();
-            runs.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
-            match runs.get(runs.len() / 2) {
+            let mut all: Vec<&LoadResult> = runs.ceiling.runs.iter().collect();
+            all.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+            match all.get(all.len() / 2) {
                 Some(mid) => {
                     let mut r = report("bare_hyper_ceiling_median", mid, mid.rps());
                     r.ratio_to_ceiling = 1.0;
@@ -802,7 +851,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
                 None => report("bare_hyper_ceiling_median", &LoadResult::empty(), 0.0),
             }
         },
-        phases,
+        phases: runs.phases,
         enqueue_to_start_p50_ms: pct(0.5),
         enqueue_to_start_p99_ms: pct(0.99),
         enqueue_to_start_jobs: lat.len() as u64,
@@ -848,6 +897,17 @@ pub fn print(r: &Report) -> std::io::Result<()> {
             .collect();
         if !threads.is_empty() {
             outln!("    cpu µs/req by thread: {}", threads.join(", "))?;
+        }
+        if !p.rounds.is_empty() {
+            let ratios: Vec<String> = p
+                .rounds
+                .iter()
+                .map(|r| format!("{:.0}%", r.ratio_to_ceiling * 100.0))
+                .collect();
+            outln!(
+                "    rounds (ratio to each one's ceiling): {}",
+                ratios.join(", ")
+            )?;
         }
     }
     outln!(

@@ -18,6 +18,11 @@ pub struct Args {
     /// Seconds per phase.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
+    /// Ceiling-then-gateway runs per phase; the round with the median ratio
+    /// is reported (the lower middle one for an even count), with every
+    /// round's figures in --json.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Extra finished jobs to store before the read phases (e.g. 1000000).
     #[arg(long, default_value_t = 0)]
     preload: u64,
@@ -85,6 +90,7 @@ pub fn run(args: Args) -> CliResult {
         quiet: args.json,
         only: args.only,
         endpoint,
+        rounds: args.rounds.max(1),
     };
     let report = super::runtime()?
         .block_on(bench::run(&opts))
