@@ -674,6 +674,7 @@ fn bench_rounds_sign_every_write_anew_and_report_the_lower_middle_round() {
     assert_eq!(rounds.len(), 2, "{write}");
     let ok_per_round: Vec<u64> = rounds.iter().filter_map(|r| r["ok"].as_u64()).collect();
     assert!(ok_per_round.iter().all(|&n| n > 0), "{write}");
+    assert!(rounds.iter().all(|r| r["failed"] == 0), "{write}");
     // A request signed the same way twice would answer with the first
     // job and store none: every acknowledged write of both rounds is a job.
     assert_eq!(
