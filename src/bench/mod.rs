@@ -564,7 +564,9 @@ struct Runs {
 impl Runs {
     /// A gateway phase, each round right after a ceiling run under the same
     /// conditions; the report of the round with the median ratio joins
-    /// `phases`, with every round's figures, and its result is returned.
+    /// `phases`, with every round's figures. Returns the last round's result:
+    /// its kept replies name the newest jobs, the ones later phases read
+    /// (as with one round), whichever round was the median.
     /// `plan` makes each round's requests: writes must be signed anew per
     /// round, or a later round would replay the first.
     async fn compared(
@@ -575,6 +577,7 @@ impl Runs {
         plan: impl Fn(u64) -> Planner,
     ) -> BenchResult<LoadResult> {
         let mut runs = Vec::with_capacity(self.rounds);
+        let mut last = None;
         for round in 0..self.rounds.max(1) as u64 {
             let plan = plan(round);
             settle(target).await;
@@ -587,12 +590,12 @@ impl Runs {
                 plan,
             )
             .await?;
-            let report = report(key, &r, c);
-            runs.push((report, r, c));
+            runs.push((report(key, &r, c), c));
+            last = Some(r);
         }
         let rounds: Vec<Round> = runs
             .iter()
-            .map(|(p, _, c)| Round {
+            .map(|(p, c)| Round {
                 ceiling_requests_per_sec: *c,
                 requests_per_sec: p.requests_per_sec,
                 ratio_to_ceiling: p.ratio_to_ceiling,
@@ -604,12 +607,12 @@ impl Runs {
             .collect();
         runs.sort_by(|a, b| a.0.ratio_to_ceiling.total_cmp(&b.0.ratio_to_ceiling));
         // The lower of the middle two for an even count: never the luckier.
-        let (mut report, r, _) = runs.swap_remove((runs.len() - 1) / 2);
+        let (mut report, _) = runs.swap_remove((runs.len() - 1) / 2);
         if rounds.len() > 1 {
             report.rounds = rounds;
         }
         self.phases.push(report);
-        Ok(r)
+        last.ok_or_else(|| "a phase ran no round".into())
     }
 }
 
