@@ -616,6 +616,19 @@ impl Runs {
     }
 }
 
+/// A write phase's round `round`: its requests numbered from `round << 32`,
+/// the first `per_conn` (at most 4000) of each connection signed ahead.
+fn round_writes(
+    t: &Target,
+    clusters: &Arc<Vec<String>>,
+    conns: usize,
+    per_conn: u64,
+    round: u64,
+) -> Planner {
+    let plan = rccs_planner(t, clusters.clone(), 0);
+    presigned(numbered(plan, round << 32), conns, per_conn.min(4000))
+}
+
 /// `plan` with its requests numbered from `from`: rounds and phases that
 /// write take numbers apart, so every signature stays unique.
 fn numbered(plan: Planner, from: u64) -> Planner {
@@ -722,11 +735,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
             return Err("the write phase needs at least one cluster".into());
         }
         let clusters = Arc::new(clusters);
-        // Round r numbers its requests from r << 32.
-        let writes = |round: u64| {
-            let plan = rccs_planner(&target, clusters.clone(), 0);
-            presigned(numbered(plan, round << 32), shape.conns, per_conn.min(4000))
-        };
+        let writes = |round| round_writes(&target, &clusters, shape.conns, per_conn, round);
         // Without the write phase, a short unmeasured one stores the jobs
         // the reads look up.
         let w = if want(Phase::Write) {
@@ -802,10 +811,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         let gw = start_gateway(3_600_000, Durability::Full)?;
         let clusters = Arc::new(gw.add_clusters(opts.connections.max(1))?);
         let target = gw.target();
-        let writes = |round: u64| {
-            let plan = rccs_planner(&target, clusters.clone(), 0);
-            presigned(numbered(plan, round << 32), shape.conns, per_conn.min(4000))
-        };
+        let writes = |round| round_writes(&target, &clusters, shape.conns, per_conn, round);
         let names = (
             "RunClusterCustomService (FULL)",
             "run_cluster_custom_service_full",
