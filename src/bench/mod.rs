@@ -558,6 +558,7 @@ struct Runs {
     ceiling: Ceiling,
     bars: Bars,
     phases: Vec<PhaseReport>,
+    /// At least one.
     rounds: usize,
 }
 
@@ -578,7 +579,7 @@ impl Runs {
     ) -> BenchResult<LoadResult> {
         let mut runs = Vec::with_capacity(self.rounds);
         let mut last = None;
-        for round in 0..self.rounds.max(1) as u64 {
+        for round in 0..self.rounds as u64 {
             let plan = plan(round);
             settle(target).await;
             let c = self.ceiling.measure(&self.bars, shape).await?;

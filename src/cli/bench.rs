@@ -90,7 +90,7 @@ pub fn run(args: Args) -> CliResult {
         quiet: args.json,
         only: args.only,
         endpoint,
-        rounds: args.rounds.max(1),
+        rounds: args.rounds,
     };
     let report = super::runtime()?
         .block_on(bench::run(&opts))
