@@ -628,6 +628,14 @@ fn bench_measures_a_running_gateway_and_loads_only_loopback() {
             p["server_cpu_us_per_request"].as_f64().unwrap_or(0.0) > 0.0,
             "{p}"
         );
+        // The load generator's share and the machine's unused share, the
+        // rest of what a ratio is made of.
+        assert!(
+            p["load_cpu_us_per_request"].as_f64().unwrap_or(0.0) > 0.0,
+            "{p}"
+        );
+        let idle = p["machine_idle_percent"].as_f64().expect("idle share");
+        assert!((0.0..=100.0).contains(&idle), "{p}");
     }
     // The write phase's CPU, by thread: the request path and the writer.
     let by_thread = &phases[0]["server_cpu_us_per_request_by_thread"];

@@ -55,6 +55,11 @@ pub struct LoadResult {
     pub server_cpu_us: Option<u64>,
     /// The same, by thread name; empty when the process is not known.
     pub server_thread_cpu_us: std::collections::BTreeMap<String, u64>,
+    /// CPU time this process (the load generator) spent during the run.
+    pub load_cpu_us: u64,
+    /// The share of the machine's CPU time nobody used during the run (idle
+    /// or waiting on the disk), 0–1; None where `/proc/stat` is unreadable.
+    pub machine_idle: Option<f64>,
 }
 
 impl LoadResult {
@@ -67,6 +72,8 @@ impl LoadResult {
             kept: Vec::new(),
             server_cpu_us: None,
             server_thread_cpu_us: Default::default(),
+            load_cpu_us: 0,
+            machine_idle: None,
         }
     }
 

@@ -126,6 +126,13 @@ pub struct PhaseReport {
     /// writer's and the checkpointer's share moves less than the whole.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub server_cpu_us_per_request_by_thread: BTreeMap<String, f64>,
+    /// The load generator's CPU time per successful request. With the
+    /// server's and the idle share it accounts for a ratio: on 2 cores,
+    /// req/s ≈ 2 s × (1 − idle) / (server + load CPU per request).
+    pub load_cpu_us_per_request: f64,
+    /// The share of the machine's CPU time left unused during the run, in
+    /// percent: a server that leaves cores idle is bound by waiting, not CPU.
+    pub machine_idle_percent: Option<f64>,
     /// Every round of the phase, in the order run; the fields above are
     /// those of the round with the median ratio. Empty for the ceiling.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -142,6 +149,8 @@ pub struct Round {
     pub failed: u64,
     pub p99_ms: f64,
     pub server_cpu_us_per_request: Option<f64>,
+    pub load_cpu_us_per_request: f64,
+    pub machine_idle_percent: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -354,6 +363,27 @@ fn stat_cpu_us(path: &Path) -> u64 {
     ticks * 10_000
 }
 
+/// Idle (and disk-wait) and total CPU time of the whole machine so far, in
+/// clock ticks, from the first line of `/proc/stat`.
+fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    // user nice system idle iowait irq softirq steal (guest time is in user).
+    let t: Vec<u64> = cpu
+        .split_whitespace()
+        .take(8)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    (t.len() == 8).then(|| (t[3] + t[4], t.iter().sum()))
+}
+
+/// The idle share between two [`machine_ticks`] readings.
+fn idle_share(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<f64> {
+    let ((idle0, total0), (idle1, total1)) = (before?, after?);
+    let total = total1.checked_sub(total0).filter(|t| *t > 0)?;
+    Some(idle1.saturating_sub(idle0) as f64 / total as f64)
+}
+
 /// CPU time of a process's live threads, summed by thread name.
 fn thread_cpu_us(pid: u32) -> BTreeMap<String, u64> {
     let mut by_name = BTreeMap::new();
@@ -480,7 +510,10 @@ async fn phase(
 ) -> BenchResult<LoadResult> {
     let bar = bars.bar(name, shape.duration);
     let cpu_before = pid.map(|pid| (cpu_us(pid), thread_cpu_us(pid)));
+    let (load_before, machine_before) = (cpu_us(std::process::id()), machine_ticks());
     let mut r = load::run(authority, shape, plan, &bar).await?;
+    r.load_cpu_us = cpu_us(std::process::id()).saturating_sub(load_before);
+    r.machine_idle = idle_share(machine_before, machine_ticks());
     if let Some((pid, (before, threads_before))) = pid.zip(cpu_before) {
         r.server_cpu_us = Some(cpu_us(pid).saturating_sub(before));
         // Threads that ended during the run count in the total only.
@@ -517,6 +550,8 @@ fn report(name: &str, r: &LoadResult, ceiling: f64) -> PhaseReport {
             .iter()
             .map(|(name, &us)| (name.clone(), per_request(us, r.ok)))
             .collect(),
+        load_cpu_us_per_request: per_request(r.load_cpu_us, r.ok),
+        machine_idle_percent: r.machine_idle.map(|f| f * 100.0),
         rounds: Vec::new(),
     }
 }
@@ -604,6 +639,8 @@ impl Runs {
                 failed: p.failed,
                 p99_ms: p.p99_ms,
                 server_cpu_us_per_request: p.server_cpu_us_per_request,
+                load_cpu_us_per_request: p.load_cpu_us_per_request,
+                machine_idle_percent: p.machine_idle_percent,
             })
             .collect();
         runs.sort_by(|a, b| a.0.ratio_to_ceiling.total_cmp(&b.0.ratio_to_ceiling));
@@ -879,18 +916,20 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
 /// The human-readable table.
 pub fn print(r: &Report) -> std::io::Result<()> {
     outln!(
-        "\n{:<36} {:>10} {:>9} {:>9} {:>9} {:>9} {:>11}",
+        "\n{:<36} {:>10} {:>9} {:>9} {:>9} {:>9} {:>11} {:>11} {:>6}",
         "path",
         "req/s",
         "p50 ms",
         "p99 ms",
         "p999 ms",
         "ceiling",
-        "cpu µs/req"
+        "cpu µs/req",
+        "load µs/req",
+        "idle"
     )?;
     for p in std::iter::once(&r.ceiling).chain(&r.phases) {
         outln!(
-            "{:<36} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8.0}% {:>11}{}",
+            "{:<36} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8.0}% {:>11} {:>11.1} {:>6}{}",
             p.name,
             p.requests_per_sec,
             p.p50_ms,
@@ -899,6 +938,9 @@ pub fn print(r: &Report) -> std::io::Result<()> {
             p.ratio_to_ceiling * 100.0,
             p.server_cpu_us_per_request
                 .map_or_else(|| "-".to_string(), |us| format!("{us:.1}")),
+            p.load_cpu_us_per_request,
+            p.machine_idle_percent
+                .map_or_else(|| "-".to_string(), |pc| format!("{pc:.0}%")),
             if p.failed > 0 {
                 format!("  ({} failed)", p.failed)
             } else {
@@ -942,4 +984,19 @@ pub fn print(r: &Report) -> std::io::Result<()> {
         r.connections,
         r.seconds_per_phase
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idle_share_is_the_idle_ticks_over_all_ticks_between_readings() {
+        assert_eq!(idle_share(Some((10, 100)), Some((30, 200))), Some(0.2));
+        // No tick passed, or a reading is missing: no share to tell.
+        assert_eq!(idle_share(Some((10, 100)), Some((10, 100))), None);
+        assert_eq!(idle_share(None, Some((30, 200))), None);
+        let (idle, total) = machine_ticks().expect("/proc/stat on Linux");
+        assert!(idle <= total && total > 0, "{idle} of {total}");
+    }
 }
