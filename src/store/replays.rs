@@ -7,6 +7,15 @@
 //! about a third of its throughput. Past [`CAP`] live entries, new ones go to
 //! the `replays` table as before, so memory stays bounded under any load.
 //!
+//! An entry is 16 bytes: 64 bits of a hash of the digest and where its job
+//! is. A hit is confirmed against the job row's `replay_digest`, so two
+//! requests that share a hash can never answer with each other's job (the
+//! second one goes to the table instead). With 32-byte entries (a 128-bit
+//! key, a 64-bit seq) the index held half as many jobs in the same memory,
+//! and `qcgate bench` crossed it within a few seconds of writes: every job
+//! after that also wrote a random page of the table, which raised the
+//! gateway's CPU per write from ~30 to ~55 µs.
+//!
 //! Only the writer thread adds entries. They stay pending (seen by the writer,
 //! not by readers) until the transaction that stored their job commits, and
 //! are removed again if their operation or the commit fails.
@@ -23,31 +32,62 @@ use super::jobs::Once;
 use super::writer::CommitListener;
 use crate::clock::now_unix;
 
-/// Live entries kept in memory: 7/8 of 2^18, the most a table of 2^18 slots
-/// holds before it doubles (32 bytes a slot, ~8.3 MiB at most; one more
-/// entry would make it ~17 MiB). About two minutes of 2000 new jobs per
-/// second signed with `time_stamp` alone.
-pub const CAP: usize = 229_376;
+/// Live entries kept in memory: 7/8 of 2^19, the most a table of 2^19 slots
+/// holds before it doubles (16 bytes and a control byte a slot, ~8.5 MiB at
+/// most). About four minutes of 2000 new jobs per second signed with
+/// `time_stamp` alone.
+pub const CAP: usize = 458_752;
 
 /// How often expired entries are dropped, in seconds.
 const SWEEP_EVERY: i64 = 10;
 
-/// The in-memory key of a request: 16 bytes of a hash of its digest.
+/// The in-memory key of a request: 64 bits of a hash of its digest.
 /// The writer computes it once per job, for the lookup and the record.
-pub type Key = [u8; 16];
+pub type Key = u64;
 
 pub fn key(digest: &str) -> Key {
     let hash = sha2::Sha256::digest(digest.as_bytes());
-    let mut k = [0u8; 16];
-    k.copy_from_slice(&hash[..16]);
-    k
+    let mut k = [0u8; 8];
+    k.copy_from_slice(&hash[..8]);
+    u64::from_le_bytes(k)
 }
 
+/// A job's seq and its request's expiry, in 8 bytes: the seq's top bit says
+/// whether the batch that stored it committed.
+#[derive(Clone, Copy)]
 struct Entry {
-    seq: i64,
+    seq: u32,
     /// Unix seconds; a signed request's expiry is minutes away.
     expires: u32,
-    committed: bool,
+}
+
+const COMMITTED: u32 = 1 << 31;
+
+impl Entry {
+    /// `None` for a seq past 2^31 - 1: such a job's record goes to the table.
+    fn pending(seq: i64, expires: i64) -> Option<Entry> {
+        let seq = u32::try_from(seq).ok().filter(|s| s & COMMITTED == 0)?;
+        Some(Entry {
+            seq,
+            expires: kept_expiry(expires),
+        })
+    }
+
+    fn seq(self) -> i64 {
+        i64::from(self.seq & !COMMITTED)
+    }
+
+    fn committed(self) -> bool {
+        self.seq & COMMITTED != 0
+    }
+
+    fn commit(&mut self) {
+        self.seq |= COMMITTED;
+    }
+
+    fn live(self, now: i64) -> bool {
+        i64::from(self.expires) >= now
+    }
 }
 
 /// An expiry as kept: one past 2106 is kept as the last second that fits,
@@ -105,17 +145,16 @@ impl Replays {
                 continue;
             }
             let seq: i64 = r.get(0)?;
-            if inner.map.len() < cap {
-                let committed = true;
-                inner.map.insert(
-                    key(&digest),
-                    Entry {
-                        expires: kept_expiry(expires),
-                        seq,
-                        committed,
-                    },
-                );
-            } else {
+            let k = key(&digest);
+            let kept = match Entry::pending(seq, expires) {
+                Some(mut e) if inner.map.len() < cap && !inner.map.contains_key(&k) => {
+                    e.commit();
+                    inner.map.insert(k, e);
+                    true
+                }
+                _ => false,
+            };
+            if !kept {
                 overflow.push((digest, expires, seq));
             }
         }
@@ -165,18 +204,22 @@ impl Replays {
         if once.expires < now {
             return Ok(None);
         }
-        let seq = self.lock().map.get(k).and_then(|e| {
-            (i64::from(e.expires) >= now && (e.committed || pending)).then_some(e.seq)
-        });
+        let seq = self
+            .lock()
+            .map
+            .get(k)
+            .and_then(|e| (e.live(now) && (e.committed() || pending)).then(|| e.seq()));
         if let Some(seq) = seq {
+            // The row confirms the hash: another request may share it.
             let id = conn
-                .prepare_cached("SELECT id FROM jobs WHERE seq = ?1")?
-                .query_row([seq], |r| r.get(0))
+                .prepare_cached("SELECT id FROM jobs WHERE seq = ?1 AND replay_digest = ?2")?
+                .query_row(params![seq, once.digest], |r| r.get(0))
                 .optional()?;
             if id.is_some() {
                 return Ok(id);
             }
-            // Pruned: `jobs::prune` moved the record to the table.
+            // Pruned (`jobs::prune` moved the record to the table), or
+            // another request's entry.
         }
         if !self.table.load(Ordering::Acquire) {
             return Ok(None);
@@ -200,17 +243,16 @@ impl Replays {
         let mut inner = self.lock();
         let now = now_unix();
         if now >= inner.next_sweep {
-            inner
-                .map
-                .retain(|_, e| i64::from(e.expires) >= now || !e.committed);
+            inner.map.retain(|_, e| e.live(now) || !e.committed());
             inner.next_sweep = now + SWEEP_EVERY;
         }
-        if inner.map.len() < self.cap {
-            let entry = Entry {
-                expires: kept_expiry(once.expires),
-                seq,
-                committed: false,
-            };
+        // An entry still in use under the same hash is another request's
+        // (this one was looked up first); its job keeps the entry.
+        let free = match inner.map.get(&k) {
+            None => inner.map.len() < self.cap,
+            Some(e) => e.committed() && !e.live(now),
+        };
+        if let (true, Some(entry)) = (free, Entry::pending(seq, once.expires)) {
             inner.map.insert(k, entry);
             inner.pending.push(k);
             return Ok(());
@@ -258,7 +300,7 @@ impl CommitListener for Replays {
         for k in &pending {
             if committed {
                 if let Some(e) = inner.map.get_mut(k) {
-                    e.committed = true;
+                    e.commit();
                 }
             } else {
                 inner.map.remove(k);
@@ -277,20 +319,22 @@ mod tests {
 
     #[test]
     fn a_full_index_fills_its_table_without_doubling_it() {
-        assert_eq!(std::mem::size_of::<(Key, Entry)>(), 32);
+        assert_eq!(std::mem::size_of::<(Key, Entry)>(), 16);
         let mut map: HashMap<Key, Entry> = HashMap::new();
         for i in 0..CAP as u64 {
-            let mut k = [0u8; 16];
-            k[..8].copy_from_slice(&i.to_le_bytes());
-            let e = Entry {
-                seq: 0,
-                expires: 0,
-                committed: true,
-            };
-            map.insert(k, e);
+            let e = Entry::pending(i as i64, 0).expect("fits");
+            map.insert(i, e);
         }
-        // Room for exactly the cap: 2^18 slots, none to spare.
+        // Room for exactly the cap: 2^19 slots, none to spare.
         assert_eq!(map.capacity(), CAP);
+        let mut e = Entry::pending((1 << 31) - 1, 9).expect("the last seq kept");
+        assert!(!e.committed());
+        e.commit();
+        assert_eq!(
+            (e.seq(), e.committed(), e.expires),
+            ((1 << 31) - 1, true, 9)
+        );
+        assert!(Entry::pending(1 << 31, 9).is_none(), "goes to the table");
         assert_eq!(
             (
                 kept_expiry(-5),
@@ -477,6 +521,42 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM replays", [], |r| r.get(0))
             .expect("count");
         assert_eq!(rows, 2);
+    }
+
+    #[test]
+    fn requests_that_share_a_hash_each_answer_with_their_own_job() {
+        let (_dir, conn) = db();
+        // Indexes nothing yet: the jobs below are stored through `first`.
+        let shared = Replays::load(&conn, 3600).expect("load");
+        let first = Replays::load(&conn, 3600).expect("load");
+        let mut stored = Vec::new();
+        for d in ["a", "b"] {
+            let Enqueued::New(id) = enqueue(&conn, &first, d) else {
+                panic!("new")
+            };
+            let seq: i64 = conn
+                .query_row("SELECT seq FROM jobs WHERE id = ?1", [&id], |r| r.get(0))
+                .expect("seq");
+            stored.push((d, id, seq));
+        }
+        first.batch_done(true);
+        shared.op_started();
+        for (d, id, seq) in &stored {
+            shared.record(&conn, &once(d), 7, *seq, id).expect("record");
+        }
+        shared.batch_done(true);
+        for (d, id, _) in &stored {
+            assert_eq!(
+                shared.in_writer(&conn, &once(d), &7).expect("q").as_ref(),
+                Some(id),
+                "{d}"
+            );
+        }
+        let spilled: i64 = conn
+            .query_row("SELECT COUNT(*) FROM replays", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(spilled, 1, "the second request under the hash");
+        assert_eq!(shared.in_writer(&conn, &once("c"), &7).expect("q"), None);
     }
 
     #[test]
