@@ -654,7 +654,9 @@ fn bench_measures_a_running_gateway_and_loads_only_loopback() {
             .unwrap_or(0.0)
             > 0.0
     );
-    assert!(report["gateway_rss_mib"].as_f64().unwrap_or(0.0) > 0.0);
+    let rss = report["gateway_rss_mib"].as_f64().unwrap_or(0.0);
+    assert!(rss > 0.0);
+    assert!(report["gateway_peak_rss_mib"].as_f64().unwrap_or(0.0) >= rss);
     stop(&mut s.child, Duration::from_secs(15));
 }
 

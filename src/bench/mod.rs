@@ -164,6 +164,8 @@ pub struct Report {
     pub enqueue_to_start_jobs: u64,
     pub jobs_stored: u64,
     pub gateway_rss_mib: f64,
+    /// The most it was resident at any time (`VmHWM`).
+    pub gateway_peak_rss_mib: f64,
 }
 
 /// A gateway child process on a temporary data dir.
@@ -399,12 +401,13 @@ fn thread_cpu_us(pid: u32) -> BTreeMap<String, u64> {
     by_name
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// A line of `/proc/PID/status` in KiB: `VmRSS:` now, `VmHWM:` its peak.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
@@ -745,7 +748,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         phases: Vec::new(),
         rounds: opts.rounds.max(1),
     };
-    let (mut rss, mut stored) = (0.0, 0);
+    let (mut rss, mut peak_rss, mut stored) = (0.0, 0.0, 0);
 
     // The request path with synchronous=NORMAL. Jobs stay queued (the model
     // delay is an hour), so every request passes validation and stores a job.
@@ -837,7 +840,12 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
             let names = ("mixed (1 write : 4 reads)", "mixed_1_write_4_reads");
             runs.compared(&target, names, shape, mixed).await?;
         }
-        rss = target.pid.map_or(0.0, |pid| rss_kib(pid) as f64 / 1024.0);
+        let mib = |field| {
+            target
+                .pid
+                .map_or(0.0, |pid| status_kib(pid, field) as f64 / 1024.0)
+        };
+        (rss, peak_rss) = (mib("VmRSS:"), mib("VmHWM:"));
         stored = match &gw {
             Some(gw) => gw.jobs_stored()?,
             None => ids.len() as u64,
@@ -910,6 +918,7 @@ pub async fn run(opts: &Options) -> BenchResult<Report> {
         enqueue_to_start_jobs: lat.len() as u64,
         jobs_stored: stored,
         gateway_rss_mib: rss,
+        gateway_peak_rss_mib: peak_rss,
     })
 }
 
@@ -978,8 +987,9 @@ pub fn print(r: &Report) -> std::io::Result<()> {
         r.enqueue_to_start_jobs
     )?;
     outln!(
-        "gateway resident memory: {:.1} MiB with {} jobs stored ({} connections, {:.0} s per phase)",
+        "gateway resident memory: {:.1} MiB (peak {:.1} MiB) with {} jobs stored ({} connections, {:.0} s per phase)",
         r.gateway_rss_mib,
+        r.gateway_peak_rss_mib,
         r.jobs_stored,
         r.connections,
         r.seconds_per_phase
