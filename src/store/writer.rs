@@ -26,13 +26,16 @@ const QUEUE: usize = 8192;
 /// batch while callers are concurrent, when commits do not wait on the disk.
 /// A commit costs ~60 µs beyond its jobs (the same ~7 pages logged again:
 /// page 1, the counters, the indexes' right edges); under 64 connections
-/// batches were ~10 jobs, and this wait makes them ~27: the writer's CPU per
-/// job fell from ~31 to ~27 µs, the checkpointer's from ~4.7 to ~3.7 µs.
+/// batches were ~10 jobs without a wait. The wait was 250 µs below 32 jobs
+/// while a job cost the writer ~27 µs; at ~9 µs, the machine sat idle
+/// through it (21–23% of its CPU in `qcgate bench`'s write phase against
+/// 17–18% with 100 µs below 16), and 100 µs below 16 answered more requests
+/// in each of seven alternating runs.
 /// A commit that syncs (`durability = "full"`) already gathers ~25 while it
 /// waits, and the wait only added to the workers' CPU per job there.
-pub const LINGER: Duration = Duration::from_micros(250);
+pub const LINGER: Duration = Duration::from_micros(100);
 /// A batch this large already spreads its commit thin: no wait.
-const LINGER_BELOW: usize = 32;
+const LINGER_BELOW: usize = 16;
 
 trait WriteOp: Send {
     /// Runs inside the open transaction, keeping the outcome for [`finish`];
