@@ -29,8 +29,8 @@ const QUEUE: usize = 8192;
 /// batches were ~10 jobs without a wait. The wait was 250 µs below 32 jobs
 /// while a job cost the writer ~27 µs; at ~9 µs, the machine sat idle
 /// through it (21–23% of its CPU in `qcgate bench`'s write phase against
-/// 17–18% with 100 µs below 16), and 100 µs below 16 answered more requests
-/// in each of seven alternating runs.
+/// 17–18% with 100 µs below 16), and 100 µs below 16 reached a higher
+/// ratio to the ceiling in each of seven alternating pairs.
 /// A commit that syncs (`durability = "full"`) already gathers ~25 while it
 /// waits, and the wait only added to the workers' CPU per job there.
 pub const LINGER: Duration = Duration::from_micros(100);
