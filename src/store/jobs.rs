@@ -259,6 +259,16 @@ pub fn prune(
         .execute(args)?;
     conn.prepare_cached("DELETE FROM replays WHERE expires < ?1")?
         .execute([now])?;
+    // Once the table holds no live record, lookups that miss memory need not
+    // look there: after a burst that filled the index, writes cost what
+    // they did before it. Only expired rows were deleted, so readers' view
+    // holds no live row either.
+    let live = conn
+        .prepare_cached("SELECT 1 FROM replays WHERE expires >= ?1 LIMIT 1")?
+        .exists([now])?;
+    if !live {
+        replays.table_unused();
+    }
     Ok(n)
 }
 

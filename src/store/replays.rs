@@ -291,6 +291,16 @@ impl Replays {
         self.table.store(true, Ordering::Release);
     }
 
+    /// The table holds no live row (writer thread, which alone adds them).
+    pub fn table_unused(&self) {
+        self.table.store(false, Ordering::Release);
+    }
+
+    #[cfg(test)]
+    fn consults_table(&self) -> bool {
+        self.table.load(Ordering::Acquire)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves a consistent map.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -539,6 +549,19 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM replays", [], |r| r.get(0))
             .expect("count");
         assert_eq!(rows, 2);
+
+        // Pruning keeps the table consulted while it holds a live row, and
+        // stops once every row has expired and gone.
+        assert_eq!(jobs::prune(&conn, &again, 0, 10).expect("prune"), 0);
+        assert!(again.consults_table());
+        conn.execute("UPDATE replays SET expires = ?1", [now_unix() - 1])
+            .expect("expire");
+        jobs::prune(&conn, &again, 0, 10).expect("prune");
+        assert!(!again.consults_table());
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM replays", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(rows, 0);
     }
 
     #[test]
