@@ -397,6 +397,12 @@ mod tests {
         }
     }
 
+    /// Rows of the `replays` table, live or not.
+    fn table_rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT COUNT(*) FROM replays", [], |r| r.get(0))
+            .expect("count")
+    }
+
     fn db() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().expect("tmp");
         let conn = crate::store::open_rw(&crate::store::db_path(dir.path())).expect("db");
@@ -523,9 +529,7 @@ mod tests {
                 "{d}"
             );
         }
-        let spilled: i64 = conn
-            .query_row("SELECT COUNT(*) FROM replays", [], |r| r.get(0))
-            .expect("count");
+        let spilled = table_rows(&conn);
         assert_eq!(spilled, 1, "one entry past the cap went to the table");
         assert_eq!(again.committed(&conn, &gone).expect("q"), None);
 
@@ -545,9 +549,7 @@ mod tests {
         };
         again.batch_done(true);
         assert_eq!(again.committed(&conn, &once("d")).expect("q"), Some(d));
-        let rows: i64 = conn
-            .query_row("SELECT COUNT(*) FROM replays", [], |r| r.get(0))
-            .expect("count");
+        let rows = table_rows(&conn);
         assert_eq!(rows, 2);
 
         // Pruning keeps the table consulted while it holds a live row, and
@@ -558,9 +560,7 @@ mod tests {
             .expect("expire");
         jobs::prune(&conn, &again, 0, 10).expect("prune");
         assert!(!again.consults_table());
-        let rows: i64 = conn
-            .query_row("SELECT COUNT(*) FROM replays", [], |r| r.get(0))
-            .expect("count");
+        let rows = table_rows(&conn);
         assert_eq!(rows, 0);
     }
 
@@ -593,9 +593,7 @@ mod tests {
                 "{d}"
             );
         }
-        let spilled: i64 = conn
-            .query_row("SELECT COUNT(*) FROM replays", [], |r| r.get(0))
-            .expect("count");
+        let spilled = table_rows(&conn);
         assert_eq!(spilled, 1, "the second request under the hash");
         assert_eq!(shared.in_writer(&conn, &once("c"), &7).expect("q"), None);
     }
