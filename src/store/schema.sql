@@ -97,14 +97,26 @@ CREATE INDEX IF NOT EXISTS jobs_working ON jobs(lease_expires) WHERE status = 'w
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(status_time) WHERE status IN ('successful', 'failed');
 
 -- A signed request that stored a job, so the same request received again
--- answers with the same job (kept while the request is still valid). Only
--- what the in-memory index (store/replays.rs) has no room for lands here;
--- the job rows' replay_digest columns are the rest of the record.
+-- answers with the same job (kept while the request is still valid). The
+-- job rows' replay_digest columns are the record, indexed in memory
+-- (store/replays.rs); here only requests that share the index's hash with
+-- another live one, and those whose job was pruned first.
 CREATE TABLE IF NOT EXISTS replays (
   expires  INTEGER NOT NULL,
   digest   TEXT NOT NULL,
   job_id   TEXT NOT NULL,
   PRIMARY KEY (expires, digest)
+) WITHOUT ROWID;
+
+-- The in-memory index's entries that expire first, moved here when it is
+-- nearly full: its 64-bit hash of the request's digest and the job's seq
+-- (the job row's replay_digest confirms a match). Keyed by expiry first so
+-- that entries moved in order append to the table.
+CREATE TABLE IF NOT EXISTS replay_spill (
+  expires  INTEGER NOT NULL,
+  hash     INTEGER NOT NULL,
+  seq      INTEGER NOT NULL,
+  PRIMARY KEY (expires, hash, seq)
 ) WITHOUT ROWID;
 
 -- Open (pending or working) jobs per owner, for the queue quota.

@@ -9,6 +9,8 @@ use crate::store::jobs;
 use crate::store::{Store, StoreError};
 
 const BATCH: usize = 500;
+/// Expired rows of `replay_spill` deleted by one writer operation (~1 ms).
+const SPILL_BATCH: usize = 4000;
 
 pub(super) async fn run(store: Store, cfg: WorkerConfig, mut stop: watch::Receiver<bool>) {
     loop {
@@ -34,6 +36,22 @@ pub(super) async fn run(store: Store, cfg: WorkerConfig, mut stop: watch::Receiv
                 Err(StoreError::Closed) => return,
                 Err(e) => {
                     tracing::error!(error = %e, "prune failed");
+                    break;
+                }
+            }
+        }
+        loop {
+            let replays = store.replays.clone();
+            match store
+                .writer
+                .write(move |c| replays.drop_expired_spill(c, SPILL_BATCH))
+                .await
+            {
+                Ok(n) if n == SPILL_BATCH && !*stop.borrow() => tokio::task::yield_now().await,
+                Ok(_) => break,
+                Err(StoreError::Closed) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "dropping expired replay records failed");
                     break;
                 }
             }
