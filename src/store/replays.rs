@@ -760,7 +760,7 @@ mod tests {
             r,
             None,
             None,
-            &[(job(), once(digest))],
+            &[jobs::Queued::new(job(), once(digest), None)],
             1000,
         )
         .expect("enqueue");
@@ -864,7 +864,7 @@ mod tests {
             &r,
             None,
             None,
-            &[(job(), gone.clone())],
+            &[jobs::Queued::new(job(), gone.clone(), None)],
             1000,
         )
         .expect("expired one");
@@ -896,7 +896,7 @@ mod tests {
                 &again,
                 None,
                 None,
-                &[(job(), once(d))],
+                &[jobs::Queued::new(job(), once(d), None)],
                 1000,
             )
             .expect("enqueue")
@@ -944,7 +944,7 @@ mod tests {
                 r,
                 None,
                 None,
-                &[(job(), o.clone())],
+                &[jobs::Queued::new(job(), o.clone(), None)],
                 1_000_000,
             )
             .expect("enqueue");
