@@ -23,7 +23,7 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::store::jobs::{self, Enqueued, NewJob, Once, Queued};
+use crate::store::jobs::{self, Enqueued, NewJob, Once};
 
 /// Everything a handler may use: the authenticated caller and the parameters.
 pub struct Context<'a> {
@@ -124,14 +124,13 @@ pub async fn enqueue_with(
     jobs: Vec<(String, NewJob)>,
     mut create: impl FnMut(&rusqlite::Connection) -> Result<(), StoreError> + Send + 'static,
 ) -> Result<Vec<String>, ApiError> {
-    let views = cx.state.store.views.clone();
-    // Made here, on the request's thread, so the one writer does less per job.
-    let items: Vec<Queued> = jobs
+    let items: Vec<(NewJob, Once)> = jobs
         .into_iter()
-        .map(|(part, job)| Queued::new(job, once(cx, &part), Some(&views)))
+        .map(|(part, job)| (job, once(cx, &part)))
         .collect();
     let max_open = cx.state.max_open_jobs_per_owner;
     let replays = cx.state.store.replays.clone();
+    let views = cx.state.store.views.clone();
     let next_seq = cx.state.store.next_seq.clone();
     let outcome = cx
         .state

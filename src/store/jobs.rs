@@ -5,7 +5,6 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::StoreError;
 use super::next_seq::{self, NextSeq};
-use super::packed::Packed;
 use super::read_pool::ReadPool;
 use super::replays::{self, Replays};
 use super::tx::Tx;
@@ -87,7 +86,7 @@ pub fn lane_of(conn: &Connection, job_id: &str) -> Result<Option<String>, StoreE
 
 /// Inserts a pending job and returns its id; durable once the writer commits.
 pub fn insert(conn: &Tx<'_>, job: &NewJob) -> Result<String, StoreError> {
-    let (id, _) = insert_queued(conn, job, now_unix(), None, None, None)?;
+    let (id, _) = insert_queued(conn, job, None, None, None)?;
     conn.cached(
         "INSERT INTO owner_open (owner, open) VALUES (?1, 1)
          ON CONFLICT(owner) DO UPDATE SET open = open + 1",
@@ -97,16 +96,15 @@ pub fn insert(conn: &Tx<'_>, job: &NewJob) -> Result<String, StoreError> {
 }
 
 /// The job row and its lane's count; the owner's open count is the caller's.
-/// `view`: the views and the job's entry packed without its id, handed
-/// over once the id is known. Returns the job's id and seq.
+/// Returns the job's id and seq.
 fn insert_queued(
     conn: &Tx<'_>,
     job: &NewJob,
-    now: i64,
     once: Option<&Once>,
-    view: Option<(&JobViews, &Packed)>,
+    views: Option<&JobViews>,
     seqs: Option<&NextSeq>,
 ) -> Result<(String, i64), StoreError> {
+    let now = now_unix();
     // The id is computed here rather than read by `INSERT … RETURNING`, which
     // builds a temporary b-tree for its result (a third of the writer's time
     // per job in a profile).
@@ -155,41 +153,11 @@ fn insert_queued(
         )?
         .execute(params![job.lane, seq])?;
     }
-    // Spares the writer reading the row back (and decoding it) per job.
-    // Without an entry (none given, or an id too long) the row is read back.
-    if let Some((views, packed)) = view
-        && let Some(entry) = packed.with_id(&id)
-    {
-        views.provide(seq, entry);
+    if let Some(views) = views {
+        // Spares the writer reading the row back (and decoding it) per job.
+        views.provide(inserted_entry(seq, &id, job, now));
     }
     Ok((id, seq))
-}
-
-/// A job ready for the writer: what can be done before it has a seq is
-/// done by the request's thread (the replay key, the packed view entry).
-#[derive(Clone)]
-pub struct Queued {
-    pub job: NewJob,
-    pub once: Once,
-    key: replays::Key,
-    /// Its create time, which its view entry shows.
-    now: i64,
-    view: Option<Packed>,
-}
-
-impl Queued {
-    /// `views`: the job views to give its entry to (packed here).
-    pub fn new(job: NewJob, once: Once, views: Option<&JobViews>) -> Queued {
-        let now = now_unix();
-        let view = views.and_then(|v| v.pack(&inserted_entry(0, "", &job, now)));
-        Queued {
-            key: replays::key(&once.digest),
-            job,
-            once,
-            now,
-            view,
-        }
-    }
 }
 
 /// Identifies a signed request, so receiving it again creates no second job.
@@ -219,15 +187,16 @@ pub fn enqueue(
     replays: &Replays,
     views: Option<&JobViews>,
     seqs: Option<&NextSeq>,
-    items: &[Queued],
+    items: &[(NewJob, Once)],
     max_open: u64,
 ) -> Result<Vec<Enqueued>, StoreError> {
+    let keys: Vec<replays::Key> = items.iter().map(|(_, o)| replays::key(&o.digest)).collect();
     let mut seen = Vec::with_capacity(items.len());
-    for q in items {
-        seen.push(replays.in_writer(conn, &q.once, &q.key)?);
+    for ((_, once), k) in items.iter().zip(&keys) {
+        seen.push(replays.in_writer(conn, once, k)?);
     }
     let new = seen.iter().filter(|s| s.is_none()).count() as u64;
-    if let (Some(Queued { job, .. }), true) = (items.first(), new > 0) {
+    if let (Some((job, _)), true) = (items.first(), new > 0) {
         // Checks the quota and takes the room in one statement: nothing is
         // changed when the owner's open jobs plus these would pass it.
         let took = new <= max_open
@@ -244,14 +213,13 @@ pub fn enqueue(
         }
     }
     let mut out = Vec::with_capacity(items.len());
-    for (q, seen) in items.iter().zip(seen) {
+    for (((job, once), seen), k) in items.iter().zip(seen).zip(keys) {
         if let Some(id) = seen {
             out.push(Enqueued::Replayed(id));
             continue;
         }
-        let view = views.zip(q.view.as_ref());
-        let (id, seq) = insert_queued(conn, &q.job, q.now, Some(&q.once), view, seqs)?;
-        replays.record(conn, &q.once, q.key, seq, &id)?;
+        let (id, seq) = insert_queued(conn, job, Some(once), views, seqs)?;
+        replays.record(conn, once, k, seq, &id)?;
         out.push(Enqueued::New(id));
     }
     Ok(out)

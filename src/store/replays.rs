@@ -760,7 +760,7 @@ mod tests {
             r,
             None,
             None,
-            &[jobs::Queued::new(job(), once(digest), None)],
+            &[(job(), once(digest))],
             1000,
         )
         .expect("enqueue");
@@ -864,7 +864,7 @@ mod tests {
             &r,
             None,
             None,
-            &[jobs::Queued::new(job(), gone.clone(), None)],
+            &[(job(), gone.clone())],
             1000,
         )
         .expect("expired one");
@@ -896,7 +896,7 @@ mod tests {
                 &again,
                 None,
                 None,
-                &[jobs::Queued::new(job(), once(d), None)],
+                &[(job(), once(d))],
                 1000,
             )
             .expect("enqueue")
@@ -944,7 +944,7 @@ mod tests {
                 r,
                 None,
                 None,
-                &[jobs::Queued::new(job(), o.clone(), None)],
+                &[(job(), o.clone())],
                 1_000_000,
             )
             .expect("enqueue");

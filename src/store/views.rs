@@ -4,9 +4,8 @@
 //!
 //! Only the writer fills it. SQLite's update hook names every `jobs` row a
 //! batch touches; just before the batch commits, the writer reads those rows
-//! back (jobs already here; a new job's entry comes packed with it, made by
-//! the request's thread) and the entries replace the old ones once the
-//! commit succeeds. Readers never insert, so an entry is never older
+//! back (new jobs, and jobs already here) and the entries replace the old ones
+//! once the commit succeeds. Readers never insert, so an entry is never older
 //! than what a reader could find in the database: a miss falls back to SQL.
 //! Jobs are changed only by the gateway's writer, so nothing else can make an
 //! entry stale. (SQLite does not report a `DELETE` without `WHERE`, which it
@@ -23,7 +22,7 @@ use rusqlite::hooks::Action;
 
 use super::job_ids::JobIds;
 use super::jobs::{self, JobEntry};
-use super::packed::{self, Packed};
+use super::packed::{Packed, Packer};
 use super::seq_ring::SeqRing;
 use super::writer::CommitListener;
 
@@ -119,14 +118,12 @@ pub struct JobViews {
     provided: Mutex<Provided>,
     /// Read back and packed before the commit; applied if it succeeds.
     staged: Mutex<Vec<Staged>>,
-    /// Rows read back from SQL rather than handed over (tests look).
-    #[cfg(test)]
-    read_from_sql: std::sync::atomic::AtomicUsize,
+    packer: Mutex<Packer>,
 }
 
 #[derive(Default)]
 struct Provided {
-    entries: Vec<(i64, Packed)>,
+    entries: Vec<JobEntry>,
     /// `entries.len()` when the current operation started.
     op_start: usize,
 }
@@ -140,8 +137,7 @@ impl JobViews {
             touched: Mutex::default(),
             provided: Mutex::default(),
             staged: Mutex::default(),
-            #[cfg(test)]
-            read_from_sql: Default::default(),
+            packer: Mutex::default(),
         }
     }
 
@@ -150,18 +146,10 @@ impl JobViews {
         lock(&self.touched).push((action, seq));
     }
 
-    /// `entry` packed, for a job not yet stored: its id may be empty, to
-    /// be set by [`Packed::with_id`]. New jobs are packed by the request's
-    /// thread so that the one writer does not (a fifth of its work per job).
-    pub fn pack(&self, entry: &JobEntry) -> Option<Packed> {
-        packed::pack(entry)
-    }
-
-    /// The entry of row `seq`, which the writer just inserted, as it will
-    /// read once committed: it need not be read back (unless the batch
-    /// changes it again).
-    pub fn provide(&self, seq: i64, entry: Packed) {
-        lock(&self.provided).entries.push((seq, entry));
+    /// A row the writer just inserted, as it will read once committed: it
+    /// need not be read back (unless the batch changes it again).
+    pub fn provide(&self, entry: JobEntry) {
+        lock(&self.provided).entries.push(entry);
     }
 
     /// The job with this id, if it is here.
@@ -196,7 +184,12 @@ impl JobViews {
         mut touched: Vec<(Action, i64)>,
     ) -> Result<Vec<Staged>, super::StoreError> {
         touched.sort_by_key(|(_, seq)| *seq);
-        let mut provided: HashMap<i64, Packed> = lock(&self.provided).entries.drain(..).collect();
+        let mut provided: HashMap<i64, JobEntry> = lock(&self.provided)
+            .entries
+            .drain(..)
+            .map(|e| (e.seq, e))
+            .collect();
+        let mut packer = lock(&self.packer);
         let inner = self.read();
         let mut staged = Vec::new();
         for rows in touched.chunk_by(|a, b| a.1 == b.1) {
@@ -207,15 +200,10 @@ impl JobViews {
             }
             let only_inserted = rows.iter().all(|(a, _)| *a == Action::SQLITE_INSERT);
             let entry = match provided.remove(&seq) {
-                Some(p) if only_inserted => Some(p),
-                _ => {
-                    #[cfg(test)]
-                    self.read_from_sql
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    jobs::entry_by_seq(conn, seq)?.and_then(|e| packed::pack(&e))
-                }
+                Some(e) if only_inserted => Some(e),
+                _ => jobs::entry_by_seq(conn, seq)?,
             };
-            staged.push((seq, entry));
+            staged.push((seq, entry.map(|e| packer.pack(&e))));
         }
         Ok(staged)
     }
@@ -282,7 +270,6 @@ mod tests {
     use crate::clock::now_unix;
     use crate::store::jobs::{Described, Ending, JobFilter, NewJob};
     use crate::store::next_seq::NextSeq;
-    use crate::store::packed::Packer;
     use crate::store::replays::Replays;
     use crate::store::writer::Writer;
     use crate::store::{ReadPool, StoreError, db_path, open_rw};
@@ -398,13 +385,12 @@ mod tests {
     fn enqueue(s: &Setup, digest: &str, then: fn(&Connection) -> Result<(), StoreError>) -> String {
         let replays = Arc::new(s.readers.with(|c| Replays::load(c, 600)).expect("replays"));
         let (views, seqs) = (s.views.clone(), s.seqs.clone());
-        let items = vec![jobs::Queued::new(
+        let items = vec![(
             job("usr-A"),
             jobs::Once {
                 digest: digest.into(),
                 expires: now_unix() + 600,
             },
-            Some(&s.views),
         )];
         let out = s
             .writer
@@ -423,14 +409,7 @@ mod tests {
     #[test]
     fn an_entry_handed_over_by_the_insert_equals_the_row_read_back() {
         let s = setup(CAP_BYTES);
-        let read_back = || {
-            s.views
-                .read_from_sql
-                .load(std::sync::atomic::Ordering::Relaxed)
-        };
-        // Packed by the caller before the job had an id, handed over with it.
         let id = enqueue(&s, "d-1", |_| Ok(()));
-        assert_eq!(read_back(), 0);
         let entry = s.views.get(&id).expect("kept");
         assert_eq!(entry.status, "pending");
         assert_eq!(
@@ -443,8 +422,6 @@ mod tests {
             c.execute("UPDATE jobs SET status = 'working'", [])?;
             Ok(())
         });
-        // Both rows changed: the first job's entry and the new one.
-        assert_eq!(read_back(), 2);
         let entry = s.views.get(&id).expect("kept");
         assert_eq!(entry.status, "working");
         assert_eq!(
@@ -498,7 +475,7 @@ mod tests {
                 &replays,
                 Some(&views),
                 None,
-                &[jobs::Queued::new(item.clone(), once, Some(&views))],
+                &[(item.clone(), once)],
                 100,
             )?;
             let _ = tx.send(out);
@@ -581,20 +558,16 @@ mod tests {
     }
 
     fn packed(packer: &mut Packer, seq: i64) -> Packed {
-        let id = format!("j-{seq:011}");
-        packer
-            .pack(&JobEntry {
-                seq,
-                json: crate::written::Written::of(&serde_json::json!({ "job_id": id }))
-                    .expect("json"),
-                id,
-                owner: "usr-A".into(),
-                zone: "sh1a".into(),
-                status: "pending".into(),
-                action: "StartClusters".into(),
-                resource_ids: "cl-views01".into(),
-            })
-            .expect("packs")
+        packer.pack(&JobEntry {
+            seq,
+            id: format!("j-{seq:011}"),
+            owner: "usr-A".into(),
+            zone: "sh1a".into(),
+            status: "pending".into(),
+            action: "StartClusters".into(),
+            resource_ids: "cl-views01".into(),
+            json: crate::written::Written::of(&seq).expect("json"),
+        })
     }
 
     #[test]
