@@ -132,13 +132,21 @@ pub async fn enqueue_with(
     let replays = cx.state.store.replays.clone();
     let views = cx.state.store.views.clone();
     let next_seq = cx.state.store.next_seq.clone();
+    let ready = cx.state.store.job_ready.clone();
     let outcome = cx
         .state
         .store
         .writer
         .write(move |c| {
-            let outcome =
-                jobs::enqueue(c, &replays, Some(&views), Some(&next_seq), &items, max_open)?;
+            let outcome = jobs::enqueue(
+                c,
+                &replays,
+                Some(&views),
+                Some(&next_seq),
+                Some(&ready),
+                &items,
+                max_open,
+            )?;
             if outcome.iter().all(|o| matches!(o, Enqueued::New(_))) {
                 create(c)?;
             }
@@ -148,11 +156,7 @@ pub async fn enqueue_with(
     let mut ids = Vec::with_capacity(outcome.len());
     for o in outcome {
         match o {
-            Enqueued::New(id) => {
-                cx.state.store.job_ready.notify_one();
-                ids.push(id);
-            }
-            Enqueued::Replayed(id) => ids.push(id),
+            Enqueued::New(id) | Enqueued::Replayed(id) => ids.push(id),
             Enqueued::OverQuota(max) => {
                 return Err(ApiError::QuotaExceeded(format!(
                     "the owner already has {max} jobs pending or working; wait for some to finish"

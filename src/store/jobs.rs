@@ -2,6 +2,7 @@
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use tokio::sync::Notify;
 
 use super::StoreError;
 use super::next_seq::{self, NextSeq};
@@ -86,7 +87,7 @@ pub fn lane_of(conn: &Connection, job_id: &str) -> Result<Option<String>, StoreE
 
 /// Inserts a pending job and returns its id; durable once the writer commits.
 pub fn insert(conn: &Tx<'_>, job: &NewJob) -> Result<String, StoreError> {
-    let (id, _) = insert_queued(conn, job, None, None, None)?;
+    let (id, _, _) = insert_queued(conn, job, None, None, None)?;
     conn.cached(
         "INSERT INTO owner_open (owner, open) VALUES (?1, 1)
          ON CONFLICT(owner) DO UPDATE SET open = open + 1",
@@ -96,14 +97,15 @@ pub fn insert(conn: &Tx<'_>, job: &NewJob) -> Result<String, StoreError> {
 }
 
 /// The job row and its lane's count; the owner's open count is the caller's.
-/// Returns the job's id and seq.
+/// Returns the job's id and seq, and whether it can be claimed at once (it
+/// heads its lane) rather than waiting behind its lane's open jobs.
 fn insert_queued(
     conn: &Tx<'_>,
     job: &NewJob,
     once: Option<&Once>,
     views: Option<&JobViews>,
     seqs: Option<&NextSeq>,
-) -> Result<(String, i64), StoreError> {
+) -> Result<(String, i64, bool), StoreError> {
     let now = now_unix();
     // The id is computed here rather than read by `INSERT … RETURNING`, which
     // builds a temporary b-tree for its result (a third of the writer's time
@@ -145,7 +147,8 @@ fn insert_queued(
     let queued = conn
         .cached("UPDATE lanes SET pending = pending + 1, tail = ?2 WHERE lane = ?1 AND head IS NOT NULL")?
         .execute(params![job.lane, seq])?;
-    if queued == 0 {
+    let heads = queued == 0;
+    if heads {
         conn.cached(
             "INSERT INTO lanes (lane, pending, head, tail) VALUES (?1, 1, ?2, ?2)
              ON CONFLICT(lane) DO UPDATE SET pending = pending + 1, head = excluded.head,
@@ -157,7 +160,7 @@ fn insert_queued(
         // Spares the writer reading the row back (and decoding it) per job.
         views.provide(inserted_entry(seq, &id, job, now));
     }
-    Ok((id, seq))
+    Ok((id, seq, heads))
 }
 
 /// Identifies a signed request, so receiving it again creates no second job.
@@ -182,11 +185,16 @@ pub enum Enqueued {
 /// writer transaction. All jobs belong to one owner.
 /// `views`, when given, get the new jobs' entries without reading them back;
 /// `seqs`, when given, spares reading the next seq from SQL (the writer's).
+/// `ready` is told when a new job heads its lane: only then is there
+/// something a waiting worker can claim (the claim, a writer operation too,
+/// runs after this one's batch commits). A job queued behind its lane's
+/// open jobs is claimed by the worker that ends the one before it.
 pub fn enqueue(
     conn: &Tx<'_>,
     replays: &Replays,
     views: Option<&JobViews>,
     seqs: Option<&NextSeq>,
+    ready: Option<&Notify>,
     items: &[(NewJob, Once)],
     max_open: u64,
 ) -> Result<Vec<Enqueued>, StoreError> {
@@ -218,8 +226,11 @@ pub fn enqueue(
             out.push(Enqueued::Replayed(id));
             continue;
         }
-        let (id, seq) = insert_queued(conn, job, Some(once), views, seqs)?;
+        let (id, seq, heads) = insert_queued(conn, job, Some(once), views, seqs)?;
         replays.record(conn, once, k, seq, &id)?;
+        if heads && let Some(ready) = ready {
+            ready.notify_one();
+        }
         out.push(Enqueued::New(id));
     }
     Ok(out)
@@ -776,6 +787,69 @@ pub fn orphans(conn: &Connection, expired_before: i64) -> Result<Vec<Orphan>, St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::writer::CommitListener;
+
+    #[test]
+    fn only_a_job_that_heads_its_lane_wakes_a_worker() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let conn = crate::store::open_rw(&crate::store::db_path(dir.path())).expect("db");
+        let replays = Replays::load(&conn, 3600).expect("replays");
+        let ready = Notify::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        // A wake-up given while no worker waits is kept for the next one.
+        let woken = || {
+            rt.block_on(async {
+                let wait = std::time::Duration::from_millis(20);
+                tokio::time::timeout(wait, ready.notified()).await.is_ok()
+            })
+        };
+        let mut n = 0;
+        let mut enqueue = |lane: &str| {
+            n += 1;
+            let job = NewJob {
+                owner: "usr-TEST0001".into(),
+                zone: "sh1a".into(),
+                action: "RunClusterCustomService".into(),
+                lane: lane.into(),
+                resource_ids: vec![lane.into()],
+                directive: "{}".into(),
+                task: "{}".into(),
+                secrets: None,
+            };
+            let once = Once {
+                digest: format!("d-{n}"),
+                expires: now_unix() + 600,
+            };
+            replays.op_started();
+            let out = enqueue(
+                &Tx::new(&conn),
+                &replays,
+                None,
+                None,
+                Some(&ready),
+                &[(job, once)],
+                100,
+            )
+            .expect("enqueue");
+            replays.batch_done(true);
+            assert!(matches!(out.as_slice(), [Enqueued::New(_)]), "{out:?}");
+        };
+        enqueue("cl-lane0001");
+        assert!(woken(), "the lane's first job can run at once");
+        enqueue("cl-lane0001");
+        assert!(!woken(), "the second waits behind the first");
+        enqueue("cl-lane0002");
+        assert!(woken(), "another lane's first job");
+
+        // Once the lane's jobs have all ended, its next job heads it again.
+        conn.execute_batch("UPDATE lanes SET pending = 0, head = NULL, tail = NULL")
+            .expect("end the lanes");
+        enqueue("cl-lane0001");
+        assert!(woken());
+    }
 
     #[test]
     fn an_entry_is_written_as_serde_json_writes_its_view() {

@@ -760,6 +760,7 @@ mod tests {
             r,
             None,
             None,
+            None,
             &[(job(), once(digest))],
             1000,
         )
@@ -864,6 +865,7 @@ mod tests {
             &r,
             None,
             None,
+            None,
             &[(job(), gone.clone())],
             1000,
         )
@@ -894,6 +896,7 @@ mod tests {
             let Enqueued::New(id) = jobs::enqueue(
                 &crate::store::Tx::new(&conn),
                 &again,
+                None,
                 None,
                 None,
                 &[(job(), once(d))],
@@ -942,6 +945,7 @@ mod tests {
             let out = jobs::enqueue(
                 &crate::store::Tx::new(conn),
                 r,
+                None,
                 None,
                 None,
                 &[(job(), o.clone())],

@@ -395,7 +395,7 @@ mod tests {
         let out = s
             .writer
             .write_blocking(move |c| {
-                let out = jobs::enqueue(c, &replays, Some(&views), Some(&seqs), &items, 100)?;
+                let out = jobs::enqueue(c, &replays, Some(&views), Some(&seqs), None, &items, 100)?;
                 then(c)?;
                 Ok(out)
             })
@@ -474,6 +474,7 @@ mod tests {
                 c,
                 &replays,
                 Some(&views),
+                None,
                 None,
                 &[(item.clone(), once)],
                 100,
