@@ -163,6 +163,23 @@ fn insert_queued(
     Ok((id, seq, heads))
 }
 
+#[cfg(test)]
+impl NewJob {
+    /// A job of the tests' owner in `lane` (one cluster's).
+    pub fn for_test(lane: &str) -> NewJob {
+        NewJob {
+            owner: "usr-TEST0001".into(),
+            zone: "sh1a".into(),
+            action: "RunClusterCustomService".into(),
+            lane: lane.into(),
+            resource_ids: vec![lane.into()],
+            directive: "{}".into(),
+            task: "{}".into(),
+            secrets: None,
+        }
+    }
+}
+
 /// Identifies a signed request, so receiving it again creates no second job.
 #[derive(Debug, Clone)]
 pub struct Once {
@@ -809,16 +826,7 @@ mod tests {
         let mut n = 0;
         let mut enqueue = |lane: &str| {
             n += 1;
-            let job = NewJob {
-                owner: "usr-TEST0001".into(),
-                zone: "sh1a".into(),
-                action: "RunClusterCustomService".into(),
-                lane: lane.into(),
-                resource_ids: vec![lane.into()],
-                directive: "{}".into(),
-                task: "{}".into(),
-                secrets: None,
-            };
+            let job = NewJob::for_test(lane);
             let once = Once {
                 digest: format!("d-{n}"),
                 expires: now_unix() + 600,

@@ -474,16 +474,7 @@ mod tests {
     }
 
     fn job(lane: &str) -> jobs::NewJob {
-        jobs::NewJob {
-            owner: "usr-TEST0001".into(),
-            zone: "sh1a".into(),
-            action: "RunClusterCustomService".into(),
-            lane: lane.into(),
-            resource_ids: vec![lane.into()],
-            directive: "{}".into(),
-            task: "{}".into(),
-            secrets: None,
-        }
+        jobs::NewJob::for_test(lane)
     }
 
     /// Stores a pending job in each lane named, in order; returns their ids.

@@ -717,16 +717,7 @@ mod tests {
     }
 
     fn job() -> NewJob {
-        NewJob {
-            owner: "usr-TEST0001".into(),
-            zone: "sh1a".into(),
-            action: "RunClusterCustomService".into(),
-            lane: "cl-test0001".into(),
-            resource_ids: vec!["cl-test0001".into()],
-            directive: "{}".into(),
-            task: "{}".into(),
-            secrets: None,
-        }
+        NewJob::for_test("cl-test0001")
     }
 
     /// Every call gives the same expiry: a record in the table is found by
