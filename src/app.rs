@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::{FailureThrottle, TimeWindow};
 use crate::config::Config;
+use crate::http::{Activity, IdleSweeper};
 use crate::sealing::MasterKey;
 use crate::state::AppState;
 use crate::store::keys::{self, NewKey};
@@ -193,10 +194,12 @@ async fn serve(
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
     let mut http = http1::Builder::new();
+    // The header timeout is `http::Activity`'s, not hyper's per-request timer.
     http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(cfg.header_timeout_secs))
+        .header_read_timeout(None)
         .max_buf_size(crate::http::MAX_INPUT + 64 * 1024)
         .keep_alive(true);
+    let idle = IdleSweeper::spawn(Duration::from_secs(cfg.header_timeout_secs));
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -215,21 +218,26 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let conn =
-            http.serve_connection(
-                crate::http::JsonRejections::new(TokioIo::new(stream)),
-                service_fn(move |req| {
-                    let state = state.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(crate::http::handle(state, req).await)
-                    }
-                }),
-            );
+        let activity = Activity::new();
+        let watched = activity.clone();
+        let conn = http.serve_connection(
+            crate::http::JsonRejections::new(TokioIo::new(stream)),
+            service_fn(move |req| {
+                let (state, in_flight) = (state.clone(), activity.begin());
+                async move {
+                    let resp = crate::http::handle(state, req).await;
+                    drop(in_flight);
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            }),
+        );
         let conn = graceful.watch(conn);
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let _ = conn.await;
             drop(permit);
         });
+        // Aborting the task drops the connection, which closes it.
+        idle.watch(watched, task.abort_handle());
     }
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
@@ -238,6 +246,7 @@ async fn serve(
     {
         tracing::warn!("in-flight requests did not finish within 30 s");
     }
+    drop(idle);
     pool.shutdown().await;
     // The writer stops once every handle to it is gone and its queue is drained.
     drop(state);

@@ -3,8 +3,10 @@
 //! envelope. Every `/iaas` answer is HTTP 200 with `application/json`.
 
 mod envelope;
+mod idle;
 mod raw_errors;
 
+pub use idle::{Activity, IdleSweeper};
 pub use raw_errors::JsonRejections;
 
 use std::sync::Arc;
