@@ -24,7 +24,8 @@ pub struct Config {
     /// A job's lease; a heartbeat renews it every third of this.
     pub lease_secs: i64,
     pub max_connections: usize,
-    /// Time allowed to send request headers (slowloris guard).
+    /// Time allowed to send a request's headers, from connecting or the
+    /// previous reply (slowloris guard; also closes idle keep-alive connections).
     pub header_timeout_secs: u64,
     /// Time allowed to send a POST body.
     pub body_timeout_secs: u64,
