@@ -194,7 +194,7 @@ async fn serve(
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
     let mut http = http1::Builder::new();
-    // The header timeout is `http::Activity`'s, not hyper's per-request timer.
+    // The header timeout is `IdleSweeper`'s, not hyper's per-request timer.
     http.timer(TokioTimer::new())
         .header_read_timeout(None)
         .max_buf_size(crate::http::MAX_INPUT + 64 * 1024)
