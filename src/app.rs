@@ -23,7 +23,9 @@ use crate::store::keys::{self, NewKey};
 use crate::store::{self, Store, StoreError};
 use crate::worker::command::CommandExecutor;
 use crate::worker::executor::Executor;
+use crate::worker::allow::AllowList;
 use crate::worker::model::ModelExecutor;
+use crate::worker::servers::ServersExecutor;
 use crate::worker::{self, WorkerConfig, WorkerPool};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +58,16 @@ pub async fn start(cfg: &Config) -> Result<Gateway, StartError> {
     let model = ModelExecutor {
         delay: Duration::from_millis(cfg.model_delay_ms),
     };
-    start_with(cfg, |master| {
-        let exec =
-            CommandExecutor::new(&cfg.executor, master, model).map_err(StartError::Config)?;
+    start_with(cfg, |store| {
+        let commands = CommandExecutor::new(&cfg.executor, store, model).map_err(StartError::Config)?;
+        let allow = AllowList::parse(&cfg.executor.allow_hosts).map_err(StartError::Config)?;
+        let exec = ServersExecutor::new(
+            store,
+            allow,
+            cfg.servers.clone(),
+            cfg.executor.commands.keys().cloned().collect(),
+            Arc::new(commands),
+        );
         Ok(Arc::new(exec) as Arc<dyn Executor>)
     })
     .await

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::store::Durability;
 use crate::worker::command::ExecutorConfig;
+use crate::worker::servers::ServersConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -45,6 +46,8 @@ pub struct Config {
     pub job_views_mib: u64,
     /// Programs that run the jobs of some services, and the hosts jobs may target.
     pub executor: ExecutorConfig,
+    /// Limits of DR operations on registered servers.
+    pub servers: ServersConfig,
 }
 
 impl Default for Config {
@@ -69,6 +72,7 @@ impl Default for Config {
             auth_failure_window_secs: 60,
             job_views_mib: (crate::store::views::CAP_BYTES >> 20) as u64,
             executor: ExecutorConfig::default(),
+            servers: ServersConfig::default(),
         }
     }
 }

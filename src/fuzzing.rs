@@ -80,6 +80,7 @@ fn cluster(standby: bool) -> Cluster {
         create_time: 0,
         status_time: 0,
         settings: serde_json::Value::Null,
+        backend: "model".into(),
     }
 }
 

@@ -5,6 +5,7 @@ mod call;
 mod clusters;
 mod keys;
 mod serve;
+pub mod servers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ enum Command {
     /// Register and list the clusters the gateway fronts.
     #[command(subcommand)]
     Clusters(clusters::Command),
+    /// Register, list and remove the MariaDB servers qcgate may manage.
+    #[command(subcommand)]
+    Servers(servers::Command),
     /// Send one signed request and print the JSON reply.
     Call(call::Args),
     /// Measure the gateway against a bare hyper server on this machine.
@@ -60,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Keys(c) => keys::run(c),
         Command::Clusters(c) => clusters::run(c),
+        Command::Servers(c) => servers::run(c),
         Command::Call(a) => call::run(a),
         Command::Bench(a) => bench::run(a),
         Command::BenchCeiling(a) => bench::ceiling(a),

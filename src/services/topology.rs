@@ -86,14 +86,21 @@ fn check(conn: &Connection, change: Change, cluster: &Cluster) -> Result<(), Ref
                     "[{primary_id}] is itself a standby of [{q}], not a PRIMARY; switch over from the top of the chain"
                 )));
             }
+            // On servers the sync is checked live, from GTID positions.
+            if cluster.on_servers() {
+                return Ok(());
+            }
             sync_normal(cluster)
         }
+        // On servers, whether the primary is gone is probed when the job runs.
+        Change::Failover if cluster.on_servers() => Ok(()),
         Change::Failover => match primary {
             Some(p) if p.status == "active" => Err(Refusal::State(format!(
                 "primary [{primary_id}] is online; use switchover, which loses no data"
             ))),
             _ => Ok(()),
         },
+        Change::Promote if cluster.on_servers() => Ok(()),
         Change::Promote => sync_normal(cluster),
         Change::Decouple => Ok(()),
     }
@@ -147,8 +154,34 @@ pub fn effect(change: Change, cluster_id: &str) -> Effect {
     })
 }
 
+/// The effect of a change the servers already made: recorded as found,
+/// not refused by the model's rules (they were checked on the servers).
+pub fn observed(change: Change, cluster_id: &str) -> Effect {
+    let cluster_id = cluster_id.to_string();
+    Box::new(move |conn| {
+        let cluster = clusters::get(conn, &cluster_id)
+            .map_err(EffectError::Store)?
+            .ok_or_else(|| {
+                EffectError::Refused(format!("cluster [{cluster_id}] no longer exists"))
+            })?;
+        apply(conn, change, &cluster).map_err(EffectError::Store)
+    })
+}
+
 fn apply(conn: &Connection, change: Change, b: &Cluster) -> Result<(), StoreError> {
     let b_id = b.cluster_id.as_str();
+    if change == Change::Failover
+        && let Some(a_id) = b.standby_of.as_deref()
+    {
+        // Two primaries of one relationship from now on: the old one is
+        // flagged, so it is never shown as a healthy peer.
+        clusters::set_setting(
+            conn,
+            a_id,
+            "dr_invalidated",
+            &json!({"by": b_id, "time": crate::clock::format_ts(crate::clock::now_unix())}),
+        )?;
+    }
     if change != Change::Switchover {
         // Its own standbys keep following it.
         return clusters::set_primary_of(conn, b_id, None);

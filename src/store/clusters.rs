@@ -21,6 +21,8 @@ pub struct Cluster {
     pub status_time: i64,
     /// What custom services have recorded: `readonly`, `ssl`, `migration`, …
     pub settings: serde_json::Value,
+    /// Who runs its jobs: `model` (simulated) or `servers` (its MariaDB servers).
+    pub backend: String,
 }
 
 /// Announces changes to clusters made by another process: running gateways
@@ -37,7 +39,7 @@ pub fn announce_change(data_dir: &std::path::Path) -> Result<(), StoreError> {
 /// `concat!`ed rather than formatted on every request.
 macro_rules! columns {
     () => {
-        "id, owner, zone, name, status, dr_role, standby_of, sync_way, sync_status, create_time, status_time, settings"
+        "id, owner, zone, name, status, dr_role, standby_of, sync_way, sync_status, create_time, status_time, settings, backend"
     };
 }
 const COLUMNS: &str = columns!();
@@ -56,10 +58,16 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Cluster> {
         create_time: r.get(9)?,
         status_time: r.get(10)?,
         settings: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
+        backend: r.get(12)?,
     })
 }
 
 impl Cluster {
+    /// Whether its jobs run on real servers rather than the model.
+    pub fn on_servers(&self) -> bool {
+        self.backend == "servers"
+    }
+
     /// A setting that is a switch (`true` when on).
     pub fn switch_on(&self, key: &str) -> bool {
         self.settings.get(key) == Some(&serde_json::Value::Bool(true))
@@ -169,6 +177,24 @@ pub fn get_owned(conn: &Connection, owner: &str, id: &str) -> Result<Option<Clus
     Ok(stmt.query_row(params![id, owner], from_row).optional()?)
 }
 
+/// Marks a cluster as run on its servers.
+pub fn set_backend(conn: &Connection, id: &str, backend: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE clusters SET backend = ?2 WHERE id = ?1",
+        params![id, backend],
+    )?;
+    Ok(())
+}
+
+/// Records a standby's sync status as last observed on its servers.
+pub fn set_sync_status(conn: &Connection, id: &str, status: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE clusters SET sync_status = ?2, status_time = ?3 WHERE id = ?1 AND standby_of IS NOT NULL",
+        params![id, status, now_unix()],
+    )?;
+    Ok(())
+}
+
 /// Makes `id` a standby of `source` (the model of `start_standby`).
 pub fn set_standby(
     conn: &Connection,
@@ -254,6 +280,9 @@ pub struct ClusterView {
     pub dr: serde_json::Value,
     /// What custom services have set (extension): `readonly`, `ssl`, …
     pub settings: serde_json::Value,
+    /// Who runs its jobs (extension): `model` (simulated, nothing is
+    /// dialled) or `servers` (its registered MariaDB servers).
+    pub executor: String,
     /// Accounts made by `add_user` / `add_ck_user` (extension; no passwords).
     pub accounts: Vec<super::accounts::Account>,
 }
@@ -320,7 +349,8 @@ pub fn describe(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT c.id, c.name, c.owner, c.zone, c.status,
                 (SELECT j.action FROM jobs j WHERE j.status = 'working' AND j.lane = c.id LIMIT 1),
-                c.create_time, c.status_time, c.standby_of, c.sync_status, c.sync_way, c.settings
+                c.create_time, c.status_time, c.standby_of, c.sync_status, c.sync_way, c.settings,
+                c.backend
          FROM clusters c
          WHERE {clause} ORDER BY c.create_time DESC, c.id LIMIT ? OFFSET ?"
     ))?;
@@ -342,6 +372,7 @@ pub fn describe(
                 "sync_way": r.get::<_, Option<String>>(10)?,
             }),
             settings: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
+            executor: r.get(12)?,
             accounts: Vec::new(),
         })
     })?;

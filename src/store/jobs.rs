@@ -282,6 +282,10 @@ pub fn prune(
          ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
     )?
     .execute([])?;
+    conn.prepare_cached(&format!(
+        "DELETE FROM job_steps WHERE job_seq IN ({DOOMED})"
+    ))?
+    .execute(args)?;
     let n = conn
         .prepare_cached(&format!("DELETE FROM jobs WHERE seq IN ({DOOMED})"))?
         .execute(args)?;

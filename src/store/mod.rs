@@ -18,6 +18,8 @@ mod packed;
 mod read_pool;
 pub mod replays;
 mod seq_ring;
+pub mod servers;
+pub mod steps;
 mod tx;
 pub mod views;
 mod writer;
@@ -283,6 +285,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         ("clusters", "settings", "TEXT NOT NULL DEFAULT '{}'"),
         ("nodes", "restart_time", "INTEGER"),
         ("nodes", "rebuild_time", "INTEGER"),
+        ("clusters", "backend", "TEXT NOT NULL DEFAULT 'model'"),
     ] {
         let has: bool = conn
             .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?

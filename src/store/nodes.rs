@@ -19,6 +19,13 @@ pub struct NodeView {
     pub restart_time: String,
     /// Last `rebuildme`; empty if never.
     pub rebuild_time: String,
+    /// A server-backed node's server (`HOST:PORT`); absent on model nodes.
+    #[serde(skip)]
+    pub server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
 }
 
 fn ts(v: Option<i64>) -> String {
@@ -33,8 +40,10 @@ pub fn list(
     role: Option<&str>,
 ) -> Result<Vec<NodeView>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, cluster_id, role, is_primary, status, create_time, restart_time, rebuild_time FROM nodes
-         WHERE cluster_id = ?1 AND (?2 IS NULL OR role = ?2) ORDER BY is_primary DESC, rowid",
+        "SELECT n.id, n.cluster_id, n.role, n.is_primary, n.status, n.create_time, n.restart_time, n.rebuild_time,
+                s.endpoint
+         FROM nodes n LEFT JOIN servers s ON s.node_id = n.id
+         WHERE n.cluster_id = ?1 AND (?2 IS NULL OR n.role = ?2) ORDER BY n.is_primary DESC, n.rowid",
     )?;
     let rows = stmt.query_map(params![cluster_id, role], |r| {
         Ok(NodeView {
@@ -46,6 +55,16 @@ pub fn list(
             create_time: format_ts(r.get(5)?),
             restart_time: ts(r.get(6)?),
             rebuild_time: ts(r.get(7)?),
+            server: r.get(8)?,
+            private_ip: None,
+            port: None,
+        })
+        .map(|mut n: NodeView| {
+            if let Some(ep) = n.server.as_deref().and_then(crate::mariadb::Endpoint::parse) {
+                n.private_ip = Some(ep.host);
+                n.port = Some(ep.port);
+            }
+            n
         })
     })?;
     let all: Vec<NodeView> = rows.collect::<Result<_, _>>()?;

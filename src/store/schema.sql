@@ -141,3 +141,31 @@ CREATE TABLE IF NOT EXISTS lanes (
 ) WITHOUT ROWID;
 -- The lanes a worker can claim from are indexed by lanes_claimable (made in
 -- migrate, after head exists): busy = 0 AND head IS NOT NULL.
+
+-- MariaDB servers qcgate may manage (`qcgate servers add`). A server is a
+-- node of at most one cluster; a cluster whose nodes are servers runs its
+-- jobs on them (clusters.backend = 'servers').
+CREATE TABLE IF NOT EXISTS servers (
+  endpoint      TEXT PRIMARY KEY,                 -- host:port as registered
+  zone          TEXT NOT NULL,
+  admin_user    TEXT NOT NULL,
+  admin_secret  TEXT NOT NULL,                    -- the admin password, sealed
+  server_id     INTEGER NOT NULL,
+  version       TEXT NOT NULL DEFAULT '',
+  cluster_id    TEXT,                             -- NULL while free
+  node_id       TEXT,
+  create_time   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS servers_cluster ON servers(cluster_id);
+
+-- The steps of a job that acts on servers, recorded as each one begins and
+-- ends, so that a gateway stopped mid-way can tell what was done.
+CREATE TABLE IF NOT EXISTS job_steps (
+  job_seq  INTEGER NOT NULL,
+  n        INTEGER NOT NULL,
+  at_ms    INTEGER NOT NULL,
+  step     TEXT NOT NULL,
+  outcome  TEXT NOT NULL,                         -- begin | done | failed | info
+  detail   TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (job_seq, n)
+) WITHOUT ROWID;

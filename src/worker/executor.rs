@@ -22,7 +22,6 @@ impl From<Effect> for Done {
 }
 
 /// Why a job failed, as shown in `error_codes` / `error_message`.
-#[derive(Debug, Clone)]
 pub struct Failure {
     pub code: u32,
     pub message: String,
@@ -31,6 +30,19 @@ pub struct Failure {
     pub retryable: bool,
     /// What the job printed before failing, secrets removed.
     pub output: String,
+    /// What the model must record although the job failed (the servers
+    /// changed part-way); `None`: the service's own failure effect, if any.
+    pub effect: Option<Effect>,
+}
+
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Failure")
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .field("retryable", &self.retryable)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Failure {
@@ -40,6 +52,7 @@ impl Failure {
             message: message.into(),
             retryable,
             output: String::new(),
+            effect: None,
         }
     }
 }

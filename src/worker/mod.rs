@@ -9,6 +9,7 @@ pub mod allow;
 pub mod command;
 pub mod executor;
 pub mod model;
+pub mod servers;
 mod prune;
 mod rescue;
 
@@ -147,6 +148,7 @@ impl Worker {
         };
         heartbeat.abort();
         let mut output = String::new();
+        let mut observed = None;
         let outcome = outcome.map(|o| match o {
             Ok(done) => {
                 output = done.output;
@@ -154,11 +156,12 @@ impl Worker {
             }
             Err(mut f) => {
                 output = std::mem::take(&mut f.output);
+                observed = f.effect.take();
                 Err(retry_or_fail(f, service, job.attempts))
             }
         });
         let on_failure = match &outcome {
-            Some(Err(Ending::Failed { .. })) => failure_effect(&job.task),
+            Some(Err(Ending::Failed { .. })) => observed.or_else(|| failure_effect(&job.task)),
             _ => None,
         };
         let (seq, lane, wid) = (job.seq, job.lane.clone(), self.id.clone());

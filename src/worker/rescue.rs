@@ -19,7 +19,21 @@ pub fn rescue_orphans(conn: &Connection, expired_before: i64) -> Result<usize, S
     let orphans = jobs::orphans(conn, expired_before)?;
     for o in &orphans {
         let service = services::for_task(&o.task);
+        // A job that acted on servers is handed back, to be inspected (and
+        // reported) by its executor, never run again (worker/servers/recover.rs).
+        let on_servers = crate::store::steps::any(conn, o.seq)?;
         let ending = match service {
+            Some(s) if !s.idempotent() && on_servers && o.attempts <= MAX_ATTEMPTS => {
+                crate::store::steps::append(
+                    conn,
+                    o.seq,
+                    crate::clock::now_millis(),
+                    "gateway_stopped",
+                    "info",
+                    "the gateway stopped while this job ran; its servers will be inspected",
+                )?;
+                Ending::Requeued
+            }
             Some(s) if s.idempotent() && o.attempts < MAX_ATTEMPTS => Ending::Requeued,
             Some(s) if s.idempotent() => Ending::Failed {
                 code: 5000,

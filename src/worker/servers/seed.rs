@@ -1,0 +1,216 @@
+//! A consistent copy of a source's user schemas: `mariadb-dump
+//! --single-transaction --master-data=2 --gtid` to a private file, restored
+//! into each target with `sql_log_bin=0` (restoring into the binlog makes
+//! the GTID position conflict: ERROR 1947, notes §B.2). Passwords reach the
+//! tools only through 0600 option files removed after the run.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+use super::fleet::refused;
+use crate::mariadb::{Endpoint, GtidPos, Login};
+use crate::worker::executor::Failure;
+
+/// A dump on disk, deleted when dropped.
+pub struct Dump {
+    _dir: tempfile::TempDir,
+    pub path: std::path::PathBuf,
+    pub gtid: GtidPos,
+    pub bytes: u64,
+    pub took: Duration,
+}
+
+/// An option file holding the login, readable by this user only.
+fn options_file(dir: &Path, name: &str, ep: &Endpoint, login: &Login) -> Result<std::path::PathBuf, Failure> {
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let path = dir.join(name);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(&path).map_err(io_failure)?;
+    write!(
+        f,
+        "[client]\nhost=\"{}\"\nport={}\nuser=\"{}\"\npassword=\"{}\"\nprotocol=TCP\n",
+        quote(&ep.host),
+        ep.port,
+        quote(&login.user),
+        quote(login.password.expose())
+    )
+    .map_err(io_failure)?;
+    Ok(path)
+}
+
+fn io_failure(e: std::io::Error) -> Failure {
+    Failure::new(5000, format!("InternalError, preparing the copy: {e}"), false)
+}
+
+/// Runs a client tool; its stderr (never a password: none is on its command
+/// line) becomes the error.
+async fn run_tool(mut cmd: Command, what: &str, limit: Duration) -> Result<(), Failure> {
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| {
+        Failure::new(5000, format!("ToolMissing, {what} could not be started: {e}"), false)
+    })?;
+    let mut err = String::new();
+    let stderr = child.stderr.take();
+    let wait = async {
+        if let Some(mut s) = stderr {
+            let _ = s.read_to_string(&mut err).await;
+        }
+        child.wait().await
+    };
+    let status = match tokio::time::timeout(limit, wait).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(Failure::new(5000, format!("ServerError, {what}: {e}"), false)),
+        Err(_) => {
+            return Err(Failure::new(
+                5000,
+                format!("ServerError, {what} did not finish within {} s", limit.as_secs()),
+                false,
+            ));
+        }
+    };
+    if status.success() {
+        Ok(())
+    } else {
+        let tail: Vec<&str> = err.lines().rev().take(3).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        Err(Failure::new(
+            5000,
+            format!("ServerError, {what} failed: {}", tail.join(" | ")),
+            false,
+        ))
+    }
+}
+
+/// Dumps `schemas` of the source (or, with none, only its position).
+pub async fn dump(
+    source: &Endpoint,
+    login: &Login,
+    schemas: &[String],
+    limit: Duration,
+) -> Result<Dump, Failure> {
+    let started = Instant::now();
+    let dir = tempfile::Builder::new()
+        .prefix("qcgate-seed-")
+        .tempdir()
+        .map_err(io_failure)?;
+    let opts = options_file(dir.path(), "source.cnf", source, login)?;
+    let path = dir.path().join("dump.sql");
+    let out = std::fs::File::create(&path).map_err(io_failure)?;
+    let mut cmd = Command::new("mariadb-dump");
+    cmd.arg(format!("--defaults-extra-file={}", opts.display()))
+        .args([
+            "--single-transaction",
+            "--master-data=2",
+            "--gtid",
+            "--hex-blob",
+            "--max-allowed-packet=1073741824",
+        ]);
+    if schemas.is_empty() {
+        // Nothing to copy: the header still carries the consistent position.
+        cmd.args(["--no-data", "--no-create-info", "--skip-triggers", "mysql"]);
+    } else {
+        cmd.args(["--routines", "--events", "--triggers", "--databases"])
+            .args(schemas);
+    }
+    cmd.stdout(out);
+    // `run_tool` sets stdout to null: keep the file instead.
+    cmd.stderr(Stdio::piped()).kill_on_drop(true);
+    let mut child = cmd.spawn().map_err(|e| {
+        Failure::new(5000, format!("ToolMissing, mariadb-dump could not be started: {e}"), false)
+    })?;
+    let mut err = String::new();
+    let stderr = child.stderr.take();
+    let wait = async {
+        if let Some(mut s) = stderr {
+            let _ = s.read_to_string(&mut err).await;
+        }
+        child.wait().await
+    };
+    let status = tokio::time::timeout(limit, wait).await;
+    let _ = std::fs::remove_file(&opts);
+    match status {
+        Ok(Ok(s)) if s.success() => {}
+        Ok(Ok(_)) => {
+            let last = err.lines().last().unwrap_or("no message").to_string();
+            return Err(refused(format!(
+                "the copy of the source [{source}] as [{}] failed: {last}",
+                login.user
+            )));
+        }
+        Ok(Err(e)) => return Err(Failure::new(5000, format!("ServerError, mariadb-dump: {e}"), false)),
+        Err(_) => {
+            return Err(Failure::new(
+                5000,
+                format!("ServerError, mariadb-dump did not finish within {} s", limit.as_secs()),
+                false,
+            ));
+        }
+    }
+    let gtid = seed_gtid(&path)?;
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    Ok(Dump {
+        _dir: dir,
+        path,
+        gtid,
+        bytes,
+        took: started.elapsed(),
+    })
+}
+
+/// The position the dump is consistent with, from its
+/// `-- SET GLOBAL gtid_slave_pos='…';` line (near the end of the file).
+fn seed_gtid(path: &Path) -> Result<GtidPos, Failure> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).map_err(io_failure)?;
+    let len = f.metadata().map_err(io_failure)?.len();
+    let mut text = String::new();
+    // The line is near the start when there is no data, else near the end.
+    for from in [len.saturating_sub(64 * 1024), 0] {
+        f.seek(SeekFrom::Start(from)).map_err(io_failure)?;
+        text.clear();
+        let _ = Read::by_ref(&mut f).take(256 * 1024).read_to_string(&mut text);
+        let marker = "SET GLOBAL gtid_slave_pos='";
+        if let Some(i) = text.rfind(marker) {
+            let rest = &text[i + marker.len()..];
+            if let Some(end) = rest.find('\'') {
+                return GtidPos::parse(&rest[..end]).map_err(|e| {
+                    Failure::new(5000, format!("ServerError, the dump's position: {e}"), false)
+                });
+            }
+        }
+    }
+    Err(Failure::new(
+        5000,
+        "ServerError, the dump carries no GTID position (is the source's binlog on?)",
+        false,
+    ))
+}
+
+/// Restores a dump into one server without writing its binlog.
+pub async fn restore(dump: &Dump, target: &Endpoint, login: &Login, limit: Duration) -> Result<(), Failure> {
+    let dir = tempfile::Builder::new()
+        .prefix("qcgate-restore-")
+        .tempdir()
+        .map_err(io_failure)?;
+    let opts = options_file(dir.path(), "target.cnf", target, login)?;
+    let input = std::fs::File::open(&dump.path).map_err(io_failure)?;
+    let mut cmd = Command::new("mariadb");
+    cmd.arg(format!("--defaults-extra-file={}", opts.display()))
+        .args([
+            "--init-command=SET SESSION sql_log_bin=0",
+            "--max-allowed-packet=1073741824",
+            "--binary-mode",
+        ])
+        .stdin(input);
+    let done = run_tool(cmd, &format!("restoring into [{target}]"), limit).await;
+    let _ = std::fs::remove_file(&opts);
+    done
+}

@@ -1,0 +1,353 @@
+//! `start_standby` on servers (seed 001, notes §B.2–B.3): the cluster's
+//! nodes become a DR standby of the source primary named in the job.
+//!
+//! Steps, in order: precheck (nothing changes) → fence_standby (read-only)
+//! → full: reset_standby, copy_source, restore, set_position | increment: —
+//! → accounts → replicate → catch_up.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::checks::{replicates_from, same_host, version};
+use super::fleet::{Members, db, refused};
+use super::{Op, ServersConfig, seed};
+use crate::mariadb::runbook::{self, REPL_GRANTS};
+use crate::mariadb::{Endpoint, GtidPos, Login, Node, NodeState};
+use crate::store::clusters;
+use crate::store::effect::{Effect, EffectError};
+use crate::worker::executor::{Done, Failure};
+
+/// Privileges a full copy needs of the source account, beyond replication.
+const COPY_GRANTS: &str = "SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD";
+
+struct Plan {
+    source: Endpoint,
+    login: Login,
+    full: bool,
+    standby: Members,
+    source_state: NodeState,
+    /// For `full`: the source's user schemas.
+    schemas: Vec<String>,
+}
+
+pub async fn run(mut op: Op) -> Result<Done, Failure> {
+    let plan = precheck(&mut op).await?;
+    let mut evidence = json!({"sync_way": if plan.full { "full" } else { "increment" },
+                              "source": plan.source.to_string()});
+    match steps(&mut op, &plan, &mut evidence).await {
+        Ok(sync) => {
+            let output = op.steps.output(&evidence);
+            Ok(Done {
+                effect: effect(&op, sync, evidence),
+                output,
+            })
+        }
+        Err(f) => {
+            op.steps.failed("start_standby", f.message.clone()).await;
+            Err(op.steps.fail(f, &evidence))
+        }
+    }
+}
+
+async fn precheck(op: &mut Op) -> Result<Plan, Failure> {
+    let source = Endpoint {
+        host: op.param_str("host").to_string(),
+        port: op.param("port").as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
+    };
+    op.fleet.check_allowed(&source)?;
+    let login = Login {
+        user: op.param_str("user").to_string(),
+        password: op.secret("passwd").unwrap_or_default(),
+    };
+    let full = op.param_str("sync_way") != "increment";
+    let standby = op.fleet.members_of(&op.task.cluster)?;
+    let b = standby.id().to_string();
+    if standby.all().any(|m| m.endpoint == source) {
+        return Err(refused(format!("the source {source} is a node of [{b}] itself")));
+    }
+    // A registered source cluster: the host must be its primary, and it
+    // must not follow this cluster (a cycle).
+    let source_cluster = op.param_str("cluster_id").to_string();
+    if let Some(src) = op.fleet.members(&source_cluster)?
+        && src.cluster.owner == op.job.owner
+    {
+        let p = &src.primary.endpoint;
+        if p.port != source.port || !same_host(&p.host, &source.host) {
+            return Err(refused(format!(
+                "{source} is not the primary of [{source_cluster}], which is {p}"
+            )));
+        }
+        let mut up = Some(source_cluster.clone());
+        let mut hops = 0;
+        while let Some(c) = up {
+            if c == b {
+                return Err(refused(format!(
+                    "[{source_cluster}] replicates from [{b}]: a standby of it would make a cycle"
+                )));
+            }
+            up = op.fleet.cluster(&c)?.and_then(|c| c.standby_of);
+            hops += 1;
+            if hops > 64 {
+                break;
+            }
+        }
+    }
+    let mut src = Node::connect(&source, &login).await.map_err(|e| {
+        refused(format!(
+            "cannot connect to the source {source} as [{}]: {e}",
+            login.user
+        ))
+    })?;
+    let source_state = src.state().await.map_err(db)?;
+    let grants: Vec<String> = src
+        .rows("SHOW GRANTS")
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| crate::mariadb::cell(r, 0).to_ascii_uppercase())
+        .filter(|g| g.contains(" ON *.* "))
+        .collect();
+    let schemas = runbook::user_schemas(&mut src).await.map_err(db)?;
+    let oldest = if full {
+        GtidPos::default()
+    } else {
+        runbook::oldest_binlog_start(&mut src).await.map_err(db)?
+    };
+    src.close().await;
+
+    let mut problems = source_state
+        .missing_settings()
+        .into_iter()
+        .map(|m| format!("the source {source}: {m}"))
+        .collect::<Vec<_>>();
+    let all = grants.iter().any(|g| g.contains("ALL PRIVILEGES"));
+    let needed: Vec<&str> = if full {
+        vec!["REPLICATION SLAVE", "SELECT", "SHOW VIEW", "TRIGGER", "EVENT"]
+    } else {
+        vec!["REPLICATION SLAVE"]
+    };
+    for p in needed {
+        if !all && !grants.iter().any(|g| g.contains(p)) {
+            problems.push(format!("[{}] lacks {p} on the source", login.user));
+        }
+    }
+    for m in standby.all() {
+        let name = m.name();
+        let mut n = op.fleet.connect(m).await?;
+        let st = n.state().await.map_err(db)?;
+        if st.server_id == source_state.server_id {
+            problems.push(format!(
+                "{name} has server_id {}, the same as the source",
+                st.server_id
+            ));
+        }
+        problems.extend(st.missing_settings().into_iter().map(|p| format!("{name}: {p}")));
+        if version(&st.version) < version(&source_state.version) {
+            problems.push(format!(
+                "{name} runs {}, older than the source's {}",
+                st.version, source_state.version
+            ));
+        }
+        if full {
+            let theirs = runbook::user_schemas(&mut n).await.map_err(db)?;
+            if !theirs.is_empty() {
+                problems.push(format!(
+                    "{name} holds databases {}: a full copy needs empty standby nodes (drop them, or use sync_way increment)",
+                    theirs.join(", ")
+                ));
+            }
+        } else if m.node_id == standby.primary.node_id {
+            increment_checks(&name, &st, &source_state, &oldest, &mut problems);
+        }
+        if m.node_id == standby.primary.node_id
+            && st.replica.is_some()
+            && !replicates_from(&st, &source)
+        {
+            let r = st.replica.as_ref().map(|r| format!("{}:{}", r.source_host, r.source_port));
+            problems.push(format!(
+                "{name} already replicates from {}; run stop_standby first",
+                r.unwrap_or_default()
+            ));
+        }
+        n.close().await;
+    }
+    if !problems.is_empty() {
+        return Err(refused(format!("start_standby pre-check failed: {}", problems.join("; "))));
+    }
+    Ok(Plan {
+        source,
+        login,
+        full,
+        standby,
+        source_state,
+        schemas,
+    })
+}
+
+/// `increment`: the standby holds part of the source's history, nothing
+/// else, and the source still has every transaction after it (notes §B.3).
+fn increment_checks(
+    name: &str,
+    st: &NodeState,
+    source: &NodeState,
+    oldest: &GtidPos,
+    problems: &mut Vec<String>,
+) {
+    if st.current_pos.is_empty() {
+        problems.push(format!(
+            "{name} has no GTID position: increment would silently start from the source's oldest binlog; use sync_way full"
+        ));
+        return;
+    }
+    let errant = st.binlog_state.errant_against(&source.binlog_state);
+    if !errant.is_empty() {
+        problems.push(format!(
+            "{name} has transactions the source never had ({}); it must be copied again with sync_way full",
+            errant.join(", ")
+        ));
+    }
+    for d in oldest.domains() {
+        if st.current_pos.seq(d) < oldest.seq(d) {
+            problems.push(format!(
+                "the source's binlogs start after {name}'s position in domain {d} ({} < {}): transactions were purged; use sync_way full",
+                st.current_pos.seq(d),
+                oldest.seq(d)
+            ));
+        }
+    }
+    if !source.binlog_pos.covers(&st.current_pos) {
+        problems.push(format!(
+            "{name} is ahead of the source ({} against {})",
+            st.current_pos, source.binlog_pos
+        ));
+    }
+}
+
+/// The steps; returns the sync status reached.
+async fn steps(op: &mut Op, plan: &Plan, ev: &mut serde_json::Value) -> Result<&'static str, Failure> {
+    let started = Instant::now();
+    let members: Vec<_> = plan.standby.all().cloned().collect();
+    op.steps.begin("fence_standby", "read_only=ON on every node").await?;
+    let mut nodes = Vec::new();
+    for m in &members {
+        let mut n = op.fleet.connect(m).await?;
+        n.exec("SET GLOBAL read_only=ON").await.map_err(db)?;
+        nodes.push(n);
+    }
+    op.steps.done("fence_standby", "").await?;
+
+    let repl = op.fleet.repl_login().await?;
+    if plan.full {
+        op.steps
+            .begin("reset_standby", "STOP SLAVE; RESET SLAVE ALL; RESET MASTER on every node")
+            .await?;
+        for n in nodes.iter_mut() {
+            runbook::detach(n).await.map_err(db)?;
+            n.exec("RESET MASTER").await.map_err(db)?;
+        }
+        op.steps.done("reset_standby", "").await?;
+        op.steps
+            .begin("copy_source", format!("schemas: {}", plan.schemas.join(", ")))
+            .await?;
+        let limit = Duration::from_secs(op.cfg.seed_timeout_secs);
+        let dump = seed::dump(&plan.source, &plan.login, &plan.schemas, limit).await?;
+        op.steps
+            .done(
+                "copy_source",
+                format!("{} bytes at {} in {} ms", dump.bytes, dump.gtid, dump.took.as_millis()),
+            )
+            .await?;
+        ev["seed_gtid"] = json!(dump.gtid.to_string());
+        ev["seed_bytes"] = json!(dump.bytes);
+        ev["seed_ms"] = json!(dump.took.as_millis() as u64);
+        op.steps.begin("restore", "into every node, sql_log_bin=0").await?;
+        for m in &members {
+            seed::restore(&dump, &m.endpoint, &m.login, limit).await?;
+        }
+        op.steps.done("restore", "").await?;
+        op.steps.begin("set_position", dump.gtid.to_string()).await?;
+        let g = dump.gtid.to_string();
+        for n in nodes.iter_mut() {
+            let lit = n.lit(&g);
+            // Its binlog then starts where the source's history stands, so
+            // a node chained below it finds the position.
+            n.exec(&format!("SET GLOBAL gtid_binlog_state={lit}; SET GLOBAL gtid_slave_pos={lit}"))
+                .await
+                .map_err(db)?;
+        }
+        op.steps.done("set_position", "").await?;
+    }
+
+    op.steps
+        .begin("accounts", format!("{} and [{}] on every node, not binlogged", repl.user, plan.login.user))
+        .await?;
+    for n in nodes.iter_mut() {
+        runbook::ensure_account(n, &repl, REPL_GRANTS).await.map_err(db)?;
+        // The source's account exists here too, so that clusters chained
+        // below this one, and a switch back, can sign in (notes §B.12 #2).
+        if !runbook::account_exists(n, &plan.login.user).await.map_err(db)? {
+            runbook::ensure_account(n, &plan.login, &format!("{REPL_GRANTS}, {COPY_GRANTS}"))
+                .await
+                .map_err(db)?;
+        }
+    }
+    op.steps.done("accounts", "").await?;
+
+    op.steps
+        .begin("replicate", format!("{} → {}", plan.source, plan.standby.primary.name()))
+        .await?;
+    let (first, rest) = nodes.split_at_mut(1);
+    runbook::replicate_from(&mut first[0], &plan.source, &plan.login, !plan.full)
+        .await
+        .map_err(db)?;
+    if plan.full {
+        for n in rest.iter_mut() {
+            runbook::replicate_from(n, &plan.standby.primary.endpoint, &repl, false)
+                .await
+                .map_err(db)?;
+        }
+    }
+    op.steps.done("replicate", "MASTER_USE_GTID=slave_pos").await?;
+
+    op.steps.begin("catch_up", "").await?;
+    let mut src = Node::connect(&plan.source, &plan.login).await.map_err(db)?;
+    let target = runbook::binlog_pos(&mut src).await.map_err(db)?;
+    src.close().await;
+    let reached = first[0]
+        .gtid_wait(&target, ServersConfig::ms(op.cfg.relay_apply_timeout_ms))
+        .await
+        .map_err(db)?;
+    let state = first[0].state().await.map_err(db)?;
+    if let Some(e) = state.replica.as_ref().and_then(|r| r.last_error()) {
+        return Err(Failure::new(
+            5000,
+            format!("ReplicationFailed, {} stopped: {e}", plan.standby.primary.name()),
+            false,
+        ));
+    }
+    let sync = if reached { "NORMAL" } else { "LAGGING" };
+    op.steps
+        .done("catch_up", format!("{sync} at {} (source at {target})", state.current_pos))
+        .await?;
+    ev["sync_status"] = json!(sync);
+    ev["position"] = json!(state.current_pos.to_string());
+    ev["source_server_id"] = json!(plan.source_state.server_id);
+    ev["total_ms"] = json!(started.elapsed().as_millis() as u64);
+    for n in nodes {
+        n.close().await;
+    }
+    Ok(sync)
+}
+
+fn effect(op: &Op, sync: &'static str, evidence: serde_json::Value) -> Effect {
+    let b = op.task.cluster.clone();
+    let source = op.param_str("cluster_id").to_string();
+    let sync_way = op.param_str("sync_way").to_string();
+    Box::new(move |conn| {
+        let store = |e| EffectError::Store(e);
+        clusters::set_standby(conn, &b, &source, &sync_way).map_err(store)?;
+        clusters::set_sync_status(conn, &b, sync).map_err(store)?;
+        clusters::set_setting(conn, &b, "dr_seed", &evidence).map_err(store)
+    })
+}

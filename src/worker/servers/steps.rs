@@ -1,0 +1,83 @@
+//! A DR job's steps, recorded durably as each begins and ends (so a gateway
+//! stopped mid-way knows what was under way), and kept as the job's output.
+
+use std::time::Instant;
+
+use super::fleet::internal;
+use crate::clock::now_millis;
+use crate::store::{Store, steps};
+use crate::worker::executor::Failure;
+
+pub struct Steps {
+    store: Store,
+    seq: i64,
+    started: Instant,
+    lines: Vec<String>,
+}
+
+impl Steps {
+    pub fn new(store: Store, seq: i64) -> Steps {
+        Steps {
+            store,
+            seq,
+            started: Instant::now(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Milliseconds since the job started.
+    pub fn elapsed_ms(&self) -> u128 {
+        self.started.elapsed().as_millis()
+    }
+
+    /// Recorded (committed) before it returns: call it before changing a server.
+    pub async fn begin(&mut self, step: &str, detail: impl Into<String>) -> Result<(), Failure> {
+        self.record(step, "begin", detail.into()).await
+    }
+
+    pub async fn done(&mut self, step: &str, detail: impl Into<String>) -> Result<(), Failure> {
+        self.record(step, "done", detail.into()).await
+    }
+
+    pub async fn info(&mut self, step: &str, detail: impl Into<String>) -> Result<(), Failure> {
+        self.record(step, "info", detail.into()).await
+    }
+
+    /// Recorded as failed; a failure to record it is only logged (the job
+    /// is failing anyway).
+    pub async fn failed(&mut self, step: &str, detail: impl Into<String>) {
+        if let Err(e) = self.record(step, "failed", detail.into()).await {
+            tracing::warn!(seq = self.seq, error = %e.message, "a failed step was not recorded");
+        }
+    }
+
+    async fn record(&mut self, step: &str, outcome: &str, detail: String) -> Result<(), Failure> {
+        let at = now_millis();
+        self.lines.push(format!(
+            "+{:>6} ms  {step:<22} {outcome:<6} {detail}",
+            self.elapsed_ms()
+        ));
+        tracing::info!(seq = self.seq, step, outcome, %detail, "dr step");
+        let (seq, step, outcome) = (self.seq, step.to_string(), outcome.to_string());
+        self.store
+            .writer
+            .write(move |c| steps::append(c, seq, at, &step, &outcome, &detail))
+            .await
+            .map_err(internal)
+    }
+
+    /// The steps as the job's output, then `evidence` as one JSON line.
+    pub fn output(&self, evidence: &serde_json::Value) -> String {
+        let mut out = self.lines.join("\n");
+        out.push_str("\nevidence: ");
+        out.push_str(&evidence.to_string());
+        out.push('\n');
+        out
+    }
+
+    /// A failure carrying the steps so far as its output.
+    pub fn fail(&self, mut f: Failure, evidence: &serde_json::Value) -> Failure {
+        f.output = self.output(evidence);
+        f
+    }
+}
