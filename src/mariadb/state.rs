@@ -117,7 +117,12 @@ pub(super) async fn read(node: &mut Node) -> Result<NodeState, DbError> {
     let r = rows
         .first()
         .ok_or_else(|| DbError::Unexpected(ep.clone(), "no row of server variables".into()))?;
-    let replica = node.rows("SHOW SLAVE STATUS").await?;
+    // An account without SLAVE MONITOR (a source's replication account)
+    // cannot see it; the rest of the state still counts.
+    let replica = match node.rows("SHOW SLAVE STATUS").await {
+        Err(e) if e.code() == Some(1227) => Vec::new(),
+        other => other?,
+    };
     let replica = replica.first().map(|s| Replica {
         source_host: named(s, "Master_Host"),
         source_port: named(s, "Master_Port").parse().unwrap_or(0),

@@ -12,6 +12,8 @@ use qcgate::secret::Secret;
 use qcgate::store::{self, clusters, keys};
 use serde_json::Value;
 
+pub mod mariadb;
+
 pub const ZONE: &str = "sh1a";
 
 pub struct Harness {

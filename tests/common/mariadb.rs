@@ -1,0 +1,317 @@
+//! Real MariaDB servers for the tests: each a `mariadbd` on its own
+//! loopback port with its own data directory, started and killed here.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, OptsBuilder, Row};
+
+/// The admin account every test server gets (created without binlogging).
+pub const ADMIN_USER: &str = "qcadmin";
+pub const ADMIN_PASSWORD: &str = "Adm1n#S3cret-never-shown";
+/// An ordinary application account: it lacks READ_ONLY ADMIN.
+pub const APP_USER: &str = "app";
+pub const APP_PASSWORD: &str = "App#Passw0rd";
+/// The replication account a source offers (seed 001's migrate_user).
+pub const REPL_USER: &str = "migrate_user";
+pub const REPL_PASSWORD: &str = "Passwd@123";
+
+pub struct Mariadb {
+    pub port: u16,
+    pub server_id: u32,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+fn template() -> &'static Path {
+    static T: OnceLock<PathBuf> = OnceLock::new();
+    T.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("qcgate-mariadb-template-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("template dir");
+        let out = Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", dir.display()))
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
+            .args(if is_root() { vec!["--user=root"] } else { vec![] })
+            .output()
+            .expect("mariadb-install-db runs (install mariadb-server)");
+        assert!(out.status.success(), "install-db: {}", String::from_utf8_lossy(&out.stderr));
+        dir
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl Mariadb {
+    /// A new server, read-only as every managed node starts (notes §B.0).
+    pub async fn start(server_id: u32) -> Mariadb {
+        let dir = tempfile::tempdir().expect("tmp");
+        let data = dir.path().join("data");
+        let status = Command::new("cp")
+            .args(["-a"])
+            .arg(template())
+            .arg(&data)
+            .status()
+            .expect("cp");
+        assert!(status.success());
+        let mut m = Mariadb {
+            port: free_port(),
+            server_id,
+            dir,
+            child: None,
+        };
+        m.launch().await;
+        let mut c = m.root().await;
+        c.query_drop(format!(
+            "SET SESSION sql_log_bin=0;
+             CREATE USER '{ADMIN_USER}'@'%' IDENTIFIED BY '{ADMIN_PASSWORD}';
+             GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'%' WITH GRANT OPTION;"
+        ))
+        .await
+        .expect("admin account");
+        c.disconnect().await.ok();
+        m
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    async fn launch(&mut self) {
+        let data = self.data();
+        let log = self.dir.path().join("err.log");
+        let mut cmd = Command::new("mariadbd");
+        cmd.arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", self.dir.path().join("s.sock").display()))
+            .arg(format!("--pid-file={}", self.dir.path().join("m.pid").display()))
+            .arg(format!("--log-error={}", log.display()))
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--server-id={}", self.server_id))
+            .arg(format!("--log-bin={}", data.join("bin").display()))
+            .arg(format!("--relay-log={}", data.join("relay").display()))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--log-slave-updates=ON",
+                "--binlog-format=ROW",
+                "--gtid-strict-mode=ON",
+                "--read-only=ON",
+                "--skip-name-resolve",
+                "--innodb-buffer-pool-size=24M",
+                "--innodb-log-file-size=16M",
+                "--sync-binlog=1",
+                "--innodb-flush-log-at-trx-commit=1",
+                "--max-connections=200",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if is_root() {
+            cmd.arg("--user=root");
+        }
+        self.child = Some(cmd.spawn().expect("mariadbd starts"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if Conn::new(self.opts("root", "")).await.map(|c| drop(c)).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mariadbd on {} did not start: {}",
+                self.port,
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn opts(&self, user: &str, password: &str) -> OptsBuilder {
+        OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(self.port)
+            .user(Some(user))
+            .pass(Some(password))
+            .prefer_socket(false)
+    }
+
+    /// A root session (passwordless on loopback, as install-db leaves it).
+    pub async fn root(&self) -> Conn {
+        Conn::new(self.opts("root", "")).await.expect("root session")
+    }
+
+    pub async fn connect_as(&self, user: &str, password: &str) -> Result<Conn, mysql_async::Error> {
+        Conn::new(self.opts(user, password)).await
+    }
+
+    /// `kill -9` of mariadbd.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on its data directory and port.
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.launch().await;
+    }
+
+    // --- reading the server, for assertions ---
+
+    pub async fn text(&self, sql: &str) -> String {
+        let mut c = self.root().await;
+        let row: Option<Row> = c.query_first(sql).await.expect(sql);
+        c.disconnect().await.ok();
+        row.map(|r| cell(&r, 0)).unwrap_or_default()
+    }
+
+    pub async fn exec(&self, sql: &str) {
+        let mut c = self.root().await;
+        c.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        c.disconnect().await.ok();
+    }
+
+    pub async fn read_only(&self) -> bool {
+        self.text("SELECT @@read_only").await == "1"
+    }
+
+    pub async fn gtid(&self) -> String {
+        self.text("SELECT @@gtid_current_pos").await
+    }
+
+    /// `Master_Port` of SHOW SLAVE STATUS, if it replicates.
+    pub async fn source_port(&self) -> Option<u16> {
+        let mut c = self.root().await;
+        let row: Option<Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
+        c.disconnect().await.ok();
+        row.map(|r| named(&r, "Master_Port").parse().unwrap_or(0))
+    }
+
+    pub async fn slave_field(&self, name: &str) -> String {
+        let mut c = self.root().await;
+        let row: Option<Row> = c.query_first("SHOW SLAVE STATUS").await.expect("status");
+        c.disconnect().await.ok();
+        row.map(|r| named(&r, name)).unwrap_or_default()
+    }
+
+    pub async fn count(&self, table: &str) -> u64 {
+        self.text(&format!("SELECT COUNT(*) FROM {table}")).await.parse().unwrap_or(0)
+    }
+
+    pub async fn checksum(&self, table: &str) -> String {
+        let mut c = self.root().await;
+        let row: Option<Row> = c.query_first(format!("CHECKSUM TABLE {table}")).await.expect("checksum");
+        c.disconnect().await.ok();
+        row.map(|r| cell(&r, 1)).unwrap_or_default()
+    }
+
+    /// Waits until this server has applied `gtid`.
+    pub async fn wait_for(&self, gtid: &str) -> bool {
+        self.text(&format!("SELECT MASTER_GTID_WAIT('{gtid}', 10)")).await == "0"
+    }
+
+    /// Makes it a writable primary with the accounts tests use and a table.
+    pub async fn make_primary_with_data(&self, rows: u32) {
+        self.exec(&format!(
+            "SET GLOBAL read_only=OFF;
+             CREATE USER '{REPL_USER}'@'%' IDENTIFIED BY '{REPL_PASSWORD}';
+             GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR, SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD ON *.* TO '{REPL_USER}'@'%';
+             CREATE USER '{APP_USER}'@'%' IDENTIFIED BY '{APP_PASSWORD}';
+             GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP ON app.* TO '{APP_USER}'@'%';
+             CREATE DATABASE app;
+             CREATE TABLE app.t (id BIGINT PRIMARY KEY, v VARCHAR(64) NOT NULL) ENGINE=InnoDB;"
+        ))
+        .await;
+        let mut c = self.root().await;
+        let mut i = 1;
+        while i <= rows {
+            let end = (i + 499).min(rows);
+            let values: Vec<String> = (i..=end).map(|n| format!("({n}, 'row {n}')")).collect();
+            c.query_drop(format!("INSERT INTO app.t VALUES {}", values.join(",")))
+                .await
+                .expect("rows");
+            i = end + 1;
+        }
+        c.disconnect().await.ok();
+    }
+
+    /// Makes it an HA copy of `primary` through the admin account.
+    pub async fn follow(&self, primary: &Mariadb) {
+        self.exec(&format!(
+            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='{ADMIN_USER}', \
+             MASTER_PASSWORD='{ADMIN_PASSWORD}', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1; START SLAVE",
+            primary.port
+        ))
+        .await;
+    }
+}
+
+impl Drop for Mariadb {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn cell(r: &Row, i: usize) -> String {
+    match r.as_ref(i) {
+        Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(mysql_async::Value::Int(n)) => n.to_string(),
+        Some(mysql_async::Value::UInt(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+pub fn named(r: &Row, name: &str) -> String {
+    r.columns_ref()
+        .iter()
+        .position(|c| c.name_str() == name)
+        .map(|i| cell(r, i))
+        .unwrap_or_default()
+}
+
+/// `qcgate servers add` for a server, through the real command line.
+pub fn register(data_dir: &Path, m: &Mariadb, zone: &str) -> std::process::Output {
+    let pw = data_dir.join(format!("pw-{}", m.port));
+    std::fs::write(&pw, format!("{ADMIN_PASSWORD}\n")).expect("password file");
+    Command::new(env!("CARGO_BIN_EXE_qcgate"))
+        .args(["servers", "add", "--endpoint", &m.endpoint(), "--zone", zone, "--admin-user", ADMIN_USER])
+        .arg("--admin-password-file")
+        .arg(&pw)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("qcgate runs")
+}
+
+/// `qcgate clusters add --server …`, through the real command line.
+pub fn bind(data_dir: &Path, id: &str, zone: &str, owner: &str, servers: &[&Mariadb]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_qcgate"));
+    cmd.args(["clusters", "add", "--id", id, "--zone", zone, "--owner", owner]);
+    for s in servers {
+        cmd.args(["--server", &s.endpoint()]);
+    }
+    cmd.arg("--data-dir").arg(data_dir).output().expect("qcgate runs")
+}
