@@ -1,0 +1,222 @@
+//! Seed 003 on real MariaDB servers: A (two nodes) with standbys B and X,
+//! C chained under B. A switchover while an application writes, then a
+//! failover after `kill -9` of the primary's mariadbd, then decouple; every
+//! assertion reads the servers.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::mariadb::*;
+use common::*;
+use mysql_async::prelude::Queryable;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+fn sp(source: &Mariadb, cluster: &str) -> String {
+    json!({"sync_way": "full", "zone": ZONE, "host": "127.0.0.1", "cluster_id": cluster,
+           "user": REPL_USER, "password": REPL_PASSWORD, "port": source.port})
+    .to_string()
+}
+
+fn ok(out: std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn run_job(h: &Harness, cluster: &str, service: &str, params: &str) -> Value {
+    let mut c = h.client_a();
+    let r = rccs(&mut c, cluster, service, "", params).await;
+    assert_eq!(r["ret_code"], 0, "{service}: {r}");
+    let (j, _) = wait_job(&mut c, r["job_id"].as_str().expect("id"), Duration::from_secs(60)).await;
+    j
+}
+
+fn evidence(j: &Value) -> Value {
+    let out = j["output"].as_str().unwrap_or_default();
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("evidence: "))
+        .unwrap_or_else(|| panic!("no evidence in {out}"));
+    serde_json::from_str(line).expect("evidence json")
+}
+
+async fn standbys(h: &Harness, cluster: &str) -> Value {
+    let r = h
+        .client_a()
+        .call("DescribeClusterStandbys", &[("cluster", cluster)])
+        .await
+        .expect("reply");
+    assert_eq!(r["ret_code"], 0, "{r}");
+    r
+}
+
+/// Acknowledged writes of an application account that knows nothing of
+/// the switchover: it writes to whichever server accepts.
+struct Writer {
+    acked: Arc<Mutex<Vec<u64>>>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    fn start(ports: [u16; 2]) -> Writer {
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, s) = (acked.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut id = 1_000_000u64;
+            let mut target = 0usize;
+            let mut conn: Option<mysql_async::Conn> = None;
+            while !s.load(Ordering::Relaxed) {
+                if conn.is_none() {
+                    let opts = mysql_async::OptsBuilder::default()
+                        .ip_or_hostname("127.0.0.1")
+                        .tcp_port(ports[target])
+                        .user(Some("app2"))
+                        .pass(Some(APP_PASSWORD))
+                        .prefer_socket(false);
+                    conn = mysql_async::Conn::new(opts).await.ok();
+                }
+                let Some(c) = conn.as_mut() else {
+                    target = 1 - target;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    continue;
+                };
+                id += 1;
+                match c.query_drop(format!("INSERT INTO app.t VALUES ({id}, 'w')")).await {
+                    Ok(()) => a.lock().await.push(id),
+                    Err(_) => {
+                        conn = None;
+                        target = 1 - target;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+            }
+        });
+        Writer { acked, stop, task }
+    }
+
+    async fn finish(self) -> Vec<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        self.acked.lock().await.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switchover_failover_decouple_on_real_servers() {
+    let (a1, a2, b1) = tokio::join!(Mariadb::start(11), Mariadb::start(12), Mariadb::start(21));
+    let (c1, x1) = tokio::join!(Mariadb::start(31), Mariadb::start(41));
+    a1.make_primary_with_data(1000).await;
+    a2.follow(&a1).await;
+    let h = Harness::start(0).await;
+    let dir = h.dir.path();
+    for m in [&a1, &a2, &b1, &c1, &x1] {
+        ok(register(dir, m, ZONE));
+    }
+    ok(bind(dir, "cl-aaaa0001", ZONE, &h.owner_a, &[&a1, &a2]));
+    ok(bind(dir, "cl-bbbb0001", ZONE, &h.owner_a, &[&b1]));
+    ok(bind(dir, "cl-cccc0001", ZONE, &h.owner_a, &[&c1]));
+    ok(bind(dir, "cl-xxxx0001", ZONE, &h.owner_a, &[&x1]));
+    for (cl, src, src_cl) in [
+        ("cl-bbbb0001", &a1, "cl-aaaa0001"),
+        ("cl-xxxx0001", &a1, "cl-aaaa0001"),
+        ("cl-cccc0001", &b1, "cl-bbbb0001"),
+    ] {
+        let j = run_job(&h, cl, "start_standby", &sp(src, src_cl)).await;
+        assert_eq!(j["status"], "successful", "{cl}: {j}");
+    }
+    assert_eq!(c1.source_port().await, Some(b1.port));
+    // The application's account, made after the copy so it replicates.
+    a1.exec(&format!(
+        "CREATE USER 'app2'@'%' IDENTIFIED BY '{APP_PASSWORD}'; GRANT INSERT, SELECT ON app.* TO 'app2'@'%'"
+    ))
+    .await;
+
+    // A refusal first: failover while the primary answers.
+    let j = run_job(&h, "cl-bbbb0001", "failover", "").await;
+    assert_eq!(j["status"], "failed", "{j}");
+    assert_eq!(j["error_codes"], "1400", "{j}");
+    assert!(j["error_message"].as_str().unwrap_or_default().contains("use switchover"), "{j}");
+
+    // Switchover with an application writing.
+    let writer = Writer::start([a1.port, b1.port]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    let j = run_job(&h, "cl-bbbb0001", "switchover", "").await;
+    let took = t.elapsed();
+    assert_eq!(j["status"], "successful", "{j}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let acked = writer.finish().await;
+    let ev = evidence(&j);
+    eprintln!("switchover in {took:?}: {ev}");
+    assert_eq!(ev["fence_gtid"], ev["standby_gtid"], "RPO 0 evidence: {ev}");
+    assert!(acked.len() > 50, "the writer wrote only {} rows", acked.len());
+
+    // Roles swapped on the servers; the tree keeps its shape.
+    assert!(!b1.read_only().await, "the new primary takes writes");
+    assert!(a1.read_only().await, "the old primary is fenced");
+    assert_eq!(b1.source_port().await, None);
+    assert_eq!(a1.source_port().await, Some(b1.port));
+    assert_eq!(x1.source_port().await, Some(b1.port), "the sibling follows the new primary");
+    assert_eq!(c1.source_port().await, Some(a1.port), "B's standby follows the new standby");
+    assert_eq!(a2.source_port().await, Some(a1.port), "A's HA node stays");
+    let g = b1.gtid().await;
+    for m in [&a1, &a2, &c1, &x1] {
+        assert!(m.wait_for(&g).await, "{} reaches {g}", m.port);
+    }
+    // Every acknowledged write is on the new primary; all members agree.
+    let ids = b1
+        .text("SELECT GROUP_CONCAT(id ORDER BY id) FROM app.t WHERE id > 1000000")
+        .await;
+    let present: std::collections::HashSet<u64> =
+        ids.split(',').filter_map(|s| s.parse().ok()).collect();
+    let lost: Vec<&u64> = acked.iter().filter(|id| !present.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+    let sum = b1.checksum("app.t").await;
+    for m in [&a1, &a2, &c1, &x1] {
+        assert_eq!(m.checksum("app.t").await, sum, "checksum on {}", m.port);
+    }
+    let r = standbys(&h, "cl-bbbb0001").await;
+    assert_eq!(r["role"], "PRIMARY", "{r}");
+    let r = standbys(&h, "cl-aaaa0001").await;
+    assert_eq!((r["role"].as_str(), r["primary"].as_str()), (Some("STANDBY"), Some("cl-bbbb0001")), "{r}");
+
+    // X gets ahead of A, then the primary dies.
+    a1.exec("STOP SLAVE IO_THREAD").await;
+    b1.exec("INSERT INTO app.t VALUES (9000001, 'only x saw it')").await;
+    assert!(x1.wait_for(&b1.gtid().await).await);
+    let mut b1 = b1;
+    b1.kill9();
+    let j = run_job(&h, "cl-aaaa0001", "failover", "").await;
+    assert_eq!(j["status"], "failed", "{j}");
+    let msg = j["error_message"].as_str().unwrap_or_default();
+    assert!(msg.contains("[cl-xxxx0001] is ahead"), "{msg}");
+    assert!(a1.read_only().await, "nothing was promoted");
+
+    let j = run_job(&h, "cl-xxxx0001", "failover", "").await;
+    assert_eq!(j["status"], "successful", "{j}");
+    assert!(!x1.read_only().await);
+    assert_eq!(x1.source_port().await, None);
+    assert_eq!(x1.count("app.t WHERE id = 9000001").await, 1);
+    assert_eq!(a1.source_port().await, Some(b1.port), "A stays with the old primary");
+    let r = standbys(&h, "cl-xxxx0001").await;
+    assert_eq!(r["role"], "PRIMARY", "{r}");
+
+    // Decouple: A leaves the dead primary; C keeps following A.
+    let j = run_job(&h, "cl-aaaa0001", "decouple", "").await;
+    assert_eq!(j["status"], "successful", "{j}");
+    assert!(!a1.read_only().await);
+    assert_eq!(a1.source_port().await, None);
+    assert_eq!(c1.source_port().await, Some(a1.port));
+    a1.exec("INSERT INTO app.t VALUES (9000002, 'a is its own')").await;
+    assert!(c1.wait_for(&a1.gtid().await).await);
+    h.stop().await;
+}
