@@ -21,9 +21,9 @@ use crate::sealing::MasterKey;
 use crate::state::AppState;
 use crate::store::keys::{self, NewKey};
 use crate::store::{self, Store, StoreError};
+use crate::worker::allow::AllowList;
 use crate::worker::command::CommandExecutor;
 use crate::worker::executor::Executor;
-use crate::worker::allow::AllowList;
 use crate::worker::model::ModelExecutor;
 use crate::worker::servers::ServersExecutor;
 use crate::worker::{self, WorkerConfig, WorkerPool};
@@ -59,7 +59,8 @@ pub async fn start(cfg: &Config) -> Result<Gateway, StartError> {
         delay: Duration::from_millis(cfg.model_delay_ms),
     };
     start_with(cfg, |store| {
-        let commands = CommandExecutor::new(&cfg.executor, store, model).map_err(StartError::Config)?;
+        let commands =
+            CommandExecutor::new(&cfg.executor, store, model).map_err(StartError::Config)?;
         let allow = AllowList::parse(&cfg.executor.allow_hosts).map_err(StartError::Config)?;
         let exec = ServersExecutor::new(
             store,

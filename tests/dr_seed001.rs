@@ -30,7 +30,12 @@ async fn run_job(h: &Harness, cluster: &str, service: &str, params: &str) -> Val
     let mut c = h.client_a();
     let r = rccs(&mut c, cluster, service, "", params).await;
     assert_eq!(r["ret_code"], 0, "{service}: {r}");
-    let (j, _) = wait_job(&mut c, r["job_id"].as_str().expect("id"), Duration::from_secs(60)).await;
+    let (j, _) = wait_job(
+        &mut c,
+        r["job_id"].as_str().expect("id"),
+        Duration::from_secs(60),
+    )
+    .await;
     j
 }
 
@@ -57,10 +62,19 @@ async fn full_then_increment_on_real_servers() {
     let cl = describe_cluster(&mut c, "cl-stby0001").await;
     assert_eq!(cl["executor"], "servers", "{cl}");
 
-    let j = run_job(&h, "cl-stby0001", "start_standby", &sp(&a1, "cl-srca0001", "full")).await;
+    let j = run_job(
+        &h,
+        "cl-stby0001",
+        "start_standby",
+        &sp(&a1, "cl-srca0001", "full"),
+    )
+    .await;
     assert_eq!(j["status"], "successful", "{j}");
     let output = j["output"].as_str().unwrap_or_default();
-    assert!(!output.contains(REPL_PASSWORD) && !output.contains(ADMIN_PASSWORD), "{output}");
+    assert!(
+        !output.contains(REPL_PASSWORD) && !output.contains(ADMIN_PASSWORD),
+        "{output}"
+    );
 
     // The servers: a copy, read-only, replicating by GTID, chained for the HA node.
     assert_eq!(b1.count("app.t").await, 2000);
@@ -91,8 +105,15 @@ async fn full_then_increment_on_real_servers() {
 
     // increment: it still holds the source's history, so only new
     // transactions come over.
-    a1.exec("INSERT INTO app.t VALUES (5002, 'while stopped')").await;
-    let j = run_job(&h, "cl-stby0001", "start_standby", &sp(&a1, "cl-srca0001", "increment")).await;
+    a1.exec("INSERT INTO app.t VALUES (5002, 'while stopped')")
+        .await;
+    let j = run_job(
+        &h,
+        "cl-stby0001",
+        "start_standby",
+        &sp(&a1, "cl-srca0001", "increment"),
+    )
+    .await;
     assert_eq!(j["status"], "successful", "{j}");
     let g = a1.gtid().await;
     assert!(b1.wait_for(&g).await);

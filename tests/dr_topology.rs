@@ -34,7 +34,12 @@ async fn run_job(h: &Harness, cluster: &str, service: &str, params: &str) -> Val
     let mut c = h.client_a();
     let r = rccs(&mut c, cluster, service, "", params).await;
     assert_eq!(r["ret_code"], 0, "{service}: {r}");
-    let (j, _) = wait_job(&mut c, r["job_id"].as_str().expect("id"), Duration::from_secs(60)).await;
+    let (j, _) = wait_job(
+        &mut c,
+        r["job_id"].as_str().expect("id"),
+        Duration::from_secs(60),
+    )
+    .await;
     j
 }
 
@@ -90,7 +95,10 @@ impl Writer {
                     continue;
                 };
                 id += 1;
-                match c.query_drop(format!("INSERT INTO app.t VALUES ({id}, 'w')")).await {
+                match c
+                    .query_drop(format!("INSERT INTO app.t VALUES ({id}, 'w')"))
+                    .await
+                {
                     Ok(()) => a.lock().await.push(id),
                     Err(_) => {
                         conn = None;
@@ -144,7 +152,13 @@ async fn switchover_failover_decouple_on_real_servers() {
     let j = run_job(&h, "cl-bbbb0001", "failover", "").await;
     assert_eq!(j["status"], "failed", "{j}");
     assert_eq!(j["error_codes"], "1400", "{j}");
-    assert!(j["error_message"].as_str().unwrap_or_default().contains("use switchover"), "{j}");
+    assert!(
+        j["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("use switchover"),
+        "{j}"
+    );
 
     // Switchover with an application writing.
     let writer = Writer::start([a1.port, b1.port]);
@@ -158,15 +172,27 @@ async fn switchover_failover_decouple_on_real_servers() {
     let ev = evidence(&j);
     eprintln!("switchover in {took:?}: {ev}");
     assert_eq!(ev["fence_gtid"], ev["standby_gtid"], "RPO 0 evidence: {ev}");
-    assert!(acked.len() > 50, "the writer wrote only {} rows", acked.len());
+    assert!(
+        acked.len() > 50,
+        "the writer wrote only {} rows",
+        acked.len()
+    );
 
     // Roles swapped on the servers; the tree keeps its shape.
     assert!(!b1.read_only().await, "the new primary takes writes");
     assert!(a1.read_only().await, "the old primary is fenced");
     assert_eq!(b1.source_port().await, None);
     assert_eq!(a1.source_port().await, Some(b1.port));
-    assert_eq!(x1.source_port().await, Some(b1.port), "the sibling follows the new primary");
-    assert_eq!(c1.source_port().await, Some(a1.port), "B's standby follows the new standby");
+    assert_eq!(
+        x1.source_port().await,
+        Some(b1.port),
+        "the sibling follows the new primary"
+    );
+    assert_eq!(
+        c1.source_port().await,
+        Some(a1.port),
+        "B's standby follows the new standby"
+    );
     assert_eq!(a2.source_port().await, Some(a1.port), "A's HA node stays");
     let g = b1.gtid().await;
     for m in [&a1, &a2, &c1, &x1] {
@@ -187,11 +213,16 @@ async fn switchover_failover_decouple_on_real_servers() {
     let r = standbys(&h, "cl-bbbb0001").await;
     assert_eq!(r["role"], "PRIMARY", "{r}");
     let r = standbys(&h, "cl-aaaa0001").await;
-    assert_eq!((r["role"].as_str(), r["primary"].as_str()), (Some("STANDBY"), Some("cl-bbbb0001")), "{r}");
+    assert_eq!(
+        (r["role"].as_str(), r["primary"].as_str()),
+        (Some("STANDBY"), Some("cl-bbbb0001")),
+        "{r}"
+    );
 
     // X gets ahead of A, then the primary dies.
     a1.exec("STOP SLAVE IO_THREAD").await;
-    b1.exec("INSERT INTO app.t VALUES (9000001, 'only x saw it')").await;
+    b1.exec("INSERT INTO app.t VALUES (9000001, 'only x saw it')")
+        .await;
     assert!(x1.wait_for(&b1.gtid().await).await);
     let mut b1 = b1;
     b1.kill9();
@@ -206,7 +237,11 @@ async fn switchover_failover_decouple_on_real_servers() {
     assert!(!x1.read_only().await);
     assert_eq!(x1.source_port().await, None);
     assert_eq!(x1.count("app.t WHERE id = 9000001").await, 1);
-    assert_eq!(a1.source_port().await, Some(b1.port), "A stays with the old primary");
+    assert_eq!(
+        a1.source_port().await,
+        Some(b1.port),
+        "A stays with the old primary"
+    );
     let r = standbys(&h, "cl-xxxx0001").await;
     assert_eq!(r["role"], "PRIMARY", "{r}");
 
@@ -216,7 +251,8 @@ async fn switchover_failover_decouple_on_real_servers() {
     assert!(!a1.read_only().await);
     assert_eq!(a1.source_port().await, None);
     assert_eq!(c1.source_port().await, Some(a1.port));
-    a1.exec("INSERT INTO app.t VALUES (9000002, 'a is its own')").await;
+    a1.exec("INSERT INTO app.t VALUES (9000002, 'a is its own')")
+        .await;
     assert!(c1.wait_for(&a1.gtid().await).await);
     h.stop().await;
 }

@@ -93,8 +93,9 @@ fn add_on_servers(
         if members.iter().any(|(e, _): &(Endpoint, _)| *e == ep) {
             return Err(format!("{key} is named twice").into());
         }
-        let s = servers::get(&conn, &key)?
-            .ok_or_else(|| format!("{key} is not registered (qcgate servers add --endpoint {key} …)"))?;
+        let s = servers::get(&conn, &key)?.ok_or_else(|| {
+            format!("{key} is not registered (qcgate servers add --endpoint {key} …)")
+        })?;
         if s.zone != zone {
             return Err(format!("{key} is in zone {}, not {zone}", s.zone).into());
         }
@@ -120,7 +121,9 @@ fn add_on_servers(
     let mut report = Vec::new();
     for ((ep, _), st) in members.iter().zip(&states).skip(1) {
         match &st.replica {
-            Some(r) if r.source_port == primary.port && same_host(&r.source_host, &primary.host) => {
+            Some(r)
+                if r.source_port == primary.port && same_host(&r.source_host, &primary.host) =>
+            {
                 report.push(format!("{ep}: HA standby node replicating from {primary}"))
             }
             Some(r) => report.push(format!(
@@ -132,7 +135,9 @@ fn add_on_servers(
             )),
         }
         if !st.read_only {
-            report.push(format!("warning: {ep} is writable; HA standby nodes should be read_only=ON"));
+            report.push(format!(
+                "warning: {ep} is writable; HA standby nodes should be read_only=ON"
+            ));
         }
     }
     // A primary that replicates from another cluster's primary is that
@@ -140,9 +145,11 @@ fn add_on_servers(
     let mut dr_source = None;
     if let Some(r) = &states[0].replica {
         let source = format!("{}:{}", r.source_host, r.source_port);
-        let found = servers::get(&conn, &source)?
-            .or(servers::get(&conn, &format!("127.0.0.1:{}", r.source_port))?
-                .filter(|_| same_host(&r.source_host, "127.0.0.1")));
+        let found = servers::get(&conn, &source)?.or(servers::get(
+            &conn,
+            &format!("127.0.0.1:{}", r.source_port),
+        )?
+        .filter(|_| same_host(&r.source_host, "127.0.0.1")));
         match found.and_then(|s| s.cluster_id) {
             Some(c) => match clusters::get(&conn, &c)? {
                 Some(src) if src.owner == owner => {
@@ -152,7 +159,9 @@ fn add_on_servers(
                     ));
                     dr_source = Some((c, healthy));
                 }
-                _ => report.push(format!("{primary}: replicates from {source} (another owner's)")),
+                _ => report.push(format!(
+                    "{primary}: replicates from {source} (another owner's)"
+                )),
             },
             None => report.push(format!(
                 "{primary}: replicates from {source}, which qcgate does not manage"
@@ -172,7 +181,9 @@ fn add_on_servers(
         clusters::set_backend(c, id, "servers")?;
         for ((ep, _), (node, _)) in members.iter().zip(&nodes) {
             if !servers::bind(c, &ep.to_string(), id, node)? {
-                return Err(store::StoreError::Conflict(format!("{ep} was taken meanwhile")));
+                return Err(store::StoreError::Conflict(format!(
+                    "{ep} was taken meanwhile"
+                )));
             }
         }
         if let Some((source, healthy)) = &dr_source {
@@ -186,7 +197,10 @@ fn add_on_servers(
     if !added {
         return Err(format!("cluster {id} is already registered").into());
     }
-    outln!("added {id} in {zone} for {owner} on {} server(s); primary {primary}", members.len())?;
+    outln!(
+        "added {id} in {zone} for {owner} on {} server(s); primary {primary}",
+        members.len()
+    )?;
     for line in report {
         outln!("  {line}")?;
     }

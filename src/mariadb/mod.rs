@@ -233,11 +233,7 @@ fn describe(e: &mysql_async::Error) -> String {
 
 /// The statement is named by its first words only: some carry passwords.
 fn server_error(endpoint: String, sql: &str, e: &mysql_async::Error) -> DbError {
-    let what: String = sql
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let what: String = sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
     match e {
         mysql_async::Error::Server(s) => DbError::Server {
             endpoint,
@@ -257,7 +253,10 @@ mod tests {
     fn endpoints_parse_and_print() {
         let e = Endpoint::parse("127.0.0.1:3306").expect("v4");
         assert_eq!((e.host.as_str(), e.port), ("127.0.0.1", 3306));
-        assert_eq!(Endpoint::parse("[::1]:3307").expect("v6").to_string(), "[::1]:3307");
+        assert_eq!(
+            Endpoint::parse("[::1]:3307").expect("v6").to_string(),
+            "[::1]:3307"
+        );
         for bad in ["127.0.0.1", "h:0", ":3306", "h:99999", "a b:1"] {
             assert!(Endpoint::parse(bad).is_none(), "{bad}");
         }

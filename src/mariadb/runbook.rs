@@ -95,8 +95,11 @@ pub async fn fence(node: &mut Node, lock_wait: Duration) -> Result<(), DbError> 
         lock_wait.as_secs().max(1)
     ))
     .await?;
-    node.exec_within("FLUSH TABLES WITH READ LOCK", lock_wait + Duration::from_secs(2))
-        .await?;
+    node.exec_within(
+        "FLUSH TABLES WITH READ LOCK",
+        lock_wait + Duration::from_secs(2),
+    )
+    .await?;
     node.exec("SET GLOBAL read_only=ON").await
 }
 
@@ -148,7 +151,12 @@ pub async fn current_pos(node: &mut Node) -> Result<GtidPos, DbError> {
 
 /// Writes one journal row (binlogged, so it replicates) and returns the
 /// GTID of that transaction.
-pub async fn journal(node: &mut Node, op: &str, job_id: &str, detail: &str) -> Result<GtidPos, DbError> {
+pub async fn journal(
+    node: &mut Node,
+    op: &str,
+    job_id: &str,
+    detail: &str,
+) -> Result<GtidPos, DbError> {
     let db = ident(META_DB);
     node.exec(&format!(
         "CREATE DATABASE IF NOT EXISTS {db}; \
@@ -189,7 +197,7 @@ pub async fn long_write_transactions(node: &mut Node, secs: u64) -> Result<Vec<S
         .rows(&format!(
             "SELECT trx_mysql_thread_id, TIMESTAMPDIFF(SECOND, trx_started, NOW()) \
              FROM information_schema.INNODB_TRX \
-             WHERE trx_rows_modified > 0 AND trx_started < NOW() - INTERVAL {secs} SECOND"
+             WHERE trx_rows_modified > 0 AND trx_started <= NOW() - INTERVAL {secs} SECOND"
         ))
         .await?;
     Ok(rows
@@ -242,7 +250,10 @@ pub async fn oldest_binlog_start(node: &mut Node) -> Result<GtidPos, DbError> {
             listed = GtidPos::parse(inner).unwrap_or_default();
         } else if kind == "Gtid" {
             // Info looks like `BEGIN GTID 0-1-6` or `GTID 0-1-6`.
-            if let Some(g) = info.split_whitespace().find(|w| w.matches('-').count() == 2) {
+            if let Some(g) = info
+                .split_whitespace()
+                .find(|w| w.matches('-').count() == 2)
+            {
                 first_gtid = GtidPos::parse(g).unwrap_or_default();
             }
             break;

@@ -58,7 +58,10 @@ impl Replica {
     /// The last error of either thread, if any.
     pub fn last_error(&self) -> Option<String> {
         if self.last_io_errno != 0 {
-            Some(format!("IO error {}: {}", self.last_io_errno, self.last_io_error))
+            Some(format!(
+                "IO error {}: {}",
+                self.last_io_errno, self.last_io_error
+            ))
         } else if self.last_sql_errno != 0 {
             Some(format!(
                 "SQL error {}: {}",

@@ -60,7 +60,11 @@ pub fn list(
             port: None,
         })
         .map(|mut n: NodeView| {
-            if let Some(ep) = n.server.as_deref().and_then(crate::mariadb::Endpoint::parse) {
+            if let Some(ep) = n
+                .server
+                .as_deref()
+                .and_then(crate::mariadb::Endpoint::parse)
+            {
                 n.private_ip = Some(ep.host);
                 n.port = Some(ep.port);
             }

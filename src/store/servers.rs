@@ -84,7 +84,9 @@ pub fn list(conn: &Connection) -> Result<Vec<Server>, StoreError> {
 
 pub fn get(conn: &Connection, endpoint: &str) -> Result<Option<Server>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM servers WHERE endpoint = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM servers WHERE endpoint = ?1"
+        ))?
         .query_row([endpoint], from_row)
         .optional()?)
 }

@@ -9,9 +9,9 @@ pub mod allow;
 pub mod command;
 pub mod executor;
 pub mod model;
-pub mod servers;
 mod prune;
 mod rescue;
+pub mod servers;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -30,17 +30,26 @@ pub struct Mariadb {
 fn template() -> &'static Path {
     static T: OnceLock<PathBuf> = OnceLock::new();
     T.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("qcgate-mariadb-template-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("qcgate-mariadb-template-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("template dir");
         let out = Command::new("mariadb-install-db")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", dir.display()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
-            .args(if is_root() { vec!["--user=root"] } else { vec![] })
+            .args(if is_root() {
+                vec!["--user=root"]
+            } else {
+                vec![]
+            })
             .output()
             .expect("mariadb-install-db runs (install mariadb-server)");
-        assert!(out.status.success(), "install-db: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "install-db: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         dir
     })
 }
@@ -102,8 +111,14 @@ impl Mariadb {
         let mut cmd = Command::new("mariadbd");
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", self.dir.path().join("s.sock").display()))
-            .arg(format!("--pid-file={}", self.dir.path().join("m.pid").display()))
+            .arg(format!(
+                "--socket={}",
+                self.dir.path().join("s.sock").display()
+            ))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.path().join("m.pid").display()
+            ))
             .arg(format!("--log-error={}", log.display()))
             .arg(format!("--port={}", self.port))
             .arg(format!("--server-id={}", self.server_id))
@@ -130,7 +145,11 @@ impl Mariadb {
         self.child = Some(cmd.spawn().expect("mariadbd starts"));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if Conn::new(self.opts("root", "")).await.map(|c| drop(c)).is_ok() {
+            if Conn::new(self.opts("root", ""))
+                .await
+                .map(drop)
+                .is_ok()
+            {
                 return;
             }
             assert!(
@@ -158,7 +177,9 @@ impl Mariadb {
 
     /// A root session (passwordless on loopback, as install-db leaves it).
     pub async fn root(&self) -> Conn {
-        Conn::new(self.opts("root", "")).await.expect("root session")
+        Conn::new(self.opts("root", ""))
+            .await
+            .expect("root session")
     }
 
     pub async fn connect_as(&self, user: &str, password: &str) -> Result<Conn, mysql_async::Error> {
@@ -190,7 +211,9 @@ impl Mariadb {
 
     pub async fn exec(&self, sql: &str) {
         let mut c = self.root().await;
-        c.query_drop(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        c.query_drop(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         c.disconnect().await.ok();
     }
 
@@ -218,19 +241,27 @@ impl Mariadb {
     }
 
     pub async fn count(&self, table: &str) -> u64 {
-        self.text(&format!("SELECT COUNT(*) FROM {table}")).await.parse().unwrap_or(0)
+        self.text(&format!("SELECT COUNT(*) FROM {table}"))
+            .await
+            .parse()
+            .unwrap_or(0)
     }
 
     pub async fn checksum(&self, table: &str) -> String {
         let mut c = self.root().await;
-        let row: Option<Row> = c.query_first(format!("CHECKSUM TABLE {table}")).await.expect("checksum");
+        let row: Option<Row> = c
+            .query_first(format!("CHECKSUM TABLE {table}"))
+            .await
+            .expect("checksum");
         c.disconnect().await.ok();
         row.map(|r| cell(&r, 1)).unwrap_or_default()
     }
 
     /// Waits until this server has applied `gtid`.
     pub async fn wait_for(&self, gtid: &str) -> bool {
-        self.text(&format!("SELECT MASTER_GTID_WAIT('{gtid}', 10)")).await == "0"
+        self.text(&format!("SELECT MASTER_GTID_WAIT('{gtid}', 10)"))
+            .await
+            == "0"
     }
 
     /// Makes it a writable primary with the accounts tests use and a table.
@@ -297,7 +328,16 @@ pub fn register(data_dir: &Path, m: &Mariadb, zone: &str) -> std::process::Outpu
     let pw = data_dir.join(format!("pw-{}", m.port));
     std::fs::write(&pw, format!("{ADMIN_PASSWORD}\n")).expect("password file");
     Command::new(env!("CARGO_BIN_EXE_qcgate"))
-        .args(["servers", "add", "--endpoint", &m.endpoint(), "--zone", zone, "--admin-user", ADMIN_USER])
+        .args([
+            "servers",
+            "add",
+            "--endpoint",
+            &m.endpoint(),
+            "--zone",
+            zone,
+            "--admin-user",
+            ADMIN_USER,
+        ])
         .arg("--admin-password-file")
         .arg(&pw)
         .arg("--data-dir")
@@ -307,11 +347,22 @@ pub fn register(data_dir: &Path, m: &Mariadb, zone: &str) -> std::process::Outpu
 }
 
 /// `qcgate clusters add --server …`, through the real command line.
-pub fn bind(data_dir: &Path, id: &str, zone: &str, owner: &str, servers: &[&Mariadb]) -> std::process::Output {
+pub fn bind(
+    data_dir: &Path,
+    id: &str,
+    zone: &str,
+    owner: &str,
+    servers: &[&Mariadb],
+) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_qcgate"));
-    cmd.args(["clusters", "add", "--id", id, "--zone", zone, "--owner", owner]);
+    cmd.args([
+        "clusters", "add", "--id", id, "--zone", zone, "--owner", owner,
+    ]);
     for s in servers {
         cmd.args(["--server", &s.endpoint()]);
     }
-    cmd.arg("--data-dir").arg(data_dir).output().expect("qcgate runs")
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("qcgate runs")
 }

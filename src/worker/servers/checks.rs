@@ -7,7 +7,8 @@ use crate::worker::executor::Failure;
 
 /// Whether two host names are the same machine (loopback names are).
 pub fn same_host(a: &str, b: &str) -> bool {
-    let loopback = |h: &str| h.eq_ignore_ascii_case("localhost") || h.starts_with("127.") || h == "::1";
+    let loopback =
+        |h: &str| h.eq_ignore_ascii_case("localhost") || h.starts_with("127.") || h == "::1";
     a.eq_ignore_ascii_case(b) || (loopback(a) && loopback(b))
 }
 
@@ -53,7 +54,9 @@ pub fn healthy_replica(name: &str, state: &NodeState, source: &Endpoint) -> Resu
             if r.sql_running { "Yes" } else { "No" }
         )));
     }
-    if !r.using_gtid.eq_ignore_ascii_case("Slave_Pos") && !r.using_gtid.eq_ignore_ascii_case("Current_Pos") {
+    if !r.using_gtid.eq_ignore_ascii_case("Slave_Pos")
+        && !r.using_gtid.eq_ignore_ascii_case("Current_Pos")
+    {
         return Err(refused(format!(
             "{name} does not replicate by GTID (Using_Gtid {})",
             r.using_gtid
@@ -68,7 +71,10 @@ pub fn promotable(name: &str, state: &NodeState) -> Result<(), Failure> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(refused(format!("{name} cannot be promoted: {}", missing.join("; "))))
+        Err(refused(format!(
+            "{name} cannot be promoted: {}",
+            missing.join("; ")
+        )))
     }
 }
 

@@ -28,18 +28,25 @@ pub async fn run(op: &mut Op, what: &str) -> Result<Detached, Failure> {
             b.id()
         )));
     };
-    let mut ev = json!({"received": r.received.to_string(), "applied_before": st.slave_pos.to_string()});
+    let mut ev =
+        json!({"received": r.received.to_string(), "applied_before": st.slave_pos.to_string()});
     // Its primary, when reachable, says how far behind the standby stops.
     let primary_pos = primary_position(op, &r.source_host, r.source_port).await;
 
     op.steps
-        .begin("drain", format!("apply what was received, up to {}", r.received))
+        .begin(
+            "drain",
+            format!("apply what was received, up to {}", r.received),
+        )
         .await?;
     if !r.sql_running && r.last_sql_errno == 0 {
         s.exec("START SLAVE SQL_THREAD").await.map_err(db)?;
     }
     let drained = s
-        .gtid_wait(&r.received, ServersConfig::ms(op.cfg.relay_apply_timeout_ms))
+        .gtid_wait(
+            &r.received,
+            ServersConfig::ms(op.cfg.relay_apply_timeout_ms),
+        )
         .await
         .map_err(db)?;
     if !drained {
@@ -58,14 +65,19 @@ pub async fn run(op: &mut Op, what: &str) -> Result<Detached, Failure> {
     }
     op.steps.done("drain", "").await?;
 
-    op.steps.begin("detach", "STOP SLAVE; RESET SLAVE ALL").await?;
+    op.steps
+        .begin("detach", "STOP SLAVE; RESET SLAVE ALL")
+        .await?;
     runbook::detach(&mut s).await.map_err(db)?;
     op.steps.done("detach", "").await?;
     op.steps.begin("writable", "read_only=OFF").await?;
     s.exec("SET GLOBAL read_only=OFF").await.map_err(db)?;
     let after = s.state().await.map_err(db)?;
     op.steps
-        .done("writable", format!("{what}: {} at {}", b.primary.name(), after.current_pos))
+        .done(
+            "writable",
+            format!("{what}: {} at {}", b.primary.name(), after.current_pos),
+        )
         .await?;
     ev["final_position"] = json!(after.current_pos.to_string());
     if let Some(p) = primary_pos {

@@ -99,7 +99,13 @@ async fn primary_is_gone(op: &Op, a: Option<&Members>, a_id: &str) -> Result<(),
             tokio::time::sleep(ServersConfig::ms(op.cfg.failover_probe_interval_ms)).await;
         }
         op.fleet.check_allowed(&a.primary.endpoint)?;
-        match Node::connect_within(&a.primary.endpoint, &a.primary.login, Duration::from_secs(1)).await {
+        match Node::connect_within(
+            &a.primary.endpoint,
+            &a.primary.login,
+            Duration::from_secs(1),
+        )
+        .await
+        {
             Ok(n) => {
                 n.close().await;
                 return Err(refused(format!(
@@ -127,13 +133,21 @@ async fn connect(op: &Op, m: &Members) -> Result<Candidate, Failure> {
 
 async fn steps(op: &mut Op, cands: &mut [Candidate], ev: &mut Value) -> Result<(), Failure> {
     op.steps
-        .begin("stop_io", "every standby of the old primary stops receiving")
+        .begin(
+            "stop_io",
+            "every standby of the old primary stops receiving",
+        )
         .await?;
     let mut received = Vec::new();
     for c in cands.iter_mut() {
         c.node.exec("STOP SLAVE IO_THREAD").await.map_err(db)?;
         c.state = c.node.state().await.map_err(db)?;
-        let r = c.state.replica.as_ref().map(|r| r.received.clone()).unwrap_or_default();
+        let r = c
+            .state
+            .replica
+            .as_ref()
+            .map(|r| r.received.clone())
+            .unwrap_or_default();
         received.push(json!({"node": c.member.name(), "received": r.to_string()}));
     }
     ev["received"] = json!(received);
@@ -144,13 +158,18 @@ async fn steps(op: &mut Op, cands: &mut [Candidate], ev: &mut Value) -> Result<(
     op.steps.begin("apply_relay", "").await?;
     let mut stuck = None;
     for c in cands.iter_mut() {
-        let Some(r) = c.state.replica.clone() else { continue };
+        let Some(r) = c.state.replica.clone() else {
+            continue;
+        };
         if !r.sql_running && r.last_sql_errno == 0 {
             c.node.exec("START SLAVE SQL_THREAD").await.map_err(db)?;
         }
         let ok = c
             .node
-            .gtid_wait(&r.received, ServersConfig::ms(op.cfg.relay_apply_timeout_ms))
+            .gtid_wait(
+                &r.received,
+                ServersConfig::ms(op.cfg.relay_apply_timeout_ms),
+            )
             .await
             .map_err(db)?;
         if !ok {
@@ -206,23 +225,37 @@ async fn steps(op: &mut Op, cands: &mut [Candidate], ev: &mut Value) -> Result<(
         .map(|c| json!({"cluster": c.cluster, "position": c.state.current_pos.to_string()}))
         .collect();
     ev["positions"] = json!(positions);
-    op.steps.done("rank", format!("[{}] is the most advanced at {target}", cands[0].cluster)).await?;
+    op.steps
+        .done(
+            "rank",
+            format!("[{}] is the most advanced at {target}", cands[0].cluster),
+        )
+        .await?;
 
     op.steps
-        .begin("promote", format!("{}: RESET SLAVE ALL, read_only=OFF", cands[0].member.name()))
+        .begin(
+            "promote",
+            format!("{}: RESET SLAVE ALL, read_only=OFF", cands[0].member.name()),
+        )
         .await?;
     let t = Instant::now();
     let winner = &mut cands[0];
     if winner.state.semi_sync_slave {
-        runbook::semi_sync(&mut winner.node, true, ServersConfig::ms(op.cfg.semi_sync_timeout_ms))
-            .await
-            .map_err(db)?;
+        runbook::semi_sync(
+            &mut winner.node,
+            true,
+            ServersConfig::ms(op.cfg.semi_sync_timeout_ms),
+        )
+        .await
+        .map_err(db)?;
     }
     runbook::promote(&mut winner.node).await.map_err(db)?;
     let promoted: GtidPos = runbook::current_pos(&mut winner.node).await.map_err(db)?;
     ev["promoted_gtid"] = json!(promoted.to_string());
     ev["promote_ms"] = json!(t.elapsed().as_secs_f64() * 1000.0);
-    op.steps.done("promote", format!("writable at {promoted}")).await?;
+    op.steps
+        .done("promote", format!("writable at {promoted}"))
+        .await?;
     // The siblings stay with the old primary, as before.
     restore_io(&mut cands[1..]).await;
     op.steps

@@ -90,7 +90,9 @@ impl Fleet {
             let servers = servers::of_cluster(c, id)?;
             let mut members = Vec::new();
             for n in nodes {
-                let Some(s) = servers.iter().find(|s| Some(&s.endpoint) == n.server.as_ref())
+                let Some(s) = servers
+                    .iter()
+                    .find(|s| Some(&s.endpoint) == n.server.as_ref())
                 else {
                     continue;
                 };

@@ -70,7 +70,10 @@ pub async fn run(mut op: Op) -> Result<crate::worker::executor::Done, Failure> {
                     }
                     Err(e) => actions.push(format!("undoing the fence failed: {e}")),
                 },
-                Err(f) => actions.push(format!("the old primary could not be reached to undo the fence: {}", f.message)),
+                Err(f) => actions.push(format!(
+                    "the old primary could not be reached to undo the fence: {}",
+                    f.message
+                )),
             }
         } else {
             actions.push("no node is writable: inspect the servers, then promote one (promote_standby or failover)".into());
@@ -86,13 +89,19 @@ pub async fn run(mut op: Op) -> Result<crate::worker::executor::Done, Failure> {
             "failover" => Change::Failover,
             _ => Change::Decouple,
         };
-        actions.push(format!("[{b_id}] was found promoted; the topology records it"));
+        actions.push(format!(
+            "[{b_id}] was found promoted; the topology records it"
+        ));
         effect = Some(topology::observed(change, &b_id));
     }
     if writable.len() > 1 && writable.iter().all(|f| f.follows.is_none()) {
         actions.push(format!(
             "WARNING: {} are all writable primaries; fence all but one before taking writes",
-            writable.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(" and ")
+            writable
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" and ")
         ));
     }
     let report: Vec<String> = found

@@ -26,7 +26,12 @@ pub struct Dump {
 }
 
 /// An option file holding the login, readable by this user only.
-fn options_file(dir: &Path, name: &str, ep: &Endpoint, login: &Login) -> Result<std::path::PathBuf, Failure> {
+fn options_file(
+    dir: &Path,
+    name: &str,
+    ep: &Endpoint,
+    login: &Login,
+) -> Result<std::path::PathBuf, Failure> {
     let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
     let path = dir.join(name);
     let mut opts = std::fs::OpenOptions::new();
@@ -47,15 +52,25 @@ fn options_file(dir: &Path, name: &str, ep: &Endpoint, login: &Login) -> Result<
 }
 
 fn io_failure(e: std::io::Error) -> Failure {
-    Failure::new(5000, format!("InternalError, preparing the copy: {e}"), false)
+    Failure::new(
+        5000,
+        format!("InternalError, preparing the copy: {e}"),
+        false,
+    )
 }
 
 /// Runs a client tool; its stderr (never a password: none is on its command
 /// line) becomes the error.
 async fn run_tool(mut cmd: Command, what: &str, limit: Duration) -> Result<(), Failure> {
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|e| {
-        Failure::new(5000, format!("ToolMissing, {what} could not be started: {e}"), false)
+        Failure::new(
+            5000,
+            format!("ToolMissing, {what} could not be started: {e}"),
+            false,
+        )
     })?;
     let mut err = String::new();
     let stderr = child.stderr.take();
@@ -67,11 +82,20 @@ async fn run_tool(mut cmd: Command, what: &str, limit: Duration) -> Result<(), F
     };
     let status = match tokio::time::timeout(limit, wait).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(Failure::new(5000, format!("ServerError, {what}: {e}"), false)),
+        Ok(Err(e)) => {
+            return Err(Failure::new(
+                5000,
+                format!("ServerError, {what}: {e}"),
+                false,
+            ));
+        }
         Err(_) => {
             return Err(Failure::new(
                 5000,
-                format!("ServerError, {what} did not finish within {} s", limit.as_secs()),
+                format!(
+                    "ServerError, {what} did not finish within {} s",
+                    limit.as_secs()
+                ),
                 false,
             ));
         }
@@ -124,7 +148,11 @@ pub async fn dump(
     // `run_tool` sets stdout to null: keep the file instead.
     cmd.stderr(Stdio::piped()).kill_on_drop(true);
     let mut child = cmd.spawn().map_err(|e| {
-        Failure::new(5000, format!("ToolMissing, mariadb-dump could not be started: {e}"), false)
+        Failure::new(
+            5000,
+            format!("ToolMissing, mariadb-dump could not be started: {e}"),
+            false,
+        )
     })?;
     let mut err = String::new();
     let stderr = child.stderr.take();
@@ -145,11 +173,20 @@ pub async fn dump(
                 login.user
             )));
         }
-        Ok(Err(e)) => return Err(Failure::new(5000, format!("ServerError, mariadb-dump: {e}"), false)),
+        Ok(Err(e)) => {
+            return Err(Failure::new(
+                5000,
+                format!("ServerError, mariadb-dump: {e}"),
+                false,
+            ));
+        }
         Err(_) => {
             return Err(Failure::new(
                 5000,
-                format!("ServerError, mariadb-dump did not finish within {} s", limit.as_secs()),
+                format!(
+                    "ServerError, mariadb-dump did not finish within {} s",
+                    limit.as_secs()
+                ),
                 false,
             ));
         }
@@ -176,13 +213,19 @@ fn seed_gtid(path: &Path) -> Result<GtidPos, Failure> {
     for from in [len.saturating_sub(64 * 1024), 0] {
         f.seek(SeekFrom::Start(from)).map_err(io_failure)?;
         text.clear();
-        let _ = Read::by_ref(&mut f).take(256 * 1024).read_to_string(&mut text);
+        let _ = Read::by_ref(&mut f)
+            .take(256 * 1024)
+            .read_to_string(&mut text);
         let marker = "SET GLOBAL gtid_slave_pos='";
         if let Some(i) = text.rfind(marker) {
             let rest = &text[i + marker.len()..];
             if let Some(end) = rest.find('\'') {
                 return GtidPos::parse(&rest[..end]).map_err(|e| {
-                    Failure::new(5000, format!("ServerError, the dump's position: {e}"), false)
+                    Failure::new(
+                        5000,
+                        format!("ServerError, the dump's position: {e}"),
+                        false,
+                    )
                 });
             }
         }
@@ -195,7 +238,12 @@ fn seed_gtid(path: &Path) -> Result<GtidPos, Failure> {
 }
 
 /// Restores a dump into one server without writing its binlog.
-pub async fn restore(dump: &Dump, target: &Endpoint, login: &Login, limit: Duration) -> Result<(), Failure> {
+pub async fn restore(
+    dump: &Dump,
+    target: &Endpoint,
+    login: &Login,
+    limit: Duration,
+) -> Result<(), Failure> {
     let dir = tempfile::Builder::new()
         .prefix("qcgate-restore-")
         .tempdir()

@@ -53,7 +53,11 @@ pub async fn run(mut op: Op) -> Result<Done, Failure> {
 async fn precheck(op: &mut Op) -> Result<Plan, Failure> {
     let source = Endpoint {
         host: op.param_str("host").to_string(),
-        port: op.param("port").as_u64().and_then(|p| u16::try_from(p).ok()).unwrap_or(0),
+        port: op
+            .param("port")
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(0),
     };
     op.fleet.check_allowed(&source)?;
     let login = Login {
@@ -64,7 +68,9 @@ async fn precheck(op: &mut Op) -> Result<Plan, Failure> {
     let standby = op.fleet.members_of(&op.task.cluster)?;
     let b = standby.id().to_string();
     if standby.all().any(|m| m.endpoint == source) {
-        return Err(refused(format!("the source {source} is a node of [{b}] itself")));
+        return Err(refused(format!(
+            "the source {source} is a node of [{b}] itself"
+        )));
     }
     // A registered source cluster: the host must be its primary, and it
     // must not follow this cluster (a cycle).
@@ -123,7 +129,13 @@ async fn precheck(op: &mut Op) -> Result<Plan, Failure> {
         .collect::<Vec<_>>();
     let all = grants.iter().any(|g| g.contains("ALL PRIVILEGES"));
     let needed: Vec<&str> = if full {
-        vec!["REPLICATION SLAVE", "SELECT", "SHOW VIEW", "TRIGGER", "EVENT"]
+        vec![
+            "REPLICATION SLAVE",
+            "SELECT",
+            "SHOW VIEW",
+            "TRIGGER",
+            "EVENT",
+        ]
     } else {
         vec!["REPLICATION SLAVE"]
     };
@@ -142,7 +154,11 @@ async fn precheck(op: &mut Op) -> Result<Plan, Failure> {
                 st.server_id
             ));
         }
-        problems.extend(st.missing_settings().into_iter().map(|p| format!("{name}: {p}")));
+        problems.extend(
+            st.missing_settings()
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        );
         if version(&st.version) < version(&source_state.version) {
             problems.push(format!(
                 "{name} runs {}, older than the source's {}",
@@ -164,7 +180,10 @@ async fn precheck(op: &mut Op) -> Result<Plan, Failure> {
             && st.replica.is_some()
             && !replicates_from(&st, &source)
         {
-            let r = st.replica.as_ref().map(|r| format!("{}:{}", r.source_host, r.source_port));
+            let r = st
+                .replica
+                .as_ref()
+                .map(|r| format!("{}:{}", r.source_host, r.source_port));
             problems.push(format!(
                 "{name} already replicates from {}; run stop_standby first",
                 r.unwrap_or_default()
@@ -173,7 +192,10 @@ async fn precheck(op: &mut Op) -> Result<Plan, Failure> {
         n.close().await;
     }
     if !problems.is_empty() {
-        return Err(refused(format!("start_standby pre-check failed: {}", problems.join("; "))));
+        return Err(refused(format!(
+            "start_standby pre-check failed: {}",
+            problems.join("; ")
+        )));
     }
     Ok(Plan {
         source,
@@ -225,10 +247,16 @@ fn increment_checks(
 }
 
 /// The steps; returns the sync status reached.
-async fn steps(op: &mut Op, plan: &Plan, ev: &mut serde_json::Value) -> Result<&'static str, Failure> {
+async fn steps(
+    op: &mut Op,
+    plan: &Plan,
+    ev: &mut serde_json::Value,
+) -> Result<&'static str, Failure> {
     let started = Instant::now();
     let members: Vec<_> = plan.standby.all().cloned().collect();
-    op.steps.begin("fence_standby", "read_only=ON on every node").await?;
+    op.steps
+        .begin("fence_standby", "read_only=ON on every node")
+        .await?;
     let mut nodes = Vec::new();
     for m in &members {
         let mut n = op.fleet.connect(m).await?;
@@ -240,7 +268,10 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut serde_json::Value) -> Result<&
     let repl = op.fleet.repl_login().await?;
     if plan.full {
         op.steps
-            .begin("reset_standby", "STOP SLAVE; RESET SLAVE ALL; RESET MASTER on every node")
+            .begin(
+                "reset_standby",
+                "STOP SLAVE; RESET SLAVE ALL; RESET MASTER on every node",
+            )
             .await?;
         for n in nodes.iter_mut() {
             runbook::detach(n).await.map_err(db)?;
@@ -248,45 +279,70 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut serde_json::Value) -> Result<&
         }
         op.steps.done("reset_standby", "").await?;
         op.steps
-            .begin("copy_source", format!("schemas: {}", plan.schemas.join(", ")))
+            .begin(
+                "copy_source",
+                format!("schemas: {}", plan.schemas.join(", ")),
+            )
             .await?;
         let limit = Duration::from_secs(op.cfg.seed_timeout_secs);
         let dump = seed::dump(&plan.source, &plan.login, &plan.schemas, limit).await?;
         op.steps
             .done(
                 "copy_source",
-                format!("{} bytes at {} in {} ms", dump.bytes, dump.gtid, dump.took.as_millis()),
+                format!(
+                    "{} bytes at {} in {} ms",
+                    dump.bytes,
+                    dump.gtid,
+                    dump.took.as_millis()
+                ),
             )
             .await?;
         ev["seed_gtid"] = json!(dump.gtid.to_string());
         ev["seed_bytes"] = json!(dump.bytes);
         ev["seed_ms"] = json!(dump.took.as_millis() as u64);
-        op.steps.begin("restore", "into every node, sql_log_bin=0").await?;
+        op.steps
+            .begin("restore", "into every node, sql_log_bin=0")
+            .await?;
         for m in &members {
             seed::restore(&dump, &m.endpoint, &m.login, limit).await?;
         }
         op.steps.done("restore", "").await?;
-        op.steps.begin("set_position", dump.gtid.to_string()).await?;
+        op.steps
+            .begin("set_position", dump.gtid.to_string())
+            .await?;
         let g = dump.gtid.to_string();
         for n in nodes.iter_mut() {
             let lit = n.lit(&g);
             // Its binlog then starts where the source's history stands, so
             // a node chained below it finds the position.
-            n.exec(&format!("SET GLOBAL gtid_binlog_state={lit}; SET GLOBAL gtid_slave_pos={lit}"))
-                .await
-                .map_err(db)?;
+            n.exec(&format!(
+                "SET GLOBAL gtid_binlog_state={lit}; SET GLOBAL gtid_slave_pos={lit}"
+            ))
+            .await
+            .map_err(db)?;
         }
         op.steps.done("set_position", "").await?;
     }
 
     op.steps
-        .begin("accounts", format!("{} and [{}] on every node, not binlogged", repl.user, plan.login.user))
+        .begin(
+            "accounts",
+            format!(
+                "{} and [{}] on every node, not binlogged",
+                repl.user, plan.login.user
+            ),
+        )
         .await?;
     for n in nodes.iter_mut() {
-        runbook::ensure_account(n, &repl, REPL_GRANTS).await.map_err(db)?;
+        runbook::ensure_account(n, &repl, REPL_GRANTS)
+            .await
+            .map_err(db)?;
         // The source's account exists here too, so that clusters chained
         // below this one, and a switch back, can sign in (notes §B.12 #2).
-        if !runbook::account_exists(n, &plan.login.user).await.map_err(db)? {
+        if !runbook::account_exists(n, &plan.login.user)
+            .await
+            .map_err(db)?
+        {
             runbook::ensure_account(n, &plan.login, &format!("{REPL_GRANTS}, {COPY_GRANTS}"))
                 .await
                 .map_err(db)?;
@@ -295,7 +351,10 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut serde_json::Value) -> Result<&
     op.steps.done("accounts", "").await?;
 
     op.steps
-        .begin("replicate", format!("{} → {}", plan.source, plan.standby.primary.name()))
+        .begin(
+            "replicate",
+            format!("{} → {}", plan.source, plan.standby.primary.name()),
+        )
         .await?;
     let (first, rest) = nodes.split_at_mut(1);
     runbook::replicate_from(&mut first[0], &plan.source, &plan.login, !plan.full)
@@ -308,7 +367,9 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut serde_json::Value) -> Result<&
                 .map_err(db)?;
         }
     }
-    op.steps.done("replicate", "MASTER_USE_GTID=slave_pos").await?;
+    op.steps
+        .done("replicate", "MASTER_USE_GTID=slave_pos")
+        .await?;
 
     op.steps.begin("catch_up", "").await?;
     let mut src = Node::connect(&plan.source, &plan.login).await.map_err(db)?;
@@ -322,13 +383,19 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut serde_json::Value) -> Result<&
     if let Some(e) = state.replica.as_ref().and_then(|r| r.last_error()) {
         return Err(Failure::new(
             5000,
-            format!("ReplicationFailed, {} stopped: {e}", plan.standby.primary.name()),
+            format!(
+                "ReplicationFailed, {} stopped: {e}",
+                plan.standby.primary.name()
+            ),
             false,
         ));
     }
     let sync = if reached { "NORMAL" } else { "LAGGING" };
     op.steps
-        .done("catch_up", format!("{sync} at {} (source at {target})", state.current_pos))
+        .done(
+            "catch_up",
+            format!("{sync} at {} (source at {target})", state.current_pos),
+        )
         .await?;
     ev["sync_status"] = json!(sync);
     ev["position"] = json!(state.current_pos.to_string());

@@ -147,7 +147,10 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut Value) -> Result<(), StepError
     let repl = op.fleet.repl_login().await.map_err(before_promote)?;
 
     op.steps
-        .begin("accounts", format!("{} on both primaries, not binlogged", repl.user))
+        .begin(
+            "accounts",
+            format!("{} on both primaries, not binlogged", repl.user),
+        )
         .await
         .map_err(before_promote)?;
     for n in [&mut p, &mut s] {
@@ -155,11 +158,16 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut Value) -> Result<(), StepError
             .await
             .map_err(|e| before_promote(db(e)))?;
     }
-    op.steps.done("accounts", "").await.map_err(before_promote)?;
+    op.steps
+        .done("accounts", "")
+        .await
+        .map_err(before_promote)?;
 
     // Pre-sync: the standby close to the primary before anything is fenced.
     let t = Instant::now();
-    let g0 = runbook::binlog_pos(&mut p).await.map_err(|e| before_promote(db(e)))?;
+    let g0 = runbook::binlog_pos(&mut p)
+        .await
+        .map_err(|e| before_promote(db(e)))?;
     op.steps
         .begin("pre_sync", format!("{} reaches {g0}", sm.name()))
         .await
@@ -181,9 +189,14 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut Value) -> Result<(), StepError
         .map_err(before_promote)?;
     ev["pre_sync_ms"] = json!(t.elapsed().as_millis() as u64);
 
-    let begin = runbook::journal(&mut p, "switchover", &op.job.job_id, &format!("{} -> {}", pm.endpoint, sm.endpoint))
-        .await
-        .map_err(|e| before_promote(db(e)))?;
+    let begin = runbook::journal(
+        &mut p,
+        "switchover",
+        &op.job.job_id,
+        &format!("{} -> {}", pm.endpoint, sm.endpoint),
+    )
+    .await
+    .map_err(|e| before_promote(db(e)))?;
     op.steps
         .info("journal", format!("switchover begins at {begin}"))
         .await
@@ -191,7 +204,10 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut Value) -> Result<(), StepError
 
     // The window opens.
     op.steps
-        .begin("fence", format!("{}: FLUSH TABLES WITH READ LOCK, read_only=ON", pm.name()))
+        .begin(
+            "fence",
+            format!("{}: FLUSH TABLES WITH READ LOCK, read_only=ON", pm.name()),
+        )
         .await
         .map_err(before_promote)?;
     let fence_at = Instant::now();
@@ -206,7 +222,10 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut Value) -> Result<(), StepError
         .await
         .map_err(|e| before_promote(db(e)))?;
     op.steps
-        .done("fence", format!("{killed} READ_ONLY ADMIN session(s) ended"))
+        .done(
+            "fence",
+            format!("{killed} READ_ONLY ADMIN session(s) ended"),
+        )
         .await
         .map_err(before_promote)?;
     let g = match runbook::binlog_pos(&mut p).await {
@@ -219,7 +238,11 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut Value) -> Result<(), StepError
     }
 
     let t = Instant::now();
-    if let Err(f) = op.steps.begin("catch_up", format!("{} applies {g}", sm.name())).await {
+    if let Err(f) = op
+        .steps
+        .begin("catch_up", format!("{} applies {g}", sm.name()))
+        .await
+    {
         return Err(undo(op, &mut p, f).await);
     }
     let limit = ServersConfig::ms(op.cfg.catch_up_timeout_ms);
@@ -251,16 +274,28 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut Value) -> Result<(), StepError
     }
     ev["standby_gtid"] = json!(at.to_string());
     ev["catch_up_ms"] = json!(t.elapsed().as_millis() as u64);
-    if let Err(f) = op.steps.done("catch_up", format!("at {at} = fence position")).await {
+    if let Err(f) = op
+        .steps
+        .done("catch_up", format!("at {at} = fence position"))
+        .await
+    {
         return Err(undo(op, &mut p, f).await);
     }
 
-    if let Err(f) = op.steps.begin("promote", format!("{}: RESET SLAVE ALL, read_only=OFF", sm.name())).await {
+    if let Err(f) = op
+        .steps
+        .begin(
+            "promote",
+            format!("{}: RESET SLAVE ALL, read_only=OFF", sm.name()),
+        )
+        .await
+    {
         return Err(undo(op, &mut p, f).await);
     }
     let promoted = async {
         if plan.semi_sync {
-            runbook::semi_sync(&mut s, true, ServersConfig::ms(op.cfg.semi_sync_timeout_ms)).await?;
+            runbook::semi_sync(&mut s, true, ServersConfig::ms(op.cfg.semi_sync_timeout_ms))
+                .await?;
         }
         runbook::promote(&mut s).await
     }
@@ -278,7 +313,10 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut Value) -> Result<(), StepError
     // From here the standby is the primary: failures no longer undo.
     let after = |f: Failure| (f, true);
     op.steps
-        .done("promote", format!("window {:.1} ms", window.as_secs_f64() * 1000.0))
+        .done(
+            "promote",
+            format!("window {:.1} ms", window.as_secs_f64() * 1000.0),
+        )
         .await
         .map_err(after)?;
 
@@ -286,10 +324,14 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut Value) -> Result<(), StepError
         .begin("demote", format!("{} follows {}", pm.name(), sm.name()))
         .await
         .map_err(after)?;
-    runbook::kill_read_only_admins(&mut p).await.map_err(|e| after(db(e)))?;
+    runbook::kill_read_only_admins(&mut p)
+        .await
+        .map_err(|e| after(db(e)))?;
     p.exec("UNLOCK TABLES").await.map_err(|e| after(db(e)))?;
     if plan.semi_sync {
-        runbook::semi_sync(&mut p, false, Duration::ZERO).await.map_err(|e| after(db(e)))?;
+        runbook::semi_sync(&mut p, false, Duration::ZERO)
+            .await
+            .map_err(|e| after(db(e)))?;
     }
     runbook::replicate_from(&mut p, &sm.endpoint, &repl, true)
         .await
@@ -319,10 +361,18 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut Value) -> Result<(), StepError
 
     // Like Vitess's reparent journal: a row written on the new primary
     // reaches every member.
-    op.steps.begin("verify", "journal row on the new primary").await.map_err(after)?;
-    let mark = runbook::journal(&mut s, "switchover-done", &op.job.job_id, &sm.endpoint.to_string())
+    op.steps
+        .begin("verify", "journal row on the new primary")
         .await
-        .map_err(|e| after(db(e)))?;
+        .map_err(after)?;
+    let mark = runbook::journal(
+        &mut s,
+        "switchover-done",
+        &op.job.job_id,
+        &sm.endpoint.to_string(),
+    )
+    .await
+    .map_err(|e| after(db(e)))?;
     let mut reached = Vec::new();
     let mut missing = Vec::new();
     let members: Vec<&Member> = std::iter::once(pm)
@@ -331,7 +381,10 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut Value) -> Result<(), StepError
         .collect();
     for m in members {
         let mut n = op.fleet.connect(m).await.map_err(after)?;
-        if n.gtid_wait(&mark, Duration::from_secs(5)).await.unwrap_or(false) {
+        if n.gtid_wait(&mark, Duration::from_secs(5))
+            .await
+            .unwrap_or(false)
+        {
             reached.push(m.name());
         } else {
             missing.push(m.name());
@@ -344,7 +397,10 @@ async fn steps(op: &mut Op, plan: &Plan, ev: &mut Value) -> Result<(), StepError
         .map_err(after)?;
     if !missing.is_empty() {
         op.steps
-            .info("warning", format!("{mark} did not reach {} within 5 s", missing.join(", ")))
+            .info(
+                "warning",
+                format!("{mark} did not reach {} within 5 s", missing.join(", ")),
+            )
             .await
             .map_err(after)?;
     }
@@ -363,7 +419,10 @@ fn same_history(at: &GtidPos, fence: &GtidPos) -> bool {
 
 /// The fence comes off: the old primary takes writes again.
 async fn undo(op: &mut Op, p: &mut Node, why: Failure) -> StepError {
-    let undone = op.steps.begin("undo_fence", "read_only=OFF, UNLOCK TABLES").await;
+    let undone = op
+        .steps
+        .begin("undo_fence", "read_only=OFF, UNLOCK TABLES")
+        .await;
     match runbook::unfence(p).await {
         Ok(()) => {
             if undone.is_ok() {

@@ -1,0 +1,362 @@
+//! What must never go wrong on real servers: each pre-check refusal leaves
+//! the servers untouched, a catch-up timeout undoes the fence, and a
+//! gateway killed with `kill -9` mid-switchover leaves one writable
+//! primary and a failed job that was not run again.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::mariadb::*;
+use common::*;
+use mysql_async::prelude::Queryable;
+use qcgate::client::{Client, Credentials};
+use qcgate::secret::Secret;
+use serde_json::{Value, json};
+
+fn sp(source: &Mariadb, cluster: &str, sync_way: &str) -> String {
+    json!({"sync_way": sync_way, "zone": ZONE, "host": "127.0.0.1", "cluster_id": cluster,
+           "user": REPL_USER, "password": REPL_PASSWORD, "port": source.port})
+    .to_string()
+}
+
+fn ok(out: std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn run_job(c: &mut Client, cluster: &str, service: &str, params: &str) -> Value {
+    let r = rccs(c, cluster, service, "", params).await;
+    assert_eq!(r["ret_code"], 0, "{service}: {r}");
+    let (j, _) = wait_job(
+        c,
+        r["job_id"].as_str().expect("id"),
+        Duration::from_secs(60),
+    )
+    .await;
+    j
+}
+
+fn refused_with(j: &Value, words: &str) {
+    assert_eq!(j["status"], "failed", "{j}");
+    assert_eq!(j["error_codes"], "1400", "{j}");
+    let msg = j["error_message"].as_str().unwrap_or_default();
+    assert!(msg.contains(words), "expected [{words}] in: {msg}");
+    assert!(
+        !msg.contains(ADMIN_PASSWORD) && !msg.contains(REPL_PASSWORD),
+        "{msg}"
+    );
+}
+
+/// A primary cluster A (a1) and its standby B (b1), registered in `dir`.
+async fn pair(dir: &Path, owner: &str, c: &mut Client, a1: &Mariadb, b1: &Mariadb) {
+    a1.make_primary_with_data(300).await;
+    for m in [a1, b1] {
+        ok(register(dir, m, ZONE));
+    }
+    ok(bind(dir, "cl-aaaa0002", ZONE, owner, &[a1]));
+    ok(bind(dir, "cl-bbbb0002", ZONE, owner, &[b1]));
+    let j = run_job(
+        c,
+        "cl-bbbb0002",
+        "start_standby",
+        &sp(a1, "cl-aaaa0002", "full"),
+    )
+    .await;
+    assert_eq!(j["status"], "successful", "{j}");
+}
+
+/// Holds the standby's applier: a session on it locks the table the
+/// switchover's journal row goes to, so that row cannot be applied.
+async fn hold_journal(a1: &Mariadb, b1: &Mariadb) -> mysql_async::Conn {
+    a1.exec("CREATE DATABASE IF NOT EXISTS qcgate_meta").await;
+    a1.exec("CREATE TABLE IF NOT EXISTS qcgate_meta.dr_journal (id BIGINT AUTO_INCREMENT PRIMARY KEY, op VARCHAR(32) NOT NULL, job_id VARCHAR(32) NOT NULL, detail VARCHAR(512) NOT NULL, at DATETIME(6) NOT NULL) ENGINE=InnoDB").await;
+    let g = a1.gtid().await;
+    assert!(b1.wait_for(&g).await, "{g}");
+    assert_eq!(b1.count("qcgate_meta.dr_journal").await, 0);
+    let mut lock = b1.root().await;
+    lock.query_drop("LOCK TABLES qcgate_meta.dr_journal WRITE")
+        .await
+        .expect("lock");
+    lock
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prechecks_refuse_and_a_catch_up_timeout_undoes_the_fence() {
+    let (a1, b1, e1) = tokio::join!(Mariadb::start(51), Mariadb::start(52), Mariadb::start(53));
+    let dir = tempfile::tempdir().expect("tmp");
+    let h = Harness::start_with(dir, |c| {
+        c.model_delay_ms = 0;
+        c.servers.catch_up_timeout_ms = 700;
+        c.servers.long_trx_secs = 1;
+    })
+    .await;
+    let mut c = h.client_a();
+    let d = h.dir.path();
+
+    // start_standby: a source outside the allow-list is never dialled.
+    ok(register(d, &e1, ZONE));
+    ok(bind(d, "cl-eeee0002", ZONE, &h.owner_a, &[&e1]));
+    let far = json!({"sync_way": "full", "zone": ZONE, "host": "192.168.0.232", "cluster_id": "cl-9np7ig3g",
+                     "user": REPL_USER, "password": REPL_PASSWORD, "port": 3306});
+    refused_with(
+        &run_job(&mut c, "cl-eeee0002", "start_standby", &far.to_string()).await,
+        "allow_hosts",
+    );
+    // A wrong password is a refusal that names the account, never the password.
+    let bad = json!({"sync_way": "full", "zone": ZONE, "host": "127.0.0.1", "cluster_id": "cl-aaaa0002",
+                     "user": REPL_USER, "password": "Wr0ng#pass", "port": a1.port});
+    a1.exec("SET GLOBAL read_only=OFF").await;
+    refused_with(
+        &run_job(&mut c, "cl-eeee0002", "start_standby", &bad.to_string()).await,
+        "cannot connect",
+    );
+
+    pair(d, &h.owner_a, &mut c, &a1, &b1).await;
+    // increment on a server with no history would silently skip it.
+    refused_with(
+        &run_job(
+            &mut c,
+            "cl-eeee0002",
+            "start_standby",
+            &sp(&a1, "cl-aaaa0002", "increment"),
+        )
+        .await,
+        "no GTID position",
+    );
+    // full onto a server holding data.
+    e1.exec("SET GLOBAL read_only=OFF; CREATE DATABASE keepme")
+        .await;
+    refused_with(
+        &run_job(
+            &mut c,
+            "cl-eeee0002",
+            "start_standby",
+            &sp(&a1, "cl-aaaa0002", "full"),
+        )
+        .await,
+        "holds databases keepme",
+    );
+    assert_eq!(e1.source_port().await, None, "nothing changed");
+
+    // switchover: replication stopped.
+    b1.exec("STOP SLAVE").await;
+    refused_with(
+        &run_job(&mut c, "cl-bbbb0002", "switchover", "").await,
+        "is stopped",
+    );
+    b1.exec("START SLAVE").await;
+    // switchover: an errant transaction on the standby.
+    b1.exec("SET GLOBAL read_only=OFF; CREATE DATABASE errant; SET GLOBAL read_only=ON")
+        .await;
+    refused_with(
+        &run_job(&mut c, "cl-bbbb0002", "switchover", "").await,
+        "never had",
+    );
+    assert!(
+        !a1.read_only().await && b1.read_only().await,
+        "nothing fenced"
+    );
+    // (The errant database is dropped without binlogging; the GTID stays,
+    // so the standby is re-copied to clear it.)
+    let j = run_job(&mut c, "cl-bbbb0002", "stop_standby", "").await;
+    assert_eq!(j["status"], "successful", "{j}");
+    b1.exec("SET SESSION sql_log_bin=0; DROP DATABASE errant; DROP DATABASE app; DROP DATABASE IF EXISTS qcgate_meta; RESET MASTER").await;
+    let j = run_job(
+        &mut c,
+        "cl-bbbb0002",
+        "start_standby",
+        &sp(&a1, "cl-aaaa0002", "full"),
+    )
+    .await;
+    assert_eq!(j["status"], "successful", "{j}");
+    // switchover: a write transaction left open on the primary.
+    let mut long = a1.root().await;
+    long.query_drop("START TRANSACTION; INSERT INTO app.t VALUES (777777, 'open')")
+        .await
+        .expect("open trx");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    refused_with(
+        &run_job(&mut c, "cl-bbbb0002", "switchover", "").await,
+        "write transactions open",
+    );
+    long.query_drop("ROLLBACK").await.expect("rollback");
+    long.disconnect().await.expect("closed");
+    // INNODB_TRX is a cache refreshed at most every 100 ms.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+
+    // Catch-up timeout: the standby's applier is held by a lock on the
+    // journal table, so the fenced primary's last transaction cannot be
+    // applied in time. The fence must come off.
+    let mut lock = hold_journal(&a1, &b1).await;
+    let j = run_job(&mut c, "cl-bbbb0002", "switchover", "").await;
+    refused_with(&j, "catch-up timeout");
+    assert!(
+        j["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fence was undone"),
+        "{j}"
+    );
+    assert!(!a1.read_only().await, "the old primary is writable again");
+    let mut app = a1
+        .connect_as(REPL_USER, REPL_PASSWORD)
+        .await
+        .expect("session");
+    app.query_drop("SELECT 1").await.expect("answers");
+    a1.exec("INSERT INTO app.t VALUES (888888, 'after the undo')")
+        .await;
+    assert_eq!(
+        b1.source_port().await,
+        Some(a1.port),
+        "the standby still follows"
+    );
+    assert!(b1.read_only().await);
+    lock.query_drop("UNLOCK TABLES").await.expect("unlock");
+    assert!(
+        b1.wait_for(&a1.gtid().await).await,
+        "the standby catches up"
+    );
+    let r = c
+        .call("DescribeClusterStandbys", &[("cluster", "cl-bbbb0002")])
+        .await
+        .expect("reply");
+    assert_eq!(r["role"], "STANDBY", "{r}");
+    // And now it goes through.
+    let j = run_job(&mut c, "cl-bbbb0002", "switchover", "").await;
+    assert_eq!(j["status"], "successful", "{j}");
+    assert!(!b1.read_only().await && a1.read_only().await);
+    h.stop().await;
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_qcgate");
+
+/// `qcgate serve` as a process; returns it, its endpoint and the first key.
+fn serve(dir: &Path, config: &Path) -> (Child, String, Option<(String, String)>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--model-delay", "0"])
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("line").expect("utf8");
+    let endpoint = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("endpoint")
+        .to_string();
+    let mut key = None;
+    let mut id = None;
+    for l in lines.by_ref() {
+        let l = l.expect("utf8");
+        if let Some(v) = l.trim().strip_prefix("access_key_id:") {
+            id = Some(v.trim().to_string());
+        }
+        if let Some(v) = l.trim().strip_prefix("secret_access_key:") {
+            key = id.take().map(|i| (i, v.trim().to_string()));
+            break;
+        }
+        if l.contains("already in the data dir") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    (child, endpoint, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_gateway_mid_switchover_leaves_one_writable_primary() {
+    let (a1, b1) = tokio::join!(Mariadb::start(61), Mariadb::start(62));
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("qcgate.toml");
+    std::fs::write(&config, "[servers]\ncatch_up_timeout_ms = 60000\n").expect("config");
+    let data = dir.path().join("data");
+    let (mut gw, endpoint, key) = serve(&data, &config);
+    let (id, secret) = key.expect("a first key");
+    let creds = Credentials {
+        access_key_id: id,
+        secret_access_key: Secret::new(secret),
+    };
+    let mut c = Client::new(&endpoint, creds.clone()).expect("client");
+    let owner = String::from_utf8_lossy(
+        &Command::new(BIN)
+            .args(["keys", "list", "--data-dir"])
+            .arg(&data)
+            .output()
+            .expect("keys")
+            .stdout,
+    )
+    .lines()
+    .nth(1)
+    .and_then(|l| l.split_whitespace().nth(1))
+    .expect("owner")
+    .to_string();
+    pair(&data, &owner, &mut c, &a1, &b1).await;
+
+    // Hold the standby's applier, start a switchover, and kill the gateway
+    // once the fence is recorded and it waits for the catch-up.
+    let mut lock = hold_journal(&a1, &b1).await;
+    let r = rccs(&mut c, "cl-bbbb0002", "switchover", "", "").await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let job_id = r["job_id"].as_str().expect("id").to_string();
+    let db = qcgate::store::db_path(&data);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let conn = rusqlite::Connection::open(&db).expect("db");
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM job_steps WHERE step = 'catch_up' AND outcome = 'begin'
+                 AND job_seq = (SELECT max(seq) FROM jobs)",
+                [],
+                |r| r.get(0),
+            )
+            .expect("steps");
+        if n > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the switchover never reached catch_up"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    gw.kill().expect("kill -9");
+    gw.wait().expect("reaped");
+    // Fenced, not promoted: never two writable primaries.
+    assert!(a1.read_only().await && b1.read_only().await);
+    lock.query_drop("UNLOCK TABLES").await.expect("unlock");
+
+    // The restarted gateway inspects, undoes the fence, and fails the job.
+    let (mut gw, endpoint, _) = serve(&data, &config);
+    let mut c = Client::new(&endpoint, creds).expect("client");
+    let (j, _) = wait_job(&mut c, &job_id, Duration::from_secs(30)).await;
+    assert_eq!(j["status"], "failed", "{j}");
+    let msg = j["error_message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("JobInterrupted") && msg.contains("not run again"),
+        "{msg}"
+    );
+    assert!(msg.contains("fence on") && msg.contains("undone"), "{msg}");
+    assert!(!a1.read_only().await, "the old primary takes writes again");
+    assert!(b1.read_only().await, "the standby was not promoted");
+    assert_eq!(b1.source_port().await, Some(a1.port));
+    let r = c
+        .call("DescribeClusterStandbys", &[("cluster", "cl-bbbb0002")])
+        .await
+        .expect("reply");
+    assert_eq!(r["role"], "STANDBY", "{r}");
+    let _ = gw.kill();
+    let _ = gw.wait();
+}
