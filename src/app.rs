@@ -143,7 +143,13 @@ async fn start_with(
             job_timeout: Duration::from_secs(cfg.job_timeout_secs.max(1)),
         },
     );
+    let allow = AllowList::parse(&cfg.executor.allow_hosts).map_err(StartError::Config)?;
+    let fleet = crate::worker::servers::fleet::Fleet {
+        store: store.clone(),
+        allow: Arc::new(allow),
+    };
     let state = Arc::new(AppState {
+        fleet,
         throttle: FailureThrottle::new(
             cfg.auth_failure_limit,
             Duration::from_secs(cfg.auth_failure_window_secs),

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::auth::{FailureThrottle, TimeWindow};
 use crate::store::Store;
+use crate::worker::servers::fleet::Fleet;
 
 /// Shared by every request.
 pub struct AppState {
@@ -12,4 +13,6 @@ pub struct AppState {
     pub max_open_jobs_per_owner: u64,
     pub window: TimeWindow,
     pub body_timeout: Duration,
+    /// Registered servers, for reads that show their live state.
+    pub fleet: Fleet,
 }

@@ -218,12 +218,29 @@ async fn switchover_failover_decouple_on_real_servers() {
         (Some("STANDBY"), Some("cl-bbbb0001")),
         "{r}"
     );
+    // Live, from GTID positions.
+    assert_eq!(r["sync_status"], "NORMAL", "{r}");
+    assert_eq!(r["replication"]["lag_trx"], 0, "{r}");
+    assert_eq!(r["replication"]["source"], b1.endpoint(), "{r}");
+    // A standby whose applier stopped is not NORMAL, whatever
+    // Seconds_Behind_Master says.
+    a1.exec("STOP SLAVE SQL_THREAD").await;
+    b1.exec("INSERT INTO app.t VALUES (8000001, 'unapplied')")
+        .await;
+    let r = standbys(&h, "cl-aaaa0001").await;
+    assert_eq!(r["sync_status"], "BROKEN", "{r}");
+    a1.exec("START SLAVE SQL_THREAD").await;
+    assert!(a1.wait_for(&b1.gtid().await).await);
 
-    // X gets ahead of A, then the primary dies.
+    // X gets ahead of A, one more transaction reaches neither, then the
+    // primary dies.
     a1.exec("STOP SLAVE IO_THREAD").await;
     b1.exec("INSERT INTO app.t VALUES (9000001, 'only x saw it')")
         .await;
     assert!(x1.wait_for(&b1.gtid().await).await);
+    x1.exec("STOP SLAVE IO_THREAD").await;
+    b1.exec("INSERT INTO app.t VALUES (9000009, 'nobody saw it')")
+        .await;
     let mut b1 = b1;
     b1.kill9();
     let j = run_job(&h, "cl-aaaa0001", "failover", "").await;
@@ -244,6 +261,17 @@ async fn switchover_failover_decouple_on_real_servers() {
     );
     let r = standbys(&h, "cl-xxxx0001").await;
     assert_eq!(r["role"], "PRIMARY", "{r}");
+    assert_eq!(x1.count("app.t WHERE id = 9000009").await, 0);
+
+    // The old primary returns (read-only, as configured) and is not
+    // re-attached; what it holds beyond the promoted position is lost.
+    b1.restart().await;
+    assert!(b1.read_only().await);
+    assert_eq!(b1.source_port().await, None);
+    let r = standbys(&h, "cl-bbbb0001").await;
+    assert_eq!(r["invalidated"]["by"], "cl-xxxx0001", "{r}");
+    assert_eq!(r["invalidated"]["returned"]["lost_trx"], 1, "{r}");
+    assert_eq!(r["invalidated"]["returned"]["writable"], false, "{r}");
 
     // Decouple: A leaves the dead primary; C keeps following A.
     let j = run_job(&h, "cl-aaaa0001", "decouple", "").await;

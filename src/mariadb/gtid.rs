@@ -47,6 +47,11 @@ impl GtidPos {
         self
     }
 
+    /// The server that wrote the last transaction of `domain`.
+    pub fn server(&self, domain: u32) -> u32 {
+        self.0.get(&domain).map_or(0, |(s, _)| *s)
+    }
+
     pub fn domains(&self) -> impl Iterator<Item = u32> + '_ {
         self.0.keys().copied()
     }

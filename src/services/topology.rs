@@ -215,6 +215,11 @@ pub struct Node {
     pub role: String,
     pub status: String,
     pub sync_status: Option<String>,
+    /// `model` (simulated) or `servers`.
+    pub executor: String,
+    /// Set on a former primary another cluster was failed over to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalidated: Option<serde_json::Value>,
     pub standbys: Vec<Node>,
 }
 
@@ -228,6 +233,15 @@ pub struct Relationship {
     pub sync_timestamp: Option<String>,
     pub primary: Option<String>,
     pub standbys: Vec<String>,
+    /// `model` (simulated: nothing was dialled) or `servers`.
+    pub executor: String,
+    /// On servers: the replication as the servers show it now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replication: Option<serde_json::Value>,
+    /// A former primary another cluster was failed over to: two primaries
+    /// of one relationship, and, on servers, what it holds that was lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalidated: Option<serde_json::Value>,
     pub topology: Node,
 }
 
@@ -275,6 +289,9 @@ pub fn relationship(
             .into_iter()
             .filter(|s| owned(conn, owner, s).ok().flatten().is_some())
             .collect(),
+        executor: cluster.backend.clone(),
+        replication: None,
+        invalidated: cluster.settings.get("dr_invalidated").cloned(),
         cluster_id: cluster.cluster_id,
         topology,
     }))
@@ -302,6 +319,8 @@ fn node(
         role: role(&c),
         status: c.status,
         sync_status: c.sync_status,
+        executor: c.backend,
+        invalidated: c.settings.get("dr_invalidated").cloned(),
         cluster_id: c.cluster_id,
         standbys,
     })
@@ -310,10 +329,18 @@ fn node(
 /// The tree for a person, in the seed's style (`clusterA └── clusterB`).
 pub fn render(root: &Node) -> String {
     fn walk(n: &Node, prefix: &str, last: bool, top: bool, out: &mut String) {
-        let label = match &n.sync_status {
-            Some(s) => format!("{} ({}, sync {s}, {})", n.cluster_id, n.role, n.status),
-            None => format!("{} ({}, {})", n.cluster_id, n.role, n.status),
+        let mut label = match &n.sync_status {
+            Some(s) => format!("{} ({}, sync {s}, {}", n.cluster_id, n.role, n.status),
+            None => format!("{} ({}, {}", n.cluster_id, n.role, n.status),
         };
+        if n.invalidated.is_some() {
+            label.push_str(", INVALIDATED by a failover");
+        }
+        label.push_str(if n.executor == "servers" {
+            ", on servers)"
+        } else {
+            ", simulated)"
+        });
         if top {
             out.push_str(&label);
         } else {

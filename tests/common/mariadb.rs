@@ -145,11 +145,7 @@ impl Mariadb {
         self.child = Some(cmd.spawn().expect("mariadbd starts"));
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if Conn::new(self.opts("root", ""))
-                .await
-                .map(drop)
-                .is_ok()
-            {
+            if Conn::new(self.opts("root", "")).await.map(drop).is_ok() {
                 return;
             }
             assert!(

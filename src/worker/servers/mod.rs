@@ -10,6 +10,7 @@ mod decouple;
 mod detach;
 mod failover;
 pub mod fleet;
+pub mod live;
 mod locks;
 mod recover;
 mod seed;
