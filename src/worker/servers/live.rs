@@ -114,9 +114,7 @@ pub async fn standby(fleet: &Fleet, cluster_id: &str) -> Option<Live> {
     s.close().await;
     let error = r.last_error().or(source_error.clone());
     let running = r.io_running() && r.sql_running;
-    let sync = if r.last_error().is_some() || (!r.sql_running) {
-        "BROKEN"
-    } else if !running || source_error.is_some() {
+    let sync = if error.is_some() || !running {
         "BROKEN"
     } else if reached {
         "NORMAL"
