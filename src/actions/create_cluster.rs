@@ -11,7 +11,7 @@ use crate::redact;
 use crate::services::create_cluster::{ClusterConf, CreateCluster as Kind};
 use crate::services::schema::{self, Fields};
 use crate::services::{Service, Task};
-use crate::store::{StoreError, clusters, jobs, nodes};
+use crate::store::{StoreError, clusters, jobs, nodes, servers};
 
 pub struct CreateCluster;
 
@@ -67,6 +67,7 @@ impl Action for CreateCluster {
                 false,
             ))?;
             let owner = cx.caller.owner.clone();
+            let on_servers = on_servers(cx, &zone, &conf)?;
             let cluster_id = crate::ids::cluster_id();
             let node_ids = conf.layout().nodes();
             let task = Task {
@@ -89,11 +90,13 @@ impl Action for CreateCluster {
             };
             let (id, nodes, name) = (cluster_id.clone(), node_ids.clone(), conf.name.clone());
             let job_id = super::enqueue_with(cx, vec![(String::new(), job)], move |c| {
-                if clusters::create(c, &id, &zone, &owner, &name, &nodes, "pending")? {
-                    Ok(())
-                } else {
-                    Err(StoreError::Conflict(format!("cluster id {id} is taken")))
+                if !clusters::create(c, &id, &zone, &owner, &name, &nodes, "pending")? {
+                    return Err(StoreError::Conflict(format!("cluster id {id} is taken")));
                 }
+                if on_servers {
+                    bind_free_servers(c, &id, &zone, &nodes)?;
+                }
+                Ok(())
             })
             .await?
             .pop()
@@ -105,4 +108,66 @@ impl Action for CreateCluster {
             Ok(reply(&cluster_id, job_id, &ids))
         })
     }
+}
+
+/// Whether the new cluster is built on the zone's registered servers (a
+/// zone with any is a zone of servers), after the checks that implies.
+fn on_servers(cx: &Context<'_>, zone: &str, conf: &ClusterConf) -> Result<bool, ApiError> {
+    let (any, free) = cx.state.store.readers.with(|c| {
+        Ok((
+            servers::zone_has_servers(c, zone)?,
+            servers::free_in_zone(c, zone)?.len(),
+        ))
+    })?;
+    if !any {
+        return Ok(false);
+    }
+    for (field, n) in [
+        ("readinstance_count", conf.readinstance_count),
+        ("analysis_count", conf.analysis_count),
+        ("proxy_count", conf.proxy_count),
+    ] {
+        if n > 0 {
+            return Err(ApiError::invalid(
+                &format!("conf.{field}"),
+                format!(
+                    "must be 0: zone {zone} builds clusters on registered MariaDB servers, which have maininstance nodes only"
+                ),
+            ));
+        }
+    }
+    if conf.replication_mode == "sync" {
+        return Err(ApiError::PermissionDenied(
+            "replication_mode sync is not available for MariaDB replication; use semisync".into(),
+        ));
+    }
+    let needed = usize::from(conf.node_count);
+    if free < needed {
+        return Err(ApiError::QuotaExceeded(format!(
+            "zone {zone} has {free} free server(s); the cluster needs {needed} (register more with qcgate servers add)"
+        )));
+    }
+    Ok(true)
+}
+
+/// Binds the zone's oldest free servers to the new nodes, in order (the
+/// first is the primary), in the transaction that creates the cluster.
+fn bind_free_servers(
+    c: &rusqlite::Connection,
+    id: &str,
+    zone: &str,
+    nodes: &[(String, &str)],
+) -> Result<(), StoreError> {
+    let free = servers::free_in_zone(c, zone)?;
+    if free.len() < nodes.len() {
+        return Err(StoreError::Conflict(format!(
+            "zone {zone} no longer has {} free servers",
+            nodes.len()
+        )));
+    }
+    clusters::set_backend(c, id, "servers")?;
+    for ((node, _), server) in nodes.iter().zip(&free) {
+        servers::bind(c, &server.endpoint, id, node)?;
+    }
+    Ok(())
 }

@@ -5,15 +5,21 @@
 //! (command programs, else the model), and so do services an operator
 //! configured a program for.
 
+mod accounts;
+mod assignmaster;
 mod checks;
+mod create_cluster;
 mod decouple;
 mod detach;
 mod failover;
 pub mod fleet;
 pub mod live;
 mod locks;
+mod promote_standby;
 mod recover;
+mod reparent;
 mod seed;
+mod set_readonly;
 mod start_standby;
 mod steps;
 mod stop_standby;
@@ -123,6 +129,13 @@ static OPS: &[(&str, OpFn)] = &[
     ("switchover", |op| Box::pin(switchover::run(op))),
     ("failover", |op| Box::pin(failover::run(op))),
     ("decouple", |op| Box::pin(decouple::run(op))),
+    ("promote_standby", |op| Box::pin(promote_standby::run(op))),
+    ("set_readonly", |op| Box::pin(set_readonly::run(op))),
+    ("assignmaster", |op| Box::pin(assignmaster::run(op))),
+    ("add_user", |op| Box::pin(accounts::add_user(op))),
+    ("del_user", |op| Box::pin(accounts::del_user(op))),
+    ("create_cluster", |op| Box::pin(create_cluster::run(op))),
+    ("delete_cluster", |op| Box::pin(create_cluster::delete(op))),
 ];
 
 pub struct ServersExecutor {
