@@ -30,14 +30,14 @@ pub struct Reparent {
 
 /// The pre-checks on the pair; returns whether the old primary runs semi-sync.
 pub async fn precheck(op: &mut Op, old: &Member, new: &Member) -> Result<bool, Failure> {
-    let mut p = op.fleet.connect(&old).await.map_err(|f| {
+    let mut p = op.fleet.connect(old).await.map_err(|f| {
         refused(format!(
             "the primary {} does not answer ({}); a switchover needs both sides online, use failover",
             old.name(),
             f.message
         ))
     })?;
-    let mut s = op.fleet.connect(&new).await?;
+    let mut s = op.fleet.connect(new).await?;
     let ps = p.state().await.map_err(db)?;
     let ss = s.state().await.map_err(db)?;
     if ps.replica.is_some() {
