@@ -45,7 +45,7 @@ async fn create(c: &mut Client, conf: Value) -> Value {
 /// The server behind a node, by the port DescribeClusterNodes shows.
 fn by_port<'a>(all: &'a [&'a Mariadb], port: &Value) -> &'a Mariadb {
     all.iter()
-        .find(|m| Value::from(m.port) == *port)
+        .find(|m| port.as_u64() == Some(u64::from(m.port)))
         .unwrap_or_else(|| panic!("no server on {port}"))
 }
 

@@ -176,7 +176,7 @@ async fn seed_003_switchover_failover_decouple() {
     assert!(out.status.success(), "{text}");
     assert_eq!(
         text,
-        "cl-clusterb (PRIMARY, stopped)\n└── cl-clusterx (STANDBY, sync NORMAL, active)\n"
+        "cl-clusterb (PRIMARY, stopped, INVALIDATED by a failover, simulated)\n└── cl-clusterx (STANDBY, sync NORMAL, active, simulated)\n"
     );
 
     // Another owner sees none of it.
