@@ -328,3 +328,99 @@ async fn a_command_for_an_unknown_service_or_a_missing_program_stops_start_up() 
         assert!(err.to_string().contains(name), "{err}");
     }
 }
+
+/// A gateway killed with `kill -9` takes the program it runs with it, and
+/// the next start stops what the program had started (its process group)
+/// and says so in the job: an orphan would go on changing servers with
+/// nobody to record what it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_does_not_outlive_a_killed_gateway() {
+    let work = tempfile::tempdir().expect("tmp");
+    let run = script(
+        work.path(),
+        "start_standby.sh",
+        "echo $$ > @DIR@/pid\nsleep 60 &\necho $! > @DIR@/child.tmp && mv @DIR@/child.tmp @DIR@/child\nwait",
+    );
+    let config = work.path().join("qcgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[executor.commands.start_standby]\nprogram = \"{}\"\n",
+            run.display()
+        ),
+    )
+    .expect("config");
+    let data = work.path().join("data");
+    let mut served = common::served::serve(&data, &config);
+    let owner = common::served::first_owner(&data);
+    let add = std::process::Command::new(common::served::BIN)
+        .args([
+            "clusters",
+            "add",
+            "--id",
+            "cl-orphan01",
+            "--zone",
+            ZONE,
+            "--owner",
+            &owner,
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .expect("clusters add");
+    assert!(add.status.success());
+    let creds = served.key.clone().expect("key");
+    let mut c = qcgate::client::Client::new(&served.endpoint, creds.clone()).expect("client");
+    let sp = json!({"sync_way": "full", "zone": ZONE, "host": "127.0.0.1", "cluster_id": "cl-source01",
+                    "user": "repl", "password": "Passwd@123", "port": 3306});
+    let r = rccs(&mut c, "cl-orphan01", "start_standby", "", &sp.to_string()).await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let job_id = r["job_id"].as_str().expect("id").to_string();
+    let child_file = work.path().join("child");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !child_file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the program never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let read = |f: &str| {
+        std::fs::read_to_string(work.path().join(f))
+            .expect("pid")
+            .trim()
+            .to_string()
+    };
+    let (pid, child) = (read("pid"), read("child"));
+    let alive = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+    };
+    served.child.kill().expect("kill -9");
+    served.child.wait().expect("reaped");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alive(&pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "program {pid} outlived the gateway"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // What it started is found and stopped at the next start.
+    let served = common::served::serve(&data, &config);
+    let mut c = qcgate::client::Client::new(&served.endpoint, creds).expect("client");
+    let (j, _) = wait_job(&mut c, &job_id, Duration::from_secs(20)).await;
+    assert_eq!(j["status"], "failed", "{j}");
+    let msg = j["error_message"].as_str().unwrap_or_default();
+    assert!(msg.contains("were still running and were stopped"), "{msg}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alive(&child) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{child}, started by the program, still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut gw = served.child;
+    let _ = gw.kill();
+    let _ = gw.wait();
+}

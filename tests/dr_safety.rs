@@ -5,16 +5,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::mariadb::*;
 use common::*;
 use mysql_async::prelude::Queryable;
-use qcgate::client::{Client, Credentials};
-use qcgate::secret::Secret;
+use qcgate::client::Client;
 use serde_json::{Value, json};
 
 fn sp(source: &Mariadb, cluster: &str, sync_way: &str) -> String {
@@ -236,46 +233,6 @@ async fn prechecks_refuse_and_a_catch_up_timeout_undoes_the_fence() {
     h.stop().await;
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_qcgate");
-
-/// `qcgate serve` as a process; returns it, its endpoint and the first key.
-fn serve(dir: &Path, config: &Path) -> (Child, String, Option<(String, String)>) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--model-delay", "0"])
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--config")
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let first = lines.next().expect("line").expect("utf8");
-    let endpoint = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("endpoint")
-        .to_string();
-    let mut key = None;
-    let mut id = None;
-    for l in lines.by_ref() {
-        let l = l.expect("utf8");
-        if let Some(v) = l.trim().strip_prefix("access_key_id:") {
-            id = Some(v.trim().to_string());
-        }
-        if let Some(v) = l.trim().strip_prefix("secret_access_key:") {
-            key = id.take().map(|i| (i, v.trim().to_string()));
-            break;
-        }
-        if l.contains("already in the data dir") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    (child, endpoint, key)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_gateway_mid_switchover_leaves_one_writable_primary() {
     let (a1, b1) = tokio::join!(Mariadb::start(61), Mariadb::start(62));
@@ -283,26 +240,11 @@ async fn kill_9_of_the_gateway_mid_switchover_leaves_one_writable_primary() {
     let config = dir.path().join("qcgate.toml");
     std::fs::write(&config, "[servers]\ncatch_up_timeout_ms = 60000\n").expect("config");
     let data = dir.path().join("data");
-    let (mut gw, endpoint, key) = serve(&data, &config);
-    let (id, secret) = key.expect("a first key");
-    let creds = Credentials {
-        access_key_id: id,
-        secret_access_key: Secret::new(secret),
-    };
-    let mut c = Client::new(&endpoint, creds.clone()).expect("client");
-    let owner = String::from_utf8_lossy(
-        &Command::new(BIN)
-            .args(["keys", "list", "--data-dir"])
-            .arg(&data)
-            .output()
-            .expect("keys")
-            .stdout,
-    )
-    .lines()
-    .nth(1)
-    .and_then(|l| l.split_whitespace().nth(1))
-    .expect("owner")
-    .to_string();
+    let served = served::serve(&data, &config);
+    let mut gw = served.child;
+    let creds = served.key.expect("a first key");
+    let mut c = Client::new(&served.endpoint, creds.clone()).expect("client");
+    let owner = served::first_owner(&data);
     pair(&data, &owner, &mut c, &a1, &b1).await;
 
     // Hold the standby's applier, start a switchover, and kill the gateway
@@ -339,8 +281,9 @@ async fn kill_9_of_the_gateway_mid_switchover_leaves_one_writable_primary() {
     lock.query_drop("UNLOCK TABLES").await.expect("unlock");
 
     // The restarted gateway inspects, undoes the fence, and fails the job.
-    let (mut gw, endpoint, _) = serve(&data, &config);
-    let mut c = Client::new(&endpoint, creds).expect("client");
+    let served = served::serve(&data, &config);
+    let mut gw = served.child;
+    let mut c = Client::new(&served.endpoint, creds).expect("client");
     let (j, _) = wait_job(&mut c, &job_id, Duration::from_secs(30)).await;
     assert_eq!(j["status"], "failed", "{j}");
     let msg = j["error_message"].as_str().unwrap_or_default();

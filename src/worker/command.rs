@@ -158,7 +158,7 @@ impl CommandExecutor {
             .timeout_secs
             .map_or(service.timeout(), Duration::from_secs)
             .min(service.timeout());
-        let run = spawn_and_wait(cmd, &job.job_id, input);
+        let run = spawn_and_wait(cmd, &job.job_id, input, &self.store, job.seq);
         let (status, out, err) = match tokio::time::timeout(limit, run).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
@@ -267,8 +267,11 @@ async fn spawn_and_wait(
     cmd: &CommandConfig,
     job_id: &str,
     input: Secret,
+    store: &Store,
+    seq: i64,
 ) -> std::io::Result<(std::process::ExitStatus, String, String)> {
-    let mut child = Command::new(&cmd.program)
+    let mut command = Command::new(&cmd.program);
+    command
         .args(&cmd.args)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
@@ -276,8 +279,31 @@ async fn spawn_and_wait(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
+        .kill_on_drop(true);
+    die_with_parent(&mut command);
+    own_group(&mut command);
+    let mut child = command.spawn()?;
+    // Its process group, recorded before it can do much: a gateway that
+    // restarts after being killed finds it, and what it started, by this.
+    if let Some(pid) = child.id() {
+        let detail = super::orphans::describe(pid);
+        let recorded = store
+            .writer
+            .write(move |c| {
+                crate::store::steps::append(
+                    c,
+                    seq,
+                    crate::clock::now_millis(),
+                    "program",
+                    "info",
+                    &detail,
+                )
+            })
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "a program's process group was not recorded");
+        }
+    }
     let (Some(mut stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
@@ -291,6 +317,37 @@ async fn spawn_and_wait(
     let (_, out, err, status) = tokio::join!(feed, tail(stdout), tail(stderr), child.wait());
     Ok((status?, out?, err?))
 }
+
+/// A program must not outlive a gateway killed with `kill -9` (it would go
+/// on changing servers with nobody to record it): Linux sends it SIGKILL
+/// when the gateway's thread that started it ends.
+#[cfg(target_os = "linux")]
+pub(crate) fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork
+    // and exec here.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn die_with_parent(_cmd: &mut Command) {}
+
+/// The program leads a process group of its own, so that what it starts
+/// can be stopped with it.
+#[cfg(unix)]
+fn own_group(cmd: &mut Command) {
+    cmd.process_group(0);
+}
+
+#[cfg(not(unix))]
+fn own_group(_cmd: &mut Command) {}
 
 /// Reads a stream to its end, keeping the last [`MAX_OUTPUT`] bytes.
 async fn tail(mut r: impl AsyncRead + Unpin) -> std::io::Result<String> {

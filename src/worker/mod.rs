@@ -9,6 +9,7 @@ pub mod allow;
 pub mod command;
 pub mod executor;
 pub mod model;
+pub mod orphans;
 mod prune;
 mod rescue;
 pub mod servers;

@@ -18,7 +18,13 @@ impl Executor for ModelExecutor {
         Box::pin(async move {
             let (service, task) = job_kind(job)?;
             tokio::time::sleep(self.delay).await;
-            Ok(services::effect(service, &task.cluster, &task.params).into())
+            Ok(Done {
+                effect: services::effect(service, &task.cluster, &task.params),
+                output: format!(
+                    "simulated: the model executor applied {} to its model of cluster [{}]; no server was contacted (bind the cluster to servers to run it for real)\n",
+                    task.service, task.cluster
+                ),
+            })
         })
     }
 

@@ -21,7 +21,17 @@ pub fn rescue_orphans(conn: &Connection, expired_before: i64) -> Result<usize, S
         let service = services::for_task(&o.task);
         // A job that acted on servers is handed back, to be inspected (and
         // reported) by its executor, never run again (worker/servers/recover.rs).
-        let on_servers = crate::store::steps::any(conn, o.seq)?;
+        let steps = crate::store::steps::of_job(conn, o.seq)?;
+        let on_servers = steps
+            .iter()
+            .any(|s| s.step != "program" && s.step != "gateway_stopped");
+        // A program it ran may still be running: stopped before the job is
+        // failed or queued again (never two at once).
+        let program: Option<String> = steps
+            .iter()
+            .rev()
+            .find(|s| s.step == "program")
+            .and_then(|s| super::orphans::stop(&s.detail));
         let ending = match service {
             Some(s) if !s.idempotent() && on_servers && o.attempts <= MAX_ATTEMPTS => {
                 crate::store::steps::append(
@@ -46,8 +56,12 @@ pub fn rescue_orphans(conn: &Connection, expired_before: i64) -> Result<usize, S
             Some(s) => Ending::Failed {
                 code: 5000,
                 message: format!(
-                    "JobInterrupted, the gateway stopped while {} was running; it is not safe to repeat, so it was not retried: check the cluster and submit it again",
-                    s.name()
+                    "JobInterrupted, the gateway stopped while {} was running{}; it is not safe to repeat, so it was not retried: check the cluster and submit it again",
+                    s.name(),
+                    program
+                        .as_deref()
+                        .map(|p| format!(" ({p})"))
+                        .unwrap_or_default()
                 ),
             },
             None => Ending::Failed {

@@ -65,6 +65,7 @@ async fn run_tool(mut cmd: Command, what: &str, limit: Duration) -> Result<(), F
     cmd.stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    crate::worker::command::die_with_parent(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
         Failure::new(
             5000,
@@ -147,6 +148,7 @@ pub async fn dump(
     cmd.stdout(out);
     // `run_tool` sets stdout to null: keep the file instead.
     cmd.stderr(Stdio::piped()).kill_on_drop(true);
+    crate::worker::command::die_with_parent(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
         Failure::new(
             5000,
