@@ -243,6 +243,12 @@ async fn switchover_failover_decouple_on_real_servers() {
         .await;
     let mut b1 = b1;
     b1.kill9();
+    let mut c = h.client_a();
+    let n = nodes(&mut c, "cl-bbbb0001").await;
+    assert_eq!(n[0]["status"], "unreachable", "{n:?}");
+    let n = nodes(&mut c, "cl-aaaa0001").await;
+    assert_eq!(n[0]["status"], "active", "{n:?}");
+    assert_eq!(n[0]["server_state"]["read_only"], true, "{n:?}");
     let j = run_job(&h, "cl-aaaa0001", "failover", "").await;
     assert_eq!(j["status"], "failed", "{j}");
     let msg = j["error_message"].as_str().unwrap_or_default();

@@ -51,7 +51,8 @@ impl Action for DescribeClusterNodes {
             })?;
             let nodes = nodes.ok_or_else(|| ApiError::not_found(cluster.unwrap_or_default()))?;
             let total = nodes.len();
-            let page: Vec<_> = nodes.into_iter().skip(offset).take(limit).collect();
+            let mut page: Vec<_> = nodes.into_iter().skip(offset).take(limit).collect();
+            live(cx, &mut page).await;
             let mut reply = Reply::new();
             reply.insert(
                 "node_set".into(),
@@ -60,5 +61,55 @@ impl Action for DescribeClusterNodes {
             reply.insert("total_count".into(), Value::from(total));
             Ok(reply)
         })
+    }
+}
+
+/// A server-backed node's status is its server's, read now.
+async fn live(cx: &Context<'_>, page: &mut [nodes::NodeView]) {
+    let fleet = &cx.state.fleet;
+    let mut clusters: Vec<String> = page
+        .iter()
+        .filter(|n| n.server.is_some())
+        .map(|n| n.cluster_id.clone())
+        .collect();
+    clusters.dedup();
+    for id in clusters {
+        let Ok(Some(members)) = fleet.members(&id) else {
+            continue;
+        };
+        for n in page.iter_mut().filter(|n| n.cluster_id == id) {
+            let Some(m) = members.all().find(|m| m.node_id == n.node_id) else {
+                continue;
+            };
+            let state = match fleet.check_allowed(&m.endpoint) {
+                Ok(()) => {
+                    let limit = std::time::Duration::from_secs(1);
+                    match crate::mariadb::Node::connect_within(&m.endpoint, &m.login, limit).await {
+                        Ok(mut node) => {
+                            let st = node.state().await;
+                            node.close().await;
+                            st.ok()
+                        }
+                        Err(_) => None,
+                    }
+                }
+                Err(_) => None,
+            };
+            match state {
+                Some(st) => {
+                    if n.status == "active" || n.status == "unreachable" {
+                        n.status = "active".into();
+                    }
+                    n.server_state = Some(serde_json::json!({
+                        "read_only": st.read_only,
+                        "replicates_from": st.replica.as_ref().map(|r| format!("{}:{}", r.source_host, r.source_port)),
+                        "gtid": st.current_pos.to_string(),
+                        "version": st.version,
+                    }));
+                }
+                None if n.status == "active" => n.status = "unreachable".into(),
+                None => {}
+            }
+        }
     }
 }

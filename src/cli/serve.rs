@@ -57,6 +57,9 @@ pub fn run(args: Args) -> CliResult {
             Some(key) => print_first_key(key, gw.addr)?,
             None => outln!("Using the access keys already in the data dir (qcgate keys list).")?,
         }
+        if let Err(e) = print_what_is_real(&cfg) {
+            tracing::warn!(error = %e, "listing clusters for the banner");
+        }
         stop.await;
         tracing::info!("shutting down: finishing in-flight requests and running jobs");
         gw.shutdown().await;
@@ -114,4 +117,38 @@ qcgate call:
 "#,
         owner = key.owner
     )
+}
+
+/// Which clusters run on servers and which are only simulated, so nobody
+/// mistakes a model job for DR on real databases.
+fn print_what_is_real(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let conn = crate::store::open_rw(&crate::store::db_path(&cfg.data_dir))?;
+    let all = crate::store::clusters::list(&conn)?;
+    let servers = crate::store::servers::list(&conn)?;
+    let (real, model): (Vec<_>, Vec<_>) = all
+        .iter()
+        .filter(|c| c.status != "ceased" && c.status != "deleted")
+        .partition(|c| c.on_servers());
+    let names = |v: &[&crate::store::clusters::Cluster]| {
+        let mut s: Vec<&str> = v.iter().take(8).map(|c| c.cluster_id.as_str()).collect();
+        if v.len() > 8 {
+            s.push("…");
+        }
+        s.join(", ")
+    };
+    let free = servers.iter().filter(|s| s.cluster_id.is_none()).count();
+    outln!(
+        "Servers: {} registered, {free} free (qcgate servers list).",
+        servers.len()
+    )?;
+    if !real.is_empty() {
+        outln!("On servers (jobs run on the databases): {}", names(&real))?;
+    }
+    if !model.is_empty() {
+        outln!(
+            "Simulated by the model executor (jobs change no database): {}",
+            names(&model)
+        )?;
+    }
+    Ok(())
 }

@@ -26,6 +26,10 @@ pub struct NodeView {
     pub private_ip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+    /// On a server-backed node: what the server says now (read-only,
+    /// replicating from whom, its GTID position).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_state: Option<serde_json::Value>,
 }
 
 fn ts(v: Option<i64>) -> String {
@@ -58,6 +62,7 @@ pub fn list(
             server: r.get(8)?,
             private_ip: None,
             port: None,
+            server_state: None,
         })
         .map(|mut n: NodeView| {
             if let Some(ep) = n
