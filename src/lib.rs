@@ -17,6 +17,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod http;
 pub mod ids;
+pub mod lab;
 pub mod mariadb;
 pub mod params;
 pub mod redact;

@@ -1,17 +1,17 @@
-//! Real MariaDB servers for the tests: each a `mariadbd` on its own
-//! loopback port with its own data directory, started and killed here.
+//! Real MariaDB servers for the tests (qcgate's own `lab`: each a
+//! `mariadbd` on its own loopback port with its own data directory, started
+//! and killed here), and the reads the assertions make on them.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Row};
+use mysql_async::{Conn, Row};
+use qcgate::lab::Server;
 
 /// The admin account every test server gets (created without binlogging).
-pub const ADMIN_USER: &str = "qcadmin";
+pub const ADMIN_USER: &str = qcgate::lab::ADMIN_USER;
 pub const ADMIN_PASSWORD: &str = "Adm1n#S3cret-never-shown";
 /// An ordinary application account: it lacks READ_ONLY ADMIN.
 pub const APP_USER: &str = "app";
@@ -22,139 +22,18 @@ pub const REPL_PASSWORD: &str = "Passwd@123";
 
 pub struct Mariadb {
     pub port: u16,
-    pub server_id: u32,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-fn template() -> &'static Path {
-    static T: OnceLock<PathBuf> = OnceLock::new();
-    T.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("qcgate-mariadb-template-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("template dir");
-        let out = Command::new("mariadb-install-db")
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", dir.display()))
-            .args(["--auth-root-authentication-method=normal", "--skip-test-db"])
-            .args(if is_root() {
-                vec!["--user=root"]
-            } else {
-                vec![]
-            })
-            .output()
-            .expect("mariadb-install-db runs (install mariadb-server)");
-        assert!(
-            out.status.success(),
-            "install-db: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    server: Server,
 }
 
 impl Mariadb {
     /// A new server, read-only as every managed node starts (notes §B.0).
     pub async fn start(server_id: u32) -> Mariadb {
-        let dir = tempfile::tempdir().expect("tmp");
-        let data = dir.path().join("data");
-        let status = Command::new("cp")
-            .args(["-a"])
-            .arg(template())
-            .arg(&data)
-            .status()
-            .expect("cp");
-        assert!(status.success());
-        let mut m = Mariadb {
-            port: free_port(),
-            server_id,
-            dir,
-            child: None,
-        };
-        m.launch().await;
-        let mut c = m.root().await;
-        c.query_drop(format!(
-            "SET SESSION sql_log_bin=0;
-             CREATE USER '{ADMIN_USER}'@'%' IDENTIFIED BY '{ADMIN_PASSWORD}';
-             GRANT ALL PRIVILEGES ON *.* TO '{ADMIN_USER}'@'%' WITH GRANT OPTION;"
-        ))
-        .await
-        .expect("admin account");
-        c.disconnect().await.ok();
-        m
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    async fn launch(&mut self) {
-        let data = self.data();
-        let log = self.dir.path().join("err.log");
-        let mut cmd = Command::new("mariadbd");
-        cmd.arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!(
-                "--socket={}",
-                self.dir.path().join("s.sock").display()
-            ))
-            .arg(format!(
-                "--pid-file={}",
-                self.dir.path().join("m.pid").display()
-            ))
-            .arg(format!("--log-error={}", log.display()))
-            .arg(format!("--port={}", self.port))
-            .arg(format!("--server-id={}", self.server_id))
-            .arg(format!("--log-bin={}", data.join("bin").display()))
-            .arg(format!("--relay-log={}", data.join("relay").display()))
-            .args([
-                "--bind-address=127.0.0.1",
-                "--log-slave-updates=ON",
-                "--binlog-format=ROW",
-                "--gtid-strict-mode=ON",
-                "--read-only=ON",
-                "--skip-name-resolve",
-                "--innodb-buffer-pool-size=24M",
-                "--innodb-log-file-size=16M",
-                "--sync-binlog=1",
-                "--innodb-flush-log-at-trx-commit=1",
-                "--max-connections=200",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if is_root() {
-            cmd.arg("--user=root");
-        }
-        self.child = Some(cmd.spawn().expect("mariadbd starts"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if Conn::new(self.opts("root", "")).await.map(drop).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "mariadbd on {} did not start: {}",
-                self.port,
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let server = Server::start(server_id, ADMIN_PASSWORD)
+            .await
+            .expect("mariadbd starts (install mariadb-server)");
+        Mariadb {
+            port: server.port,
+            server,
         }
     }
 
@@ -162,38 +41,23 @@ impl Mariadb {
         format!("127.0.0.1:{}", self.port)
     }
 
-    fn opts(&self, user: &str, password: &str) -> OptsBuilder {
-        OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(self.port)
-            .user(Some(user))
-            .pass(Some(password))
-            .prefer_socket(false)
-    }
-
     /// A root session (passwordless on loopback, as install-db leaves it).
     pub async fn root(&self) -> Conn {
-        Conn::new(self.opts("root", ""))
-            .await
-            .expect("root session")
+        self.server.root().await.expect("root session")
     }
 
     pub async fn connect_as(&self, user: &str, password: &str) -> Result<Conn, mysql_async::Error> {
-        Conn::new(self.opts(user, password)).await
+        Conn::new(self.server.opts(user, password)).await
     }
 
     /// `kill -9` of mariadbd.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.server.kill9();
     }
 
     /// Starts it again on its data directory and port.
     pub async fn restart(&mut self) {
-        self.kill9();
-        self.launch().await;
+        self.server.restart().await.expect("mariadbd restarts");
     }
 
     // --- reading the server, for assertions ---
@@ -296,11 +160,6 @@ impl Mariadb {
     }
 }
 
-impl Drop for Mariadb {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
 
 pub fn cell(r: &Row, i: usize) -> String {
     match r.as_ref(i) {
