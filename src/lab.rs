@@ -60,11 +60,18 @@ fn template() -> Result<&'static Path, LabError> {
                 "--skip-test-db",
                 "--innodb-log-file-size=16M",
             ])
-            .args(if is_root() { vec!["--user=root"] } else { vec![] })
+            .args(if is_root() {
+                vec!["--user=root"]
+            } else {
+                vec![]
+            })
             .output()
             .map_err(|e| format!("mariadb-install-db: {e}"))?;
         if !out.status.success() {
-            return Err(format!("mariadb-install-db: {}", String::from_utf8_lossy(&out.stderr)));
+            return Err(format!(
+                "mariadb-install-db: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
         // Another process may have won the race: theirs is as good.
         if std::fs::rename(&data, &dir).is_err() && !dir.join("mysql").is_dir() {
@@ -81,7 +88,9 @@ fn is_root() -> bool {
 }
 
 fn free_port() -> Result<u16, LabError> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl Server {
@@ -89,9 +98,15 @@ impl Server {
     pub async fn start(server_id: u32, admin_password: &str) -> Result<Server, LabError> {
         let dir = tempfile::Builder::new().prefix("qcgate-lab-").tempdir()?;
         let data = dir.path().join("data");
-        let copied = Command::new("cp").arg("-a").arg(template()?).arg(&data).status()?;
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(template()?)
+            .arg(&data)
+            .status()?;
         if !copied.success() {
-            return Err(LabError::Install("copying the template data dir failed".into()));
+            return Err(LabError::Install(
+                "copying the template data dir failed".into(),
+            ));
         }
         let mut s = Server {
             port: free_port()?,
@@ -123,8 +138,14 @@ impl Server {
         let mut cmd = Command::new("mariadbd");
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", self.dir.path().join("s.sock").display()))
-            .arg(format!("--pid-file={}", self.dir.path().join("m.pid").display()))
+            .arg(format!(
+                "--socket={}",
+                self.dir.path().join("s.sock").display()
+            ))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.path().join("m.pid").display()
+            ))
             .arg(format!("--log-error={}", log.display()))
             .arg(format!("--port={}", self.port))
             .arg(format!("--server-id={}", self.server_id))

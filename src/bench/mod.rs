@@ -3,6 +3,7 @@
 //! and measures a bare hyper server in the same run as the ceiling.
 
 mod ceiling;
+pub mod dr;
 mod load;
 
 use std::collections::BTreeMap;

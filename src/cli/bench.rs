@@ -11,7 +11,11 @@ use crate::client::Credentials;
 use crate::secret::Secret;
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    /// Another benchmark instead of the gateway's request path.
+    #[command(subcommand)]
+    what: Option<What>,
     /// Keep-alive connections per phase.
     #[arg(long, default_value_t = 64)]
     connections: usize,
@@ -57,6 +61,23 @@ pub struct Args {
     secret_access_key: Option<String>,
 }
 
+#[derive(clap::Subcommand)]
+enum What {
+    /// DR drills on MariaDB servers it starts: switchover window and time,
+    /// failover time, acknowledged writes lost.
+    Dr {
+        /// Switchovers to run (the standby alternates).
+        #[arg(long, default_value_t = 20)]
+        drills: usize,
+        /// Rows in the table before the drills.
+        #[arg(long, default_value_t = 100_000)]
+        rows: u32,
+        /// Print one JSON summary on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(clap::Args)]
 pub struct CeilingArgs {
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -64,6 +85,26 @@ pub struct CeilingArgs {
 }
 
 pub fn run(args: Args) -> CliResult {
+    if let Some(What::Dr { drills, rows, json }) = args.what {
+        let opts = bench::dr::DrOptions {
+            drills: drills.max(1),
+            rows,
+            quiet: json,
+        };
+        let report = super::runtime()?
+            .block_on(bench::dr::run(&opts))
+            .map_err(|e| e.to_string())?;
+        if json {
+            outln!("{}", serde_json::to_string_pretty(&report)?)?;
+        } else {
+            bench::dr::print(&report)?;
+        }
+        return Ok(if report.zero_lost {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let endpoint =
         match &args.endpoint {
             None => None,

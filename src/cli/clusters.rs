@@ -80,11 +80,26 @@ fn add_on_servers(
     if flags.read_nodes + flags.analysis_nodes + flags.proxy_nodes > 0 {
         return Err("a cluster on servers has maininstance nodes only (one --server each)".into());
     }
+    let text = bind_servers(&dir.data_dir, id, zone, owner, name, endpoints)?;
+    outln!("{text}")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Binds registered servers as a new cluster's nodes; returns the report.
+/// Runs its own runtime: call it off any async runtime.
+pub fn bind_servers(
+    data_dir: &std::path::Path,
+    id: &str,
+    zone: &str,
+    owner: &str,
+    name: &str,
+    endpoints: &[String],
+) -> Result<String, Box<dyn std::error::Error>> {
     if endpoints.len() > 3 {
         return Err("at most 3 --server (a primary and two HA standby nodes)".into());
     }
-    let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-    let master = MasterKey::load_or_create(&dir.data_dir)?;
+    let mut conn = store::open_rw(&store::db_path(data_dir))?;
+    let master = MasterKey::load_or_create(data_dir)?;
     let mut members = Vec::new();
     for text in endpoints {
         let ep = Endpoint::parse(text)
@@ -197,14 +212,14 @@ fn add_on_servers(
     if !added {
         return Err(format!("cluster {id} is already registered").into());
     }
-    outln!(
+    let mut text = format!(
         "added {id} in {zone} for {owner} on {} server(s); primary {primary}",
         members.len()
-    )?;
+    );
     for line in report {
-        outln!("  {line}")?;
+        text.push_str(&format!("\n  {line}"));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(text)
 }
 
 fn same_host(a: &str, b: &str) -> bool {

@@ -2,7 +2,7 @@
 
 mod bench;
 mod call;
-mod clusters;
+pub mod clusters;
 mod keys;
 mod serve;
 pub mod servers;

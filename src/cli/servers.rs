@@ -122,12 +122,28 @@ fn add(
     config: Option<PathBuf>,
     dir: &DataDir,
 ) -> CliResult {
+    let cfg = Config::load(config.as_deref())?;
+    let password = password(password_file)?;
+    let text = register(&dir.data_dir, &cfg, endpoint, zone, admin_user, password)?;
+    outln!("{text}")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks a server and registers it; returns what to tell the person.
+/// Runs its own runtime: call it off any async runtime.
+pub fn register(
+    data_dir: &std::path::Path,
+    cfg: &Config,
+    endpoint: &str,
+    zone: &str,
+    admin_user: &str,
+    password: Secret,
+) -> Result<String, Box<dyn std::error::Error>> {
     let ep = Endpoint::parse(endpoint)
         .ok_or_else(|| format!("--endpoint must be HOST:PORT, got {endpoint:?}"))?;
     if !is_zone(zone) {
         return Err(format!("--zone must be a lower-case zone id, got {zone:?}").into());
     }
-    let cfg = Config::load(config.as_deref())?;
     let allow = AllowList::parse(&cfg.executor.allow_hosts)?;
     if !allow.allows(&ep.host) {
         return Err(format!(
@@ -139,7 +155,7 @@ fn add(
     }
     let login = Login {
         user: admin_user.to_string(),
-        password: password(password_file)?,
+        password,
     };
     let (state, grants) = super::runtime()?.block_on(async {
         let mut node = Node::connect(&ep, &login).await?;
@@ -161,7 +177,7 @@ fn add(
             }
         }
     }
-    let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
+    let mut conn = store::open_rw(&store::db_path(data_dir))?;
     for other in servers::list(&conn)? {
         if other.server_id == state.server_id && other.endpoint != ep.to_string() {
             problems.push(format!(
@@ -177,7 +193,7 @@ fn add(
         )
         .into());
     }
-    let master = MasterKey::load_or_create(&dir.data_dir)?;
+    let master = MasterKey::load_or_create(data_dir)?;
     let key = ep.to_string();
     let added = store::with_tx(&mut conn, |c| {
         servers::add(
@@ -196,7 +212,7 @@ fn add(
     if !added {
         return Err(format!("{ep} is already registered").into());
     }
-    outln!(
+    let mut text = format!(
         "registered {ep} in {zone}: MariaDB {}, server_id {}, {}",
         state.version,
         state.server_id,
@@ -205,11 +221,13 @@ fn add(
             None if state.read_only => "read-only, not replicating".to_string(),
             None => "writable".to_string(),
         }
-    )?;
+    );
     if !state.gtid_strict_mode {
-        outln!("warning: gtid_strict_mode is OFF; turn it on so diverging histories are refused")?;
+        text.push_str(
+            "\nwarning: gtid_strict_mode is OFF; turn it on so diverging histories are refused",
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(text)
 }
 
 fn list(dir: &DataDir) -> CliResult {

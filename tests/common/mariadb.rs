@@ -160,7 +160,6 @@ impl Mariadb {
     }
 }
 
-
 pub fn cell(r: &Row, i: usize) -> String {
     match r.as_ref(i) {
         Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),

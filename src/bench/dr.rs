@@ -1,0 +1,408 @@
+//! `qcgate bench dr`: DR drills on MariaDB servers it starts itself (the
+//! `lab`), through a real gateway and signed requests, with an application
+//! writing all the while. It prints the write-unavailable window (measured
+//! by the gateway from fence to promotion, and as the writer saw it), the
+//! switchover job's time from request to `successful`, the failover time,
+//! and the acknowledged writes lost.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::client::{Client, Credentials};
+use crate::config::Config;
+use crate::lab::{ADMIN_USER, Server};
+use crate::secret::Secret;
+
+type DynError = Box<dyn std::error::Error + Send + Sync>;
+
+pub struct DrOptions {
+    pub drills: usize,
+    pub rows: u32,
+    pub quiet: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct DrReport {
+    pub drills: usize,
+    /// Fence → promoted, as the gateway measured it (ms).
+    pub window_ms: Vec<f64>,
+    /// The longest pause between two acknowledged writes around each drill (ms).
+    pub writer_gap_ms: Vec<f64>,
+    /// Request → `successful` (ms).
+    pub switchover_ms: Vec<f64>,
+    pub acknowledged_writes: usize,
+    pub lost_writes: usize,
+    /// Request → `successful` for a failover after `kill -9` of the primary.
+    pub failover_ms: f64,
+    /// The promotion itself, as the gateway measured it.
+    pub failover_promote_ms: f64,
+    /// Writes acknowledged by the dead primary that the new one lacks
+    /// (asynchronous replication may lose these; switchover never may).
+    pub failover_lost_writes: usize,
+    pub zero_lost: bool,
+}
+
+const ZONE: &str = "sh1a";
+const APP_PASSWORD: &str = "Bench#App1";
+const REPL_PASSWORD: &str = "Bench#Repl1";
+
+fn say(quiet: bool, text: &str) {
+    if !quiet {
+        eprintln!("{text}");
+    }
+}
+
+pub async fn run(opts: &DrOptions) -> Result<DrReport, DynError> {
+    let admin = format!("Adm{}#1", crate::ids::secret_access_key());
+    say(opts.quiet, "starting three MariaDB servers on loopback…");
+    let (a, b, c) = tokio::join!(
+        Server::start(101, &admin),
+        Server::start(102, &admin),
+        Server::start(103, &admin)
+    );
+    let mut servers = [a?, b?, c?];
+    let dir = tempfile::Builder::new()
+        .prefix("qcgate-bench-dr-")
+        .tempdir()?;
+    let cfg = Config {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: dir.path().to_path_buf(),
+        model_delay_ms: 0,
+        ..Config::default()
+    };
+    let gw = crate::app::start(&cfg).await?;
+    let key = gw
+        .first_key
+        .clone()
+        .ok_or("the new data dir has no first key")?;
+    let creds = Credentials {
+        access_key_id: key.access_key_id.clone(),
+        secret_access_key: Secret::new(key.secret_access_key.clone()),
+    };
+    let endpoint = format!("http://{}/iaas/", gw.addr);
+    let mut client = Client::new(&endpoint, creds)?;
+
+    // Register and bind, as the command line does.
+    let endpoints: Vec<String> = servers.iter().map(Server::endpoint).collect();
+    let (data, owner) = (dir.path().to_path_buf(), key.owner.clone());
+    let admin_pw = admin.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        for ep in &endpoints {
+            crate::cli::servers::register(
+                &data,
+                &Config::default(),
+                ep,
+                ZONE,
+                ADMIN_USER,
+                Secret::new(admin_pw.clone()),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        for (id, ep) in [
+            ("cl-bencha01", &endpoints[0]),
+            ("cl-benchb01", &endpoints[1]),
+            ("cl-benchc01", &endpoints[2]),
+        ] {
+            crate::cli::clusters::bind_servers(
+                &data,
+                id,
+                ZONE,
+                &owner,
+                "bench",
+                std::slice::from_ref(ep),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
+    .await??;
+
+    // A primary with data, an application account, and a chain A → B → C.
+    say(
+        opts.quiet,
+        &format!("loading {} rows and building A → B → C…", opts.rows),
+    );
+    servers[0]
+        .exec(&format!(
+            "SET GLOBAL read_only=OFF; \
+             CREATE USER 'repl'@'%' IDENTIFIED BY '{REPL_PASSWORD}'; \
+             GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR, SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD ON *.* TO 'repl'@'%'; \
+             CREATE DATABASE app; CREATE TABLE app.t (id BIGINT PRIMARY KEY, v VARCHAR(64) NOT NULL) ENGINE=InnoDB"
+        ))
+        .await?;
+    let mut root = servers[0].root().await?;
+    let mut i = 1;
+    while i <= opts.rows {
+        let end = (i + 999).min(opts.rows);
+        let values: Vec<String> = (i..=end).map(|n| format!("({n},'seed')")).collect();
+        root.query_drop(format!("INSERT INTO app.t VALUES {}", values.join(",")))
+            .await?;
+        i = end + 1;
+    }
+    root.disconnect().await?;
+    for (cluster, source, source_cluster) in [
+        ("cl-benchb01", &servers[0], "cl-bencha01"),
+        ("cl-benchc01", &servers[1], "cl-benchb01"),
+    ] {
+        let sp = json!({"sync_way": "full", "zone": ZONE, "host": "127.0.0.1", "cluster_id": source_cluster,
+                        "user": "repl", "password": REPL_PASSWORD, "port": source.port});
+        let job = service(&mut client, cluster, "start_standby", &sp.to_string()).await?;
+        let (j, _) = wait(&mut client, &job).await?;
+        if j["status"] != "successful" {
+            return Err(format!("start_standby on {cluster}: {}", j["error_message"]).into());
+        }
+    }
+    servers[0]
+        .exec(&format!(
+            "CREATE USER 'app'@'%' IDENTIFIED BY '{APP_PASSWORD}'; GRANT INSERT, SELECT ON app.* TO 'app'@'%'"
+        ))
+        .await?;
+
+    let writer = Writer::start([servers[0].port, servers[1].port]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut report = DrReport {
+        drills: opts.drills,
+        window_ms: Vec::new(),
+        writer_gap_ms: Vec::new(),
+        switchover_ms: Vec::new(),
+        acknowledged_writes: 0,
+        lost_writes: 0,
+        failover_ms: 0.0,
+        failover_promote_ms: 0.0,
+        failover_lost_writes: 0,
+        zero_lost: false,
+    };
+    for n in 0..opts.drills {
+        // B and A take turns as the standby.
+        let standby = if n % 2 == 0 {
+            "cl-benchb01"
+        } else {
+            "cl-bencha01"
+        };
+        let t0 = Instant::now();
+        let job = service(&mut client, standby, "switchover", "").await?;
+        let (j, done) = wait(&mut client, &job).await?;
+        if j["status"] != "successful" {
+            return Err(format!("switchover {n} failed: {}", j["error_message"]).into());
+        }
+        report.switchover_ms.push(done.as_secs_f64() * 1000.0);
+        let ev = evidence(&j);
+        if ev["fence_gtid"] != ev["standby_gtid"] {
+            return Err(
+                format!("switchover {n}: the standby was not at the fence position: {ev}").into(),
+            );
+        }
+        report
+            .window_ms
+            .push(ev["window_ms"].as_f64().unwrap_or(0.0));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        report
+            .writer_gap_ms
+            .push(writer.longest_gap_since(t0).await);
+        say(
+            opts.quiet,
+            &format!(
+                "switchover {}/{}: window {:.1} ms, writer paused {:.1} ms, job {:.0} ms",
+                n + 1,
+                opts.drills,
+                report.window_ms[n],
+                report.writer_gap_ms[n],
+                report.switchover_ms[n]
+            ),
+        );
+    }
+    let acked = writer.finish().await;
+    report.acknowledged_writes = acked.len();
+    // The current primary: the one that takes writes.
+    let primary = if opts.drills % 2 == 1 { 1 } else { 0 };
+    let standby_cluster = if primary == 1 {
+        "cl-bencha01"
+    } else {
+        "cl-benchb01"
+    };
+    report.lost_writes = missing(&servers[primary], &acked).await?;
+
+    // Failover: the primary's mariadbd is killed.
+    let standby = 1 - primary;
+    servers[primary].kill9();
+    let job = service(&mut client, standby_cluster, "failover", "").await?;
+    let (j, done) = wait(&mut client, &job).await?;
+    if j["status"] != "successful" {
+        return Err(format!("failover failed: {}", j["error_message"]).into());
+    }
+    report.failover_ms = done.as_secs_f64() * 1000.0;
+    report.failover_promote_ms = evidence(&j)["promote_ms"].as_f64().unwrap_or(0.0);
+    report.failover_lost_writes = missing(&servers[standby], &acked).await?;
+    report.zero_lost = report.lost_writes == 0;
+    gw.shutdown().await;
+    Ok(report)
+}
+
+async fn service(
+    c: &mut Client,
+    cluster: &str,
+    service: &str,
+    sp: &str,
+) -> Result<String, DynError> {
+    let mut p = vec![("cluster", cluster), ("service", service), ("zone", ZONE)];
+    if !sp.is_empty() {
+        p.push(("service_params", sp));
+    }
+    let r = c.call("RunClusterCustomService", &p).await?;
+    r["job_id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| format!("{service} on {cluster}: {r}").into())
+}
+
+/// Polls until the job ends; returns it and the time from the first poll.
+async fn wait(c: &mut Client, job: &str) -> Result<(Value, Duration), DynError> {
+    let t0 = Instant::now();
+    loop {
+        let r = c
+            .call("DescribeJobs", &[("jobs.1", job), ("zone", ZONE)])
+            .await?;
+        let j = r["job_set"][0].clone();
+        if j["status"] != "pending" && j["status"] != "working" {
+            return Ok((j, t0.elapsed()));
+        }
+        if t0.elapsed() > Duration::from_secs(300) {
+            return Err(format!("job {job} did not end within 300 s").into());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn evidence(j: &Value) -> Value {
+    j["output"]
+        .as_str()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("evidence: "))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Acknowledged ids the server does not hold.
+async fn missing(server: &Server, acked: &[(u64, Instant)]) -> Result<usize, DynError> {
+    let mut c = server.root().await?;
+    let ids: Vec<u64> = c
+        .query("SELECT id FROM app.t WHERE id > 1000000000")
+        .await?;
+    c.disconnect().await?;
+    let present: std::collections::HashSet<u64> = ids.into_iter().collect();
+    Ok(acked.iter().filter(|(id, _)| !present.contains(id)).count())
+}
+
+/// An application that knows nothing of switchovers: it writes to
+/// whichever of two servers accepts, and remembers what was acknowledged.
+struct Writer {
+    acked: Arc<Mutex<Vec<(u64, Instant)>>>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    fn start(ports: [u16; 2]) -> Writer {
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, s) = (acked.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut id = 1_000_000_000u64;
+            let mut target = 0usize;
+            let mut conn: Option<mysql_async::Conn> = None;
+            while !s.load(Ordering::Relaxed) {
+                if conn.is_none() {
+                    let opts = mysql_async::OptsBuilder::default()
+                        .ip_or_hostname("127.0.0.1")
+                        .tcp_port(ports[target])
+                        .user(Some("app"))
+                        .pass(Some(APP_PASSWORD))
+                        .prefer_socket(false);
+                    conn = mysql_async::Conn::new(opts).await.ok();
+                }
+                let Some(c) = conn.as_mut() else {
+                    target = 1 - target;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                };
+                id += 1;
+                match c
+                    .query_drop(format!("INSERT INTO app.t VALUES ({id}, 'w')"))
+                    .await
+                {
+                    Ok(()) => a.lock().await.push((id, Instant::now())),
+                    Err(_) => {
+                        conn = None;
+                        target = 1 - target;
+                    }
+                }
+            }
+        });
+        Writer { acked, stop, task }
+    }
+
+    /// The longest pause between acknowledged writes after `since`.
+    async fn longest_gap_since(&self, since: Instant) -> f64 {
+        let acked = self.acked.lock().await;
+        let times: Vec<Instant> = acked
+            .iter()
+            .map(|(_, t)| *t)
+            .filter(|t| *t >= since)
+            .collect();
+        times
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0)
+            .fold(0.0, f64::max)
+    }
+
+    async fn finish(self) -> Vec<(u64, Instant)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        self.acked.lock().await.clone()
+    }
+}
+
+fn percentile(v: &[f64], p: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    if s.is_empty() {
+        return 0.0;
+    }
+    let i = ((p * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1;
+    s[i]
+}
+
+pub fn print(r: &DrReport) -> std::io::Result<()> {
+    crate::cli::outln!(
+        "DR drills on three local MariaDB servers (A → B → C), an application writing throughout:\n\
+         \n  switchovers                 {}\n\
+         \x20 write-unavailable window    p50 {:.1} ms   p99 {:.1} ms   (fence → promoted, measured by the gateway)\n\
+         \x20 writer's longest pause      p50 {:.1} ms   p99 {:.1} ms   (between acknowledged writes, as the application saw it)\n\
+         \x20 switchover job              p50 {:.0} ms   p99 {:.0} ms   (request → successful)\n\
+         \x20 acknowledged writes         {}   lost {}{}\n\
+         \x20 failover after kill -9      {:.0} ms (request → successful; promotion {:.1} ms); acknowledged writes the new primary lacks: {}",
+        r.drills,
+        percentile(&r.window_ms, 0.5),
+        percentile(&r.window_ms, 0.99),
+        percentile(&r.writer_gap_ms, 0.5),
+        percentile(&r.writer_gap_ms, 0.99),
+        percentile(&r.switchover_ms, 0.5),
+        percentile(&r.switchover_ms, 0.99),
+        r.acknowledged_writes,
+        r.lost_writes,
+        if r.zero_lost {
+            " (RPO 0)"
+        } else {
+            "  ← DATA LOST"
+        },
+        r.failover_ms,
+        r.failover_promote_ms,
+        r.failover_lost_writes
+    )
+}
