@@ -255,19 +255,22 @@ async fn switchover_failover_decouple_on_real_servers() {
     assert!(msg.contains("[cl-xxxx0001] is ahead"), "{msg}");
     assert!(a1.read_only().await, "nothing was promoted");
 
-    let j = run_job(&h, "cl-xxxx0001", "failover", "").await;
+    // Asked to, A first takes from X what it lacks, then is promoted; X
+    // stays with the old primary.
+    let j = run_job(&h, "cl-aaaa0001", "failover", r#"{"catch_up":1}"#).await;
     assert_eq!(j["status"], "successful", "{j}");
-    assert!(!x1.read_only().await);
-    assert_eq!(x1.source_port().await, None);
-    assert_eq!(x1.count("app.t WHERE id = 9000001").await, 1);
+    assert!(!a1.read_only().await);
+    assert_eq!(a1.source_port().await, None);
+    assert_eq!(a1.count("app.t WHERE id = 9000001").await, 1);
+    assert_eq!(a1.count("app.t WHERE id = 9000009").await, 0);
     assert_eq!(
-        a1.source_port().await,
+        x1.source_port().await,
         Some(b1.port),
-        "A stays with the old primary"
+        "X stays with the old primary"
     );
-    let r = standbys(&h, "cl-xxxx0001").await;
+    let r = standbys(&h, "cl-aaaa0001").await;
     assert_eq!(r["role"], "PRIMARY", "{r}");
-    assert_eq!(x1.count("app.t WHERE id = 9000009").await, 0);
+    assert_eq!(c1.source_port().await, Some(a1.port), "C keeps following A");
 
     // The old primary returns (read-only, as configured) and is not
     // re-attached; what it holds beyond the promoted position is lost.
@@ -275,17 +278,16 @@ async fn switchover_failover_decouple_on_real_servers() {
     assert!(b1.read_only().await);
     assert_eq!(b1.source_port().await, None);
     let r = standbys(&h, "cl-bbbb0001").await;
-    assert_eq!(r["invalidated"]["by"], "cl-xxxx0001", "{r}");
+    assert_eq!(r["invalidated"]["by"], "cl-aaaa0001", "{r}");
     assert_eq!(r["invalidated"]["returned"]["lost_trx"], 1, "{r}");
     assert_eq!(r["invalidated"]["returned"]["writable"], false, "{r}");
 
-    // Decouple: A leaves the dead primary; C keeps following A.
-    let j = run_job(&h, "cl-aaaa0001", "decouple", "").await;
+    // Decouple: X leaves the old primary and takes writes.
+    let j = run_job(&h, "cl-xxxx0001", "decouple", "").await;
     assert_eq!(j["status"], "successful", "{j}");
-    assert!(!a1.read_only().await);
-    assert_eq!(a1.source_port().await, None);
-    assert_eq!(c1.source_port().await, Some(a1.port));
-    a1.exec("INSERT INTO app.t VALUES (9000002, 'a is its own')")
+    assert!(!x1.read_only().await);
+    assert_eq!(x1.source_port().await, None);
+    a1.exec("INSERT INTO app.t VALUES (9000002, 'a is the primary')")
         .await;
     assert!(c1.wait_for(&a1.gtid().await).await);
     h.stop().await;

@@ -24,8 +24,16 @@ impl Service for Failover {
         false
     }
 
-    fn prepare(&self, cx: &PrepareCx<'_>, f: Fields) -> Result<Prepared, ApiError> {
-        topology::prepare(Change::Failover, cx, f)
+    /// `catch_up` (0|1, optional): on servers, when another standby of the
+    /// same primary is further ahead, first take what it has instead of
+    /// refusing.
+    fn prepare(&self, cx: &PrepareCx<'_>, mut f: Fields) -> Result<Prepared, ApiError> {
+        let catch_up = f.opt_int("catch_up", 0, 1, 0)?;
+        let mut prepared = topology::prepare(Change::Failover, cx, f)?;
+        if catch_up == 1 {
+            prepared.params["catch_up"] = Value::from(1);
+        }
+        Ok(prepared)
     }
 
     fn model(&self, cluster_id: &str, _params: &Value) -> Effect {

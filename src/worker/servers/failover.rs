@@ -213,12 +213,15 @@ async fn steps(op: &mut Op, cands: &mut [Candidate], ev: &mut Value) -> Result<(
         restore_io(cands).await;
         return Err(refused(why));
     }
-    if let Some((best, n)) = ahead.iter().max_by_key(|(_, n)| *n) {
-        restore_io(cands).await;
-        return Err(refused(format!(
-            "standby [{best}] is ahead of [{}] by {n} transactions; fail over to [{best}] instead, which loses less",
-            cands[0].cluster
-        )));
+    if let Some((best, n)) = ahead.iter().max_by_key(|(_, n)| *n).cloned() {
+        if op.param("catch_up").as_u64() != Some(1) {
+            restore_io(cands).await;
+            return Err(refused(format!(
+                "standby [{best}] is ahead of [{}] by {n} transactions; fail over to [{best}] instead, which loses less, or retry with catch_up 1",
+                cands[0].cluster
+            )));
+        }
+        catch_up_from(op, cands, &best, n).await?;
     }
     let positions: Vec<Value> = cands
         .iter()
@@ -265,6 +268,71 @@ async fn steps(op: &mut Op, cands: &mut [Candidate], ev: &mut Value) -> Result<(
         )
         .await?;
     Ok(())
+}
+
+/// This standby first takes, from the sibling that is further ahead, what
+/// it lacks (`START SLAVE UNTIL master_gtid_pos`, notes §B.7).
+async fn catch_up_from(
+    op: &mut Op,
+    cands: &mut [Candidate],
+    best: &str,
+    n: u64,
+) -> Result<(), Failure> {
+    let Some(i) = cands.iter().position(|c| c.cluster == best) else {
+        return Err(Failure::new(
+            5000,
+            "InternalError, the sibling ahead vanished",
+            false,
+        ));
+    };
+    let target = cands[i].state.current_pos.clone();
+    let source = cands[i].member.endpoint.clone();
+    op.steps
+        .begin(
+            "catch_up_from",
+            format!(
+                "[{}] takes {n} transaction(s) from [{best}], up to {target}",
+                cands[0].cluster
+            ),
+        )
+        .await?;
+    let repl = op.fleet.repl_login().await?;
+    runbook::ensure_account(&mut cands[i].node, &repl, runbook::REPL_GRANTS)
+        .await
+        .map_err(db)?;
+    let s = &mut cands[0].node;
+    s.exec("STOP SLAVE").await.map_err(db)?;
+    let sql = format!(
+        "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={}, MASTER_USER={}, MASTER_PASSWORD={}, MASTER_USE_GTID=slave_pos",
+        s.lit(&source.host),
+        source.port,
+        s.lit(&repl.user),
+        s.lit(repl.password.expose())
+    );
+    s.exec(&sql).await.map_err(db)?;
+    s.exec(&format!(
+        "START SLAVE UNTIL master_gtid_pos={}",
+        s.lit(&target.to_string())
+    ))
+    .await
+    .map_err(db)?;
+    let reached = s
+        .gtid_wait(&target, ServersConfig::ms(op.cfg.relay_apply_timeout_ms))
+        .await
+        .map_err(db)?;
+    s.exec("STOP SLAVE").await.map_err(db)?;
+    if !reached {
+        return Err(Failure::new(
+            5000,
+            format!(
+                "ReplicationFailed, [{}] did not reach {target} from [{best}]; nothing was promoted",
+                cands[0].cluster
+            ),
+            false,
+        ));
+    }
+    cands[0].state = cands[0].node.state().await.map_err(db)?;
+    op.steps.done("catch_up_from", format!("at {target}")).await
 }
 
 /// Candidates that are not promoted go back to trying their primary.
