@@ -207,7 +207,12 @@ async fn create_cluster_and_its_services_on_real_servers() {
     );
 
     // promote_standby, the MySQL Plus way: the source read-only first.
-    ok(bind(d, "cl-dddd0003", ZONE, &h.owner_a, &[&s3]));
+    // The server the cluster did not take.
+    let s3 = *all
+        .iter()
+        .find(|m| m.port != p.port && m.port != s.port)
+        .expect("a free server");
+    ok(bind(d, "cl-dddd0003", ZONE, &h.owner_a, &[s3]));
     s.exec(&format!(
         "CREATE USER '{REPL_USER}'@'%' IDENTIFIED BY '{REPL_PASSWORD}'; GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD ON *.* TO '{REPL_USER}'@'%'"
     ))

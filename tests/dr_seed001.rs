@@ -119,5 +119,31 @@ async fn full_then_increment_on_real_servers() {
     assert!(b1.wait_for(&g).await);
     assert_eq!(b1.count("app.t").await, 2002);
     assert!(b1.read_only().await);
-    h.stop().await;
+
+    // At rest, the admin and replication passwords are sealed: neither is
+    // anywhere in the database files, nor in any job as DescribeJobs shows it.
+    let r = c
+        .call("DescribeJobs", &[("verbose", "1")])
+        .await
+        .expect("reply");
+    for secret in [ADMIN_PASSWORD, REPL_PASSWORD] {
+        assert!(!r.to_string().contains(secret), "{r}");
+    }
+    let mut h = h;
+    if let Some(gw) = h.gw.take() {
+        gw.shutdown().await;
+    }
+    for entry in std::fs::read_dir(h.dir.path()).expect("data dir") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).expect("read");
+            for secret in [ADMIN_PASSWORD, REPL_PASSWORD] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{secret} in {}",
+                    path.display()
+                );
+            }
+        }
+    }
 }

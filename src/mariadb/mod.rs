@@ -149,6 +149,29 @@ impl Node {
         }
     }
 
+    /// [`Node::exec`] for a statement that carries `secret`: a server error
+    /// quoting the statement (a syntax error does) never shows it.
+    pub async fn exec_hiding(&mut self, sql: &str, secret: &str) -> Result<(), DbError> {
+        self.exec(sql).await.map_err(|e| match e {
+            DbError::Server {
+                endpoint,
+                what,
+                code,
+                message,
+            } if !secret.is_empty() => {
+                let quoted = self.lit(secret);
+                let bare = quoted.trim_matches('\'');
+                DbError::Server {
+                    endpoint,
+                    what,
+                    code,
+                    message: message.replace(bare, "******").replace(secret, "******"),
+                }
+            }
+            other => other,
+        })
+    }
+
     pub async fn rows(&mut self, sql: &str) -> Result<Vec<Row>, DbError> {
         self.rows_within(sql, DEFAULT_TIMEOUT).await
     }

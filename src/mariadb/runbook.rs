@@ -32,7 +32,7 @@ pub async fn ensure_account(node: &mut Node, login: &Login, grants: &str) -> Res
          GRANT {grants} ON *.* TO {who}; \
          SET SESSION sql_log_bin=1"
     );
-    let done = node.exec(&sql).await;
+    let done = node.exec_hiding(&sql, login.password.expose()).await;
     // The session may be reused: binlogging back on whatever happened.
     let _ = node.exec("SET SESSION sql_log_bin=1").await;
     done
@@ -70,7 +70,7 @@ pub async fn replicate_from(
             ""
         }
     );
-    node.exec(&sql).await?;
+    node.exec_hiding(&sql, login.password.expose()).await?;
     node.exec("START SLAVE").await
 }
 

@@ -179,8 +179,8 @@ pub fn named(r: &Row, name: &str) -> String {
 
 /// `qcgate servers add` for a server, through the real command line.
 pub fn register(data_dir: &Path, m: &Mariadb, zone: &str) -> std::process::Output {
-    let pw = data_dir.join(format!("pw-{}", m.port));
-    std::fs::write(&pw, format!("{ADMIN_PASSWORD}\n")).expect("password file");
+    // In the server's own directory, 0600: not among the gateway's files.
+    let pw = m.server.admin_password_file().expect("password file");
     Command::new(env!("CARGO_BIN_EXE_qcgate"))
         .args([
             "servers",

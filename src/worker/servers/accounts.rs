@@ -86,12 +86,11 @@ pub async fn add_user(mut op: Op) -> Result<Done, Failure> {
         op.steps
             .begin("create_user", format!("{user}@{spec}"))
             .await?;
-        let created = n
-            .exec(&format!(
-                "CREATE USER {account} IDENTIFIED BY {}{ssl}",
-                n.lit(password.expose())
-            ))
-            .await;
+        let sql = format!(
+            "CREATE USER {account} IDENTIFIED BY {}{ssl}",
+            n.lit(password.expose())
+        );
+        let created = n.exec_hiding(&sql, password.expose()).await;
         match created {
             Ok(()) => {}
             Err(e) if e.code() == Some(1396) => {

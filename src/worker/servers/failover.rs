@@ -309,7 +309,9 @@ async fn catch_up_from(
         s.lit(&repl.user),
         s.lit(repl.password.expose())
     );
-    s.exec(&sql).await.map_err(db)?;
+    s.exec_hiding(&sql, repl.password.expose())
+        .await
+        .map_err(db)?;
     s.exec(&format!(
         "START SLAVE UNTIL master_gtid_pos={}",
         s.lit(&target.to_string())
