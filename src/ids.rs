@@ -27,6 +27,26 @@ pub fn cluster_id() -> String {
     draw("cl-", LOWER, 8)
 }
 
+/// A DR task, like DRS's tasks but in QingCloud's style.
+pub fn dr_task_id() -> String {
+    draw("drt-", LOWER, 8)
+}
+
+/// A comparison of a DR task's two sides.
+pub fn compare_id() -> String {
+    draw("drc-", LOWER, 8)
+}
+
+pub fn is_dr_task_id(s: &str) -> bool {
+    s.strip_prefix("drt-")
+        .is_some_and(|r| r.len() == 8 && r.bytes().all(|b| LOWER.contains(&b)))
+}
+
+pub fn is_compare_id(s: &str) -> bool {
+    s.strip_prefix("drc-")
+        .is_some_and(|r| r.len() == 8 && r.bytes().all(|b| LOWER.contains(&b)))
+}
+
 pub fn node_id() -> String {
     draw("cln-", LOWER, 8)
 }

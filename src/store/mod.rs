@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod announced;
 mod checkpointer;
 pub mod clusters;
+pub mod dr_tasks;
 pub mod effect;
 pub mod job_ids;
 pub mod jobs;

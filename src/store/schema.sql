@@ -169,3 +169,56 @@ CREATE TABLE IF NOT EXISTS job_steps (
   detail   TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (job_seq, n)
 ) WITHOUT ROWID;
+
+-- DR tasks (seed 002): a source and a standby, and the replication between
+-- them, with its pre-checks, progress, logs and comparisons.
+CREATE TABLE IF NOT EXISTS dr_tasks (
+  id               TEXT PRIMARY KEY,              -- drt-xxxxxxxx
+  owner            TEXT NOT NULL,
+  zone             TEXT NOT NULL,
+  name             TEXT NOT NULL,
+  description      TEXT NOT NULL DEFAULT '',
+  direction        TEXT NOT NULL DEFAULT 'standby',
+  standby_cluster  TEXT NOT NULL,                 -- the cluster that receives
+  source_cluster   TEXT,                          -- a registered source, or NULL
+  source_endpoint  TEXT NOT NULL DEFAULT '',      -- an external source's host:port
+  source_user      TEXT NOT NULL DEFAULT '',
+  source_secret    TEXT,                          -- its password, sealed
+  sync_way         TEXT NOT NULL DEFAULT 'full',
+  objects          TEXT NOT NULL DEFAULT '["*"]',
+  flow_control     TEXT NOT NULL DEFAULT '{}',
+  migrate_definer  INTEGER NOT NULL DEFAULT 0,
+  status           TEXT NOT NULL,
+  status_time      INTEGER NOT NULL,
+  create_time      INTEGER NOT NULL,
+  last_error       TEXT NOT NULL DEFAULT '',
+  precheck         TEXT,                          -- the latest pre-check, JSON
+  precheck_time    INTEGER,
+  start_at         INTEGER,                       -- a scheduled start
+  progress         TEXT                           -- the latest sample, JSON
+);
+CREATE INDEX IF NOT EXISTS dr_tasks_owner ON dr_tasks(owner, create_time);
+
+CREATE TABLE IF NOT EXISTS dr_task_logs (
+  task_id  TEXT NOT NULL,
+  n        INTEGER NOT NULL,
+  time_ms  INTEGER NOT NULL,
+  level    TEXT NOT NULL,                         -- info | warning | error
+  code     TEXT NOT NULL,
+  job_id   TEXT NOT NULL DEFAULT '',
+  message  TEXT NOT NULL,
+  PRIMARY KEY (task_id, n)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS dr_compares (
+  id           TEXT PRIMARY KEY,                  -- drc-xxxxxxxx
+  task_id      TEXT NOT NULL,
+  types        TEXT NOT NULL,                     -- JSON list: objects, lines, contents
+  status       TEXT NOT NULL,                     -- WAITING_FOR_RUNNING | RUNNING | SUCCESSFUL | FAILED
+  at_gtid      TEXT NOT NULL DEFAULT '',
+  create_time  INTEGER NOT NULL,
+  finish_time  INTEGER,
+  result       TEXT NOT NULL DEFAULT '{}',
+  error        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS dr_compares_task ON dr_compares(task_id, create_time);

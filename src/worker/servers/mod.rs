@@ -15,6 +15,7 @@ mod failover;
 pub mod fleet;
 pub mod live;
 mod locks;
+mod precheck;
 mod promote_standby;
 mod recover;
 mod reparent;

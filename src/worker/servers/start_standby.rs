@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::checks::{replicates_from, same_host, version};
+use super::precheck;
 use super::fleet::{Members, db, refused};
 use super::{Op, ServersConfig, seed};
 use crate::mariadb::runbook::{self, REPL_GRANTS};
-use crate::mariadb::{Endpoint, GtidPos, Login, Node, NodeState};
+use crate::mariadb::{Endpoint, Login, Node, NodeState};
 use crate::store::clusters;
 use crate::store::effect::{Effect, EffectError};
 use crate::worker::executor::{Done, Failure};
@@ -21,21 +21,21 @@ use crate::worker::executor::{Done, Failure};
 /// Privileges a full copy needs of the source account, beyond replication.
 const COPY_GRANTS: &str = "SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD";
 
-struct Plan {
-    source: Endpoint,
-    login: Login,
-    full: bool,
-    standby: Members,
-    source_state: NodeState,
+pub struct Plan {
+    pub source: Endpoint,
+    pub login: Login,
+    pub full: bool,
+    pub standby: Members,
+    pub source_state: NodeState,
     /// For `full`: the source's user schemas.
-    schemas: Vec<String>,
+    pub schemas: Vec<String>,
 }
 
 pub async fn run(mut op: Op) -> Result<Done, Failure> {
     let plan = precheck(&mut op).await?;
     let mut evidence = json!({"sync_way": if plan.full { "full" } else { "increment" },
                               "source": plan.source.to_string()});
-    match steps(&mut op, &plan, &mut evidence).await {
+    match establish(&mut op, &plan, &mut evidence).await {
         Ok(sync) => {
             let output = op.steps.output(&evidence);
             Ok(Done {
@@ -59,195 +59,63 @@ async fn precheck(op: &mut Op) -> Result<Plan, Failure> {
             .and_then(|p| u16::try_from(p).ok())
             .unwrap_or(0),
     };
-    op.fleet.check_allowed(&source)?;
     let login = Login {
         user: op.param_str("user").to_string(),
         password: op.secret("passwd").unwrap_or_default(),
     };
     let full = op.param_str("sync_way") != "increment";
     let standby = op.fleet.members_of(&op.task.cluster)?;
-    let b = standby.id().to_string();
-    if standby.all().any(|m| m.endpoint == source) {
-        return Err(refused(format!(
-            "the source {source} is a node of [{b}] itself"
-        )));
-    }
-    // A registered source cluster: the host must be its primary, and it
-    // must not follow this cluster (a cycle).
-    let source_cluster = op.param_str("cluster_id").to_string();
-    if let Some(src) = op.fleet.members(&source_cluster)?
-        && src.cluster.owner == op.job.owner
-    {
-        let p = &src.primary.endpoint;
-        if p.port != source.port || !same_host(&p.host, &source.host) {
-            return Err(refused(format!(
-                "{source} is not the primary of [{source_cluster}], which is {p}"
-            )));
-        }
-        let mut up = Some(source_cluster.clone());
-        let mut hops = 0;
-        while let Some(c) = up {
-            if c == b {
-                return Err(refused(format!(
-                    "[{source_cluster}] replicates from [{b}]: a standby of it would make a cycle"
-                )));
-            }
-            up = op.fleet.cluster(&c)?.and_then(|c| c.standby_of);
-            hops += 1;
-            if hops > 64 {
-                break;
-            }
-        }
-    }
-    let mut src = Node::connect(&source, &login).await.map_err(|e| {
-        refused(format!(
-            "cannot connect to the source {source} as [{}]: {e}",
-            login.user
-        ))
-    })?;
-    let source_state = src.state().await.map_err(db)?;
-    let grants: Vec<String> = src
-        .rows("SHOW GRANTS")
-        .await
-        .map_err(db)?
-        .iter()
-        .map(|r| crate::mariadb::cell(r, 0).to_ascii_uppercase())
-        .filter(|g| g.contains(" ON *.* "))
-        .collect();
-    let schemas = runbook::user_schemas(&mut src).await.map_err(db)?;
-    let oldest = if full {
-        GtidPos::default()
-    } else {
-        runbook::oldest_binlog_start(&mut src).await.map_err(db)?
-    };
-    src.close().await;
+    let source_cluster = op
+        .fleet
+        .members(op.param_str("cluster_id"))?
+        .filter(|m| m.cluster.owner == op.job.owner);
+    plan(op, source, login, full, standby, source_cluster.as_ref()).await
+}
 
-    let mut problems = source_state
-        .missing_settings()
-        .into_iter()
-        .map(|m| format!("the source {source}: {m}"))
-        .collect::<Vec<_>>();
-    let all = grants.iter().any(|g| g.contains("ALL PRIVILEGES"));
-    let needed: Vec<&str> = if full {
-        vec![
-            "REPLICATION SLAVE",
-            "SELECT",
-            "SHOW VIEW",
-            "TRIGGER",
-            "EVENT",
-        ]
-    } else {
-        vec!["REPLICATION SLAVE"]
-    };
-    for p in needed {
-        if !all && !grants.iter().any(|g| g.contains(p)) {
-            problems.push(format!("[{}] lacks {p} on the source", login.user));
-        }
+/// The pre-check ([`precheck::run`]) as a plan, or the refusal naming
+/// every FAILED item. ALARM items are recorded as steps.
+pub async fn plan(
+    op: &mut Op,
+    source: Endpoint,
+    login: Login,
+    full: bool,
+    standby: Members,
+    source_cluster: Option<&Members>,
+) -> Result<Plan, Failure> {
+    let checked = precheck::run(
+        &op.fleet,
+        &precheck::Sides {
+            source: source.clone(),
+            login: login.clone(),
+            full,
+            standby: &standby,
+            source_cluster,
+        },
+    )
+    .await;
+    if let Some(why) = checked.refusal() {
+        return Err(refused(format!("start_standby pre-check failed: {why}")));
     }
-    for m in standby.all() {
-        let name = m.name();
-        let mut n = op.fleet.connect(m).await?;
-        let st = n.state().await.map_err(db)?;
-        if st.server_id == source_state.server_id {
-            problems.push(format!(
-                "{name} has server_id {}, the same as the source",
-                st.server_id
-            ));
-        }
-        problems.extend(
-            st.missing_settings()
-                .into_iter()
-                .map(|p| format!("{name}: {p}")),
-        );
-        if version(&st.version) < version(&source_state.version) {
-            problems.push(format!(
-                "{name} runs {}, older than the source's {}",
-                st.version, source_state.version
-            ));
-        }
-        if full {
-            let theirs = runbook::user_schemas(&mut n).await.map_err(db)?;
-            if !theirs.is_empty() {
-                problems.push(format!(
-                    "{name} holds databases {}: a full copy needs empty standby nodes (drop them, or use sync_way increment)",
-                    theirs.join(", ")
-                ));
-            }
-        } else if m.node_id == standby.primary.node_id {
-            increment_checks(&name, &st, &source_state, &oldest, &mut problems);
-        }
-        if m.node_id == standby.primary.node_id
-            && st.replica.is_some()
-            && !replicates_from(&st, &source)
-        {
-            let r = st
-                .replica
-                .as_ref()
-                .map(|r| format!("{}:{}", r.source_host, r.source_port));
-            problems.push(format!(
-                "{name} already replicates from {}; run stop_standby first",
-                r.unwrap_or_default()
-            ));
-        }
-        n.close().await;
+    for alarm in checked.items.iter().filter(|i| i.result == "ALARM") {
+        op.steps
+            .info("precheck_alarm", format!("{}: {}", alarm.item, alarm.failed_reason))
+            .await?;
     }
-    if !problems.is_empty() {
-        return Err(refused(format!(
-            "start_standby pre-check failed: {}",
-            problems.join("; ")
-        )));
-    }
+    let source_state = checked
+        .source_state
+        .ok_or_else(|| refused("the source could not be read"))?;
     Ok(Plan {
         source,
         login,
         full,
         standby,
         source_state,
-        schemas,
+        schemas: checked.schemas,
     })
 }
 
-/// `increment`: the standby holds part of the source's history, nothing
-/// else, and the source still has every transaction after it (notes §B.3).
-fn increment_checks(
-    name: &str,
-    st: &NodeState,
-    source: &NodeState,
-    oldest: &GtidPos,
-    problems: &mut Vec<String>,
-) {
-    if st.current_pos.is_empty() {
-        problems.push(format!(
-            "{name} has no GTID position: increment would silently start from the source's oldest binlog; use sync_way full"
-        ));
-        return;
-    }
-    let errant = st.binlog_state.errant_against(&source.binlog_state);
-    if !errant.is_empty() {
-        problems.push(format!(
-            "{name} has transactions the source never had ({}); it must be copied again with sync_way full",
-            errant.join(", ")
-        ));
-    }
-    for d in oldest.domains() {
-        if st.current_pos.seq(d) < oldest.seq(d) {
-            problems.push(format!(
-                "the source's binlogs start after {name}'s position in domain {d} ({} < {}): transactions were purged; use sync_way full",
-                st.current_pos.seq(d),
-                oldest.seq(d)
-            ));
-        }
-    }
-    if !source.binlog_pos.covers(&st.current_pos) {
-        problems.push(format!(
-            "{name} is ahead of the source ({} against {})",
-            st.current_pos, source.binlog_pos
-        ));
-    }
-}
-
 /// The steps; returns the sync status reached.
-async fn steps(
+pub async fn establish(
     op: &mut Op,
     plan: &Plan,
     ev: &mut serde_json::Value,
