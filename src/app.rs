@@ -163,10 +163,14 @@ async fn start_with(
         body_timeout: Duration::from_secs(cfg.body_timeout_secs),
     });
     let (stop, stop_rx) = watch::channel(false);
+    let sampler = tokio::spawn(crate::worker::servers::sampler::run(
+        state.fleet.clone(),
+        stop_rx.clone(),
+    ));
     let server = tokio::spawn(serve(
         listener,
         state,
-        pool,
+        Background { pool, sampler },
         writer_thread,
         lock,
         cfg.clone(),
@@ -189,6 +193,12 @@ impl Gateway {
     }
 }
 
+/// What runs beside the request path: the workers and the DR-task sampler.
+struct Background {
+    pool: WorkerPool,
+    sampler: JoinHandle<()>,
+}
+
 fn lock_data_dir(cfg: &Config) -> Result<File, StartError> {
     let path = cfg.data_dir.join("serve.lock");
     let file = File::create(&path).map_err(StoreError::from)?;
@@ -201,7 +211,7 @@ fn lock_data_dir(cfg: &Config) -> Result<File, StartError> {
 async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
-    pool: WorkerPool,
+    background: Background,
     writer_thread: std::thread::JoinHandle<()>,
     lock: File,
     cfg: Config,
@@ -263,7 +273,8 @@ async fn serve(
         tracing::warn!("in-flight requests did not finish within 30 s");
     }
     drop(idle);
-    pool.shutdown().await;
+    background.pool.shutdown().await;
+    let _ = background.sampler.await;
     // The writer stops once every handle to it is gone and its queue is drained.
     drop(state);
     let joined = tokio::task::spawn_blocking(move || writer_thread.join());

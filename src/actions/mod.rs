@@ -9,6 +9,7 @@ mod describe_cluster_nodes;
 mod describe_cluster_standbys;
 mod describe_clusters;
 mod describe_jobs;
+mod dr_tasks;
 mod reply;
 mod restart_cluster_service;
 mod run_cluster_custom_service;
@@ -49,6 +50,19 @@ static REGISTRY: &[&dyn Action] = &[
     &run_cluster_custom_service::RunClusterCustomService,
     &start_clusters::StartClusters,
     &stop_clusters::StopClusters,
+    // DR tasks (seed 002).
+    &dr_tasks::create::CreateDRTask,
+    &dr_tasks::precheck::PrecheckDRTasks,
+    &dr_tasks::prechecks::DescribeDRTaskPrechecks,
+    &dr_tasks::start::StartDRTasks,
+    &dr_tasks::describe::DescribeDRTasks,
+    &dr_tasks::progress::DescribeDRTaskProgress,
+    &dr_tasks::logs::DescribeDRTaskLogs,
+    &dr_tasks::compare::CreateDRTaskCompare,
+    &dr_tasks::compares::DescribeDRTaskCompares,
+    &dr_tasks::compare_results::DescribeDRTaskCompareResults,
+    &dr_tasks::stop::StopDRTasks,
+    &dr_tasks::delete::DeleteDRTasks,
 ];
 
 pub fn find(name: &str) -> Option<&'static dyn Action> {

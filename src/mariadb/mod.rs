@@ -3,6 +3,7 @@
 //! and every call has a deadline: a server that stops answering fails the
 //! step instead of hanging the job.
 
+pub mod checksum;
 pub mod gtid;
 pub mod runbook;
 pub mod state;

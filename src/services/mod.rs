@@ -12,6 +12,7 @@ mod decouple;
 mod del_ck_user;
 mod del_user;
 pub mod delete_cluster;
+pub mod dr_task;
 mod failover;
 mod features;
 mod migrate_data;
@@ -201,6 +202,10 @@ static CLUSTER_JOBS: &[&dyn Service] = &[
     &create_cluster::CreateCluster,
     &delete_cluster::DeleteCluster,
     &restart_cluster_service::RestartClusterService,
+    &dr_task::PRECHECK,
+    &dr_task::START,
+    &dr_task::COMPARE,
+    &dr_task::STOP,
 ];
 
 /// A custom service, as `RunClusterCustomService` names it.

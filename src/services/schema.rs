@@ -251,6 +251,11 @@ impl Fields {
     }
 
     /// Whether a field was sent (and not consumed yet).
+    /// A field's raw JSON, for shapes the helpers here do not cover.
+    pub fn take(&mut self, name: &str) -> Option<Value> {
+        self.map.remove(name)
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.map.get(name).is_some_and(|v| !v.is_null())
     }

@@ -152,7 +152,10 @@ pub fn list(conn: &Connection, f: &TaskFilter) -> Result<(Vec<DrTask>, u64), Sto
     }
     for (col, values) in [("id", &f.ids), ("status", &f.statuses)] {
         if !values.is_empty() {
-            clause.push_str(&format!(" AND {col} IN ({})", vec!["?"; values.len()].join(",")));
+            clause.push_str(&format!(
+                " AND {col} IN ({})",
+                vec!["?"; values.len()].join(",")
+            ));
             args.extend(values.iter().cloned().map(SqlValue::Text));
         }
     }
@@ -186,7 +189,7 @@ pub fn of_cluster(conn: &Connection, cluster_id: &str) -> Result<Vec<DrTask>, St
 /// Tasks whose replication the sampler watches.
 pub fn sampled(conn: &Connection) -> Result<Vec<DrTask>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM dr_tasks WHERE status IN ('syncing', 'sync_failed', 'initializing')"
+        "SELECT {COLUMNS} FROM dr_tasks WHERE status IN ('syncing', 'sync_failed')"
     ))?;
     let rows = stmt.query_map([], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -200,7 +203,9 @@ pub fn set_status(
     last_error: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
     let before: Option<String> = conn
-        .query_row("SELECT status FROM dr_tasks WHERE id = ?1", [id], |r| r.get(0))
+        .query_row("SELECT status FROM dr_tasks WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
         .optional()?;
     conn.execute(
         "UPDATE dr_tasks SET status = ?2, status_time = ?3, last_error = COALESCE(?4, last_error) WHERE id = ?1",
@@ -232,7 +237,10 @@ pub fn set_precheck(conn: &Connection, id: &str, result: &Value) -> Result<(), S
 }
 
 pub fn set_start_at(conn: &Connection, id: &str, at: Option<i64>) -> Result<(), StoreError> {
-    conn.execute("UPDATE dr_tasks SET start_at = ?2 WHERE id = ?1", params![id, at])?;
+    conn.execute(
+        "UPDATE dr_tasks SET start_at = ?2 WHERE id = ?1",
+        params![id, at],
+    )?;
     Ok(())
 }
 
@@ -336,7 +344,12 @@ fn compare_row(r: &Row<'_>) -> rusqlite::Result<Compare> {
 const COMPARE_COLUMNS: &str =
     "id, task_id, types, status, at_gtid, create_time, finish_time, result, error";
 
-pub fn insert_compare(conn: &Connection, id: &str, task_id: &str, types: &Value) -> Result<(), StoreError> {
+pub fn insert_compare(
+    conn: &Connection,
+    id: &str,
+    task_id: &str,
+    types: &Value,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO dr_compares (id, task_id, types, status, create_time) VALUES (?1, ?2, ?3, 'WAITING_FOR_RUNNING', ?4)",
         params![id, task_id, types.to_string(), now_unix()],
@@ -345,7 +358,10 @@ pub fn insert_compare(conn: &Connection, id: &str, task_id: &str, types: &Value)
 }
 
 pub fn compare_running(conn: &Connection, id: &str) -> Result<(), StoreError> {
-    conn.execute("UPDATE dr_compares SET status = 'RUNNING' WHERE id = ?1", [id])?;
+    conn.execute(
+        "UPDATE dr_compares SET status = 'RUNNING' WHERE id = ?1",
+        [id],
+    )?;
     Ok(())
 }
 

@@ -55,6 +55,15 @@ fn login_of(fleet: &Fleet, ep: &Endpoint) -> Option<Login> {
 /// The live replication of a server-backed standby cluster; `None` for a
 /// cluster that is not on servers.
 pub async fn standby(fleet: &Fleet, cluster_id: &str) -> Option<Live> {
+    standby_with(fleet, cluster_id, None).await
+}
+
+/// [`standby`], reading an external source (not registered) as `source_login`.
+pub async fn standby_with(
+    fleet: &Fleet,
+    cluster_id: &str,
+    source_login: Option<Login>,
+) -> Option<Live> {
     let members = fleet.members(cluster_id).ok()??;
     if fleet.check_allowed(&members.primary.endpoint).is_err() {
         return Some(broken("the standby is outside the allow-list".into()));
@@ -88,7 +97,7 @@ pub async fn standby(fleet: &Fleet, cluster_id: &str) -> Option<Live> {
     let mut primary_pos: Option<GtidPos> = None;
     let mut source_error = None;
     if fleet.check_allowed(&source).is_ok()
-        && let Some(login) = login_of(fleet, &source)
+        && let Some(login) = login_of(fleet, &source).or(source_login)
     {
         match Node::connect_within(&source, &login, CONNECT).await {
             Ok(mut p) => {

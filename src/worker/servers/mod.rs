@@ -8,9 +8,11 @@
 mod accounts;
 mod assignmaster;
 mod checks;
+mod compare;
 mod create_cluster;
 mod decouple;
 mod detach;
+mod dr_task;
 mod failover;
 pub mod fleet;
 pub mod live;
@@ -19,6 +21,7 @@ mod precheck;
 mod promote_standby;
 mod recover;
 mod reparent;
+pub mod sampler;
 mod seed;
 mod set_readonly;
 mod start_standby;
@@ -137,6 +140,10 @@ static OPS: &[(&str, OpFn)] = &[
     ("del_user", |op| Box::pin(accounts::del_user(op))),
     ("create_cluster", |op| Box::pin(create_cluster::run(op))),
     ("delete_cluster", |op| Box::pin(create_cluster::delete(op))),
+    ("dr_precheck", |op| Box::pin(dr_task::run_precheck(op))),
+    ("dr_start", |op| Box::pin(dr_task::run_start(op))),
+    ("dr_stop", |op| Box::pin(dr_task::run_stop(op))),
+    ("dr_compare", |op| Box::pin(compare::run(op))),
 ];
 
 pub struct ServersExecutor {

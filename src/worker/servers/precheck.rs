@@ -124,8 +124,17 @@ pub async fn run(fleet: &Fleet, s: &Sides<'_>) -> Checked {
     let b = s.standby.id();
     // Where the source is.
     if let Err(f) = fleet.check_allowed(source) {
-        items.fail("srcDbAllowed", "connection", f.message, "add the host to [executor] allow_hosts, or use a source on an allowed network");
-        return Checked { items: items.0, source_state: None, schemas: Vec::new() };
+        items.fail(
+            "srcDbAllowed",
+            "connection",
+            f.message,
+            "add the host to [executor] allow_hosts, or use a source on an allowed network",
+        );
+        return Checked {
+            items: items.0,
+            source_state: None,
+            schemas: Vec::new(),
+        };
     }
     let mut relation = Vec::new();
     if s.standby.all().any(|m| m.endpoint == *source) {
@@ -134,7 +143,10 @@ pub async fn run(fleet: &Fleet, s: &Sides<'_>) -> Checked {
     if let Some(src) = s.source_cluster {
         let p = &src.primary.endpoint;
         if p.port != source.port || !same_host(&p.host, &source.host) {
-            relation.push(format!("{source} is not the primary of [{}], which is {p}", src.id()));
+            relation.push(format!(
+                "{source} is not the primary of [{}], which is {p}",
+                src.id()
+            ));
         }
         let mut up = Some(src.id().to_string());
         let mut hops = 0;
@@ -153,22 +165,38 @@ pub async fn run(fleet: &Fleet, s: &Sides<'_>) -> Checked {
             }
         }
     }
-    items.check("relationship", "topology", relation, "name the source cluster's primary, and no cluster that follows the standby");
+    items.check(
+        "relationship",
+        "topology",
+        relation,
+        "name the source cluster's primary, and no cluster that follows the standby",
+    );
 
     // The source, as the replication account sees it.
     let mut src = match Node::connect(source, &s.login).await {
         Ok(n) => {
-            items.pass("srcDbConnection", "connection", json!({"endpoint": source.to_string()}));
+            items.pass(
+                "srcDbConnection",
+                "connection",
+                json!({"endpoint": source.to_string()}),
+            );
             n
         }
         Err(e) => {
             items.fail(
                 "srcDbConnection",
                 "connection",
-                format!("cannot connect to the source {source} as [{}]: {e}", s.login.user),
+                format!(
+                    "cannot connect to the source {source} as [{}]: {e}",
+                    s.login.user
+                ),
                 "check the address, that the server runs, and the account's password",
             );
-            return Checked { items: items.0, source_state: None, schemas: Vec::new() };
+            return Checked {
+                items: items.0,
+                source_state: None,
+                schemas: Vec::new(),
+            };
         }
     };
     let gathered = async {
@@ -181,25 +209,73 @@ pub async fn run(fleet: &Fleet, s: &Sides<'_>) -> Checked {
             .filter(|g| g.contains(" ON *.* "))
             .collect();
         let schemas = runbook::user_schemas(&mut src).await?;
-        let oldest = if s.full { GtidPos::default() } else { runbook::oldest_binlog_start(&mut src).await? };
-        let charset = src.rows("SELECT @@character_set_server, @@collation_server").await?;
-        let charset = charset.first().map(|r| (cell(r, 0), cell(r, 1))).unwrap_or_default();
+        // Read apart: an account without BINLOG MONITOR cannot list binlogs.
+        let oldest = if s.full {
+            Ok(GtidPos::default())
+        } else {
+            runbook::oldest_binlog_start(&mut src).await
+        };
+        let charset = src
+            .rows("SELECT @@character_set_server, @@collation_server")
+            .await?;
+        let charset = charset
+            .first()
+            .map(|r| (cell(r, 0), cell(r, 1)))
+            .unwrap_or_default();
         let no_pk = tables_without_pk(&mut src, &schemas).await?;
         let other_engines = non_innodb(&mut src, &schemas).await?;
-        Ok::<_, crate::mariadb::DbError>((st, grants, schemas, oldest, charset, no_pk, other_engines))
+        Ok::<_, crate::mariadb::DbError>((
+            st,
+            grants,
+            schemas,
+            oldest,
+            charset,
+            no_pk,
+            other_engines,
+        ))
     }
     .await;
     src.close().await;
     let (st, grants, schemas, oldest, charset, no_pk, other_engines) = match gathered {
         Ok(g) => g,
         Err(e) => {
-            items.fail("srcDbState", "connection", format!("reading the source {source}: {e}"), "give the account SELECT and BINLOG MONITOR");
-            return Checked { items: items.0, source_state: None, schemas: Vec::new() };
+            items.fail(
+                "srcDbState",
+                "connection",
+                format!("reading the source {source}: {e}"),
+                "give the account SELECT and BINLOG MONITOR",
+            );
+            return Checked {
+                items: items.0,
+                source_state: None,
+                schemas: Vec::new(),
+            };
+        }
+    };
+    let oldest = match oldest {
+        Ok(o) => Some(o),
+        Err(e) => {
+            items.fail(
+                "srcDbBinlogReadable",
+                "source",
+                format!(
+                    "the source's binlogs cannot be listed as [{}]: {e}",
+                    s.login.user
+                ),
+                "GRANT BINLOG MONITOR (and REPLICATION SLAVE) to the account",
+            );
+            None
         }
     };
     let all = grants.iter().any(|g| g.contains("ALL PRIVILEGES"));
     let needed: &[&str] = if s.full {
-        &["REPLICATION SLAVE", "SELECT", "SHOW VIEW", "TRIGGER", "EVENT"]
+        &[
+            "REPLICATION SLAVE",
+            "SELECT",
+            "SHOW VIEW",
+            "TRIGGER",
+            "EVENT",
+        ]
     } else {
         &["REPLICATION SLAVE"]
     };
@@ -213,20 +289,35 @@ pub async fn run(fleet: &Fleet, s: &Sides<'_>) -> Checked {
     if !st.log_bin {
         binlog.push(format!("the source {source}: log_bin is OFF"));
     }
-    items.check("srcDbBinlogIsOn", "source", binlog, "set log_bin in the source's config and restart it");
+    items.check(
+        "srcDbBinlogIsOn",
+        "source",
+        binlog,
+        "set log_bin in the source's config and restart it",
+    );
     let format = if st.binlog_format.eq_ignore_ascii_case("ROW") {
         Vec::new()
     } else {
-        vec![format!("the source {source}: binlog_format is {}, not ROW", st.binlog_format)]
+        vec![format!(
+            "the source {source}: binlog_format is {}, not ROW",
+            st.binlog_format
+        )]
     };
-    items.check("srcBinlogFormatCheck", "source", format, "SET GLOBAL binlog_format=ROW, and in its config");
+    items.check(
+        "srcBinlogFormatCheck",
+        "source",
+        format,
+        "SET GLOBAL binlog_format=ROW, and in its config",
+    );
     if st.log_slave_updates {
         items.pass("srclogSlaveUpdatesCheck", "source", Value::Null);
     } else {
         items.alarm(
             "srclogSlaveUpdatesCheck",
             "source",
-            format!("the source {source}: log_slave_updates is OFF (needed if it is itself a standby)"),
+            format!(
+                "the source {source}: log_slave_updates is OFF (needed if it is itself a standby)"
+            ),
             "set log_slave_updates=ON",
         );
     }
@@ -253,12 +344,22 @@ pub async fn run(fleet: &Fleet, s: &Sides<'_>) -> Checked {
             reach.push(format!("{name} does not answer"));
             continue;
         };
-        settings.extend(mst.missing_settings().into_iter().map(|p| format!("{name}: {p}")));
+        settings.extend(
+            mst.missing_settings()
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        );
         if mst.server_id == st.server_id {
-            ids.push(format!("{name} has server_id {}, the same as the source", mst.server_id));
+            ids.push(format!(
+                "{name} has server_id {}, the same as the source",
+                mst.server_id
+            ));
         }
         if version(&mst.version) < version(&st.version) {
-            versions.push(format!("{name} runs {}, older than the source's {}", mst.version, st.version));
+            versions.push(format!(
+                "{name} runs {}, older than the source's {}",
+                mst.version, st.version
+            ));
         }
         if s.full {
             if let Ok(theirs) = runbook::user_schemas(&mut n).await
@@ -270,7 +371,10 @@ pub async fn run(fleet: &Fleet, s: &Sides<'_>) -> Checked {
                 ));
             }
         } else if m.node_id == s.standby.primary.node_id {
-            increment(&name, &mst, &st, &oldest, &mut history);
+            match &oldest {
+                Some(oldest) => increment(&name, &mst, &st, oldest, &mut history),
+                None => history.push("the source's history could not be read".to_string()),
+            }
         }
         if m.node_id == s.standby.primary.node_id {
             if let Some(r) = &mst.replica
@@ -281,7 +385,9 @@ pub async fn run(fleet: &Fleet, s: &Sides<'_>) -> Checked {
                     r.source_host, r.source_port
                 ));
             }
-            if let Ok(rows) = n.rows("SELECT @@character_set_server, @@collation_server").await
+            if let Ok(rows) = n
+                .rows("SELECT @@character_set_server, @@collation_server")
+                .await
                 && let Some(r) = rows.first()
                 && (cell(r, 0), cell(r, 1)) != charset
             {
@@ -296,20 +402,64 @@ pub async fn run(fleet: &Fleet, s: &Sides<'_>) -> Checked {
         }
         n.close().await;
     }
-    items.check("dstDbConnection", "connection", reach, "check that the standby's servers run and answer the admin account");
-    items.check("dstDbSettings", "standby", settings, "set log_bin, binlog_format=ROW and log_slave_updates=ON on every node");
-    items.check("srcDbServerIdCheck", "standby", ids, "give every server its own server_id");
-    items.check("dbVersionMeetRequirement", "standby", versions, "upgrade the standby to the source's version or later");
-    items.check("dstDbReplicating", "standby", replicating, "run stop_standby on the standby first");
+    items.check(
+        "dstDbConnection",
+        "connection",
+        reach,
+        "check that the standby's servers run and answer the admin account",
+    );
+    items.check(
+        "dstDbSettings",
+        "standby",
+        settings,
+        "set log_bin, binlog_format=ROW and log_slave_updates=ON on every node",
+    );
+    items.check(
+        "srcDbServerIdCheck",
+        "standby",
+        ids,
+        "give every server its own server_id",
+    );
+    items.check(
+        "dbVersionMeetRequirement",
+        "standby",
+        versions,
+        "upgrade the standby to the source's version or later",
+    );
+    items.check(
+        "dstDbReplicating",
+        "standby",
+        replicating,
+        "run stop_standby on the standby first",
+    );
     if s.full {
-        items.check("dstDbIsEmpty", "standby", empty, "drop the standby's databases, or use sync_way increment");
+        items.check(
+            "dstDbIsEmpty",
+            "standby",
+            empty,
+            "drop the standby's databases, or use sync_way increment",
+        );
     } else {
-        items.check("gtidHistoryCheck", "standby", history, "copy the standby again with sync_way full");
+        items.check(
+            "gtidHistoryCheck",
+            "standby",
+            history,
+            "copy the standby again with sync_way full",
+        );
     }
     if charsets.is_empty() {
-        items.pass("dbCharacterSetConsistency", "data", json!({"character_set": charset.0, "collation": charset.1}));
+        items.pass(
+            "dbCharacterSetConsistency",
+            "data",
+            json!({"character_set": charset.0, "collation": charset.1}),
+        );
     } else {
-        items.alarm("dbCharacterSetConsistency", "data", charsets.join("; "), "use the same character_set_server and collation_server on both sides");
+        items.alarm(
+            "dbCharacterSetConsistency",
+            "data",
+            charsets.join("; "),
+            "use the same character_set_server and collation_server on both sides",
+        );
     }
     if no_pk.is_empty() {
         items.pass("tablesWithoutPrimaryKey", "data", Value::Null);
@@ -317,7 +467,10 @@ pub async fn run(fleet: &Fleet, s: &Sides<'_>) -> Checked {
         items.alarm(
             "tablesWithoutPrimaryKey",
             "data",
-            format!("tables without a primary key: {} (a content compare cannot cover them)", no_pk.join(", ")),
+            format!(
+                "tables without a primary key: {} (a content compare cannot cover them)",
+                no_pk.join(", ")
+            ),
             "add a primary key to each",
         );
     }
@@ -327,16 +480,29 @@ pub async fn run(fleet: &Fleet, s: &Sides<'_>) -> Checked {
         items.alarm(
             "srcDbExistUnsupportEngineTable",
             "data",
-            format!("non-InnoDB tables: {} (a copy is not consistent for them)", other_engines.join(", ")),
+            format!(
+                "non-InnoDB tables: {} (a copy is not consistent for them)",
+                other_engines.join(", ")
+            ),
             "convert them to InnoDB",
         );
     }
-    Checked { items: items.0, source_state: Some(st), schemas }
+    Checked {
+        items: items.0,
+        source_state: Some(st),
+        schemas,
+    }
 }
 
 /// `increment`: the standby holds part of the source's history, nothing
 /// else, and the source still has every transaction after it (notes §B.3).
-fn increment(name: &str, st: &NodeState, source: &NodeState, oldest: &GtidPos, problems: &mut Vec<String>) {
+fn increment(
+    name: &str,
+    st: &NodeState,
+    source: &NodeState,
+    oldest: &GtidPos,
+    problems: &mut Vec<String>,
+) {
     if st.current_pos.is_empty() {
         problems.push(format!(
             "{name} has no GTID position: increment would silently start from the source's oldest binlog; use sync_way full"
@@ -360,15 +526,25 @@ fn increment(name: &str, st: &NodeState, source: &NodeState, oldest: &GtidPos, p
         }
     }
     if !source.binlog_pos.covers(&st.current_pos) {
-        problems.push(format!("{name} is ahead of the source ({} against {})", st.current_pos, source.binlog_pos));
+        problems.push(format!(
+            "{name} is ahead of the source ({} against {})",
+            st.current_pos, source.binlog_pos
+        ));
     }
 }
 
 fn schema_list(n: &Node, schemas: &[String]) -> String {
-    schemas.iter().map(|s| n.lit(s)).collect::<Vec<_>>().join(", ")
+    schemas
+        .iter()
+        .map(|s| n.lit(s))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-async fn tables_without_pk(n: &mut Node, schemas: &[String]) -> Result<Vec<String>, crate::mariadb::DbError> {
+async fn tables_without_pk(
+    n: &mut Node,
+    schemas: &[String],
+) -> Result<Vec<String>, crate::mariadb::DbError> {
     if schemas.is_empty() {
         return Ok(Vec::new());
     }
@@ -381,10 +557,16 @@ async fn tables_without_pk(n: &mut Node, schemas: &[String]) -> Result<Vec<Strin
             schema_list(n, schemas)
         ))
         .await?;
-    Ok(rows.iter().map(|r| format!("{}.{}", cell(r, 0), cell(r, 1))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| format!("{}.{}", cell(r, 0), cell(r, 1)))
+        .collect())
 }
 
-async fn non_innodb(n: &mut Node, schemas: &[String]) -> Result<Vec<String>, crate::mariadb::DbError> {
+async fn non_innodb(
+    n: &mut Node,
+    schemas: &[String],
+) -> Result<Vec<String>, crate::mariadb::DbError> {
     if schemas.is_empty() {
         return Ok(Vec::new());
     }

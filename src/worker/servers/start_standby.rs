@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::precheck;
 use super::fleet::{Members, db, refused};
+use super::precheck;
 use super::{Op, ServersConfig, seed};
 use crate::mariadb::runbook::{self, REPL_GRANTS};
 use crate::mariadb::{Endpoint, Login, Node, NodeState};
@@ -98,7 +98,10 @@ pub async fn plan(
     }
     for alarm in checked.items.iter().filter(|i| i.result == "ALARM") {
         op.steps
-            .info("precheck_alarm", format!("{}: {}", alarm.item, alarm.failed_reason))
+            .info(
+                "precheck_alarm",
+                format!("{}: {}", alarm.item, alarm.failed_reason),
+            )
             .await?;
     }
     let source_state = checked

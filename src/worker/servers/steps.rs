@@ -13,6 +13,8 @@ pub struct Steps {
     seq: i64,
     started: Instant,
     lines: Vec<String>,
+    /// A DR task whose log gets every step too, and the job's id.
+    task: Option<(String, String)>,
 }
 
 impl Steps {
@@ -22,7 +24,13 @@ impl Steps {
             seq,
             started: Instant::now(),
             lines: Vec::new(),
+            task: None,
         }
+    }
+
+    /// Every step from now on also goes to DR task `task_id`'s log.
+    pub fn for_task(&mut self, task_id: &str, job_id: &str) {
+        self.task = Some((task_id.to_string(), job_id.to_string()));
     }
 
     /// Milliseconds since the job started.
@@ -59,9 +67,26 @@ impl Steps {
         ));
         tracing::info!(seq = self.seq, step, outcome, %detail, "dr step");
         let (seq, step, outcome) = (self.seq, step.to_string(), outcome.to_string());
+        let task = self.task.clone();
         self.store
             .writer
-            .write(move |c| steps::append(c, seq, at, &step, &outcome, &detail))
+            .write(move |c| {
+                steps::append(c, seq, at, &step, &outcome, &detail)?;
+                if let Some((task_id, job_id)) = &task {
+                    let level = match (outcome.as_str(), step.as_str()) {
+                        ("failed", _) => "error",
+                        (_, "warning" | "precheck_alarm") => "warning",
+                        _ => "info",
+                    };
+                    let message = if detail.is_empty() {
+                        format!("{step} {outcome}")
+                    } else {
+                        format!("{step} {outcome}: {detail}")
+                    };
+                    crate::store::dr_tasks::log(c, task_id, level, &step, job_id, &message)?;
+                }
+                Ok(())
+            })
             .await
             .map_err(internal)
     }

@@ -1,0 +1,335 @@
+//! The jobs of DR tasks on servers: pre-check, start, stop. (Comparisons
+//! are in `compare.rs`.) Each job logs its steps in the task's log and
+//! moves the task through DRS's statuses.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::fleet::{Members, db, internal, refused};
+use super::{Op, detach, precheck, start_standby};
+use crate::clock::now_unix;
+use crate::mariadb::runbook::{self, REPL_GRANTS};
+use crate::mariadb::{Endpoint, Login};
+use crate::store::dr_tasks::{self, DrTask};
+use crate::store::effect::{Effect, EffectError};
+use crate::store::{StoreError, clusters};
+use crate::worker::executor::{Done, Failure};
+
+/// Privileges qcgate's account needs on a registered source to copy it.
+const COPY_GRANTS: &str = "SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD";
+
+/// A task and its two sides.
+pub struct Sides {
+    pub task: DrTask,
+    pub source: Endpoint,
+    pub login: Login,
+    pub standby: Members,
+    pub source_cluster: Option<Members>,
+}
+
+/// The job's task, its log attached to the job's steps.
+pub fn task(op: &mut Op) -> Result<DrTask, Failure> {
+    let id = op.param_str("dr_task").to_string();
+    let t = op
+        .fleet
+        .store
+        .readers
+        .with(|c| dr_tasks::get(c, &id))
+        .map_err(internal)?
+        .filter(|t| t.status != "deleted")
+        .ok_or_else(|| refused(format!("DR task [{id}] no longer exists")))?;
+    op.steps.for_task(&t.id, &op.job.job_id);
+    Ok(t)
+}
+
+/// Where the task copies and replicates from, and as whom: a registered
+/// source through qcgate's own account (made there, not binlogged), an
+/// external one through the account the task was created with.
+pub async fn sides(op: &mut Op, task: DrTask) -> Result<Sides, Failure> {
+    let standby = op.fleet.members_of(&task.standby_cluster)?;
+    match &task.source_cluster {
+        Some(id) => {
+            let src = op.fleet.members_of(id)?;
+            let login = op.fleet.repl_login().await?;
+            let mut n = op.fleet.connect(&src.primary).await?;
+            runbook::ensure_account(&mut n, &login, &format!("{REPL_GRANTS}, {COPY_GRANTS}"))
+                .await
+                .map_err(db)?;
+            n.close().await;
+            Ok(Sides {
+                source: src.primary.endpoint.clone(),
+                login,
+                standby,
+                source_cluster: Some(src),
+                task,
+            })
+        }
+        None => {
+            let source = Endpoint::parse(&task.source_endpoint)
+                .ok_or_else(|| refused("the task's source address is unreadable"))?;
+            let password = dr_tasks::open_source_password(&op.fleet.store.master, &task)
+                .map_err(internal)?
+                .unwrap_or_default();
+            Ok(Sides {
+                source,
+                login: Login {
+                    user: task.source_user.clone(),
+                    password,
+                },
+                standby,
+                source_cluster: None,
+                task,
+            })
+        }
+    }
+}
+
+/// Moves the task to `status`, with a log line.
+pub async fn status(
+    op: &Op,
+    task: &str,
+    status: &str,
+    level: &str,
+    message: String,
+) -> Result<(), Failure> {
+    let (task, status, level, job) = (
+        task.to_string(),
+        status.to_string(),
+        level.to_string(),
+        op.job.job_id.clone(),
+    );
+    op.fleet
+        .store
+        .writer
+        .write(move |c| {
+            let error = (level == "error").then_some(message.as_str());
+            dr_tasks::set_status(c, &task, &status, error)?;
+            dr_tasks::log(
+                c,
+                &task,
+                &level,
+                &format!("status_{status}"),
+                &job,
+                &message,
+            )
+        })
+        .await
+        .map_err(internal)
+}
+
+fn nothing() -> Effect {
+    Box::new(|_| Ok(()))
+}
+
+/// `PrecheckDRTasks`' job: every item, stored as the task's latest pre-check.
+pub async fn run_precheck(mut op: Op) -> Result<Done, Failure> {
+    let t = task(&mut op)?;
+    op.steps
+        .begin("precheck", format!("{} items", t.sync_way))
+        .await?;
+    let s = match sides(&mut op, t).await {
+        Ok(s) => s,
+        Err(f) => {
+            let id = op.param_str("dr_task").to_string();
+            status(
+                &op,
+                &id,
+                "configuration",
+                "error",
+                format!("pre-check could not run: {}", f.message),
+            )
+            .await?;
+            return Err(f);
+        }
+    };
+    let checked = precheck::run(
+        &op.fleet,
+        &precheck::Sides {
+            source: s.source.clone(),
+            login: s.login.clone(),
+            full: s.task.sync_way == "full",
+            standby: &s.standby,
+            source_cluster: s.source_cluster.as_ref(),
+        },
+    )
+    .await;
+    let result = checked.json();
+    for i in &checked.items {
+        if i.result != "PASSED" {
+            let step = if i.result == "FAILED" {
+                "precheck_failed"
+            } else {
+                "precheck_alarm"
+            };
+            op.steps
+                .info(
+                    step,
+                    format!("{}: {} (fix: {})", i.item, i.failed_reason, i.fix),
+                )
+                .await?;
+        }
+    }
+    let (id, stored) = (s.task.id.clone(), result.clone());
+    op.fleet
+        .store
+        .writer
+        .write(move |c| dr_tasks::set_precheck(c, &id, &stored))
+        .await
+        .map_err(internal)?;
+    let summary = format!(
+        "pre-check {}: {}% passed, {} item(s)",
+        if checked.failed().is_empty() {
+            "passed"
+        } else {
+            "failed"
+        },
+        checked.passed_rate(),
+        checked.items.len()
+    );
+    op.steps.done("precheck", summary.clone()).await?;
+    status(&op, &s.task.id, "configuration", "info", summary).await?;
+    Ok(Done {
+        effect: nothing(),
+        output: op.steps.output(&result),
+    })
+}
+
+/// `StartDRTasks`' job: waits for `start_time`, checks again, copies (for
+/// `full`), replicates, and hands the task to the sampler as `syncing`.
+pub async fn run_start(mut op: Op) -> Result<Done, Failure> {
+    let t = task(&mut op)?;
+    let id = t.id.clone();
+    if let Some(at) = op.param("start_at").as_i64() {
+        op.steps
+            .info("pending_start", crate::clock::format_ts(at))
+            .await?;
+        while now_unix() < at {
+            tokio::time::sleep(
+                Duration::from_secs(1).min(Duration::from_secs((at - now_unix()).max(0) as u64)),
+            )
+            .await;
+            let still = op
+                .fleet
+                .store
+                .readers
+                .with(|c| dr_tasks::get(c, &id))
+                .map_err(internal)?;
+            if still.is_none_or(|t| t.status != "pending_start") {
+                return Err(refused(format!("DR task [{id}] no longer waits to start")));
+            }
+        }
+    }
+    status(&op, &id, "starting", "info", "starting".into()).await?;
+    let full = t.sync_way == "full";
+    let outcome = async {
+        let s = sides(&mut op, t).await?;
+        let plan = start_standby::plan(
+            &mut op,
+            s.source.clone(),
+            s.login.clone(),
+            full,
+            s.standby.clone(),
+            s.source_cluster.as_ref(),
+        )
+        .await?;
+        if full {
+            status(
+                &op,
+                &id,
+                "initializing",
+                "info",
+                "copying the source".into(),
+            )
+            .await?;
+        }
+        let mut ev = json!({"sync_way": s.task.sync_way, "source": s.source.to_string()});
+        let sync = start_standby::establish(&mut op, &plan, &mut ev).await?;
+        Ok::<_, Failure>((s, sync, ev))
+    }
+    .await;
+    match outcome {
+        Ok((s, sync, ev)) => {
+            status(
+                &op,
+                &id,
+                "syncing",
+                "info",
+                format!("replicating, sync {sync}"),
+            )
+            .await?;
+            let output = op.steps.output(&ev);
+            let source = s
+                .task
+                .source_cluster
+                .clone()
+                .unwrap_or_else(|| s.task.id.clone());
+            let (b, way) = (s.task.standby_cluster.clone(), s.task.sync_way.clone());
+            Ok(Done {
+                effect: Box::new(move |conn| {
+                    let store = |e: StoreError| EffectError::Store(e);
+                    clusters::set_standby(conn, &b, &source, &way).map_err(store)?;
+                    clusters::set_sync_status(conn, &b, sync).map_err(store)
+                }),
+                output,
+            })
+        }
+        Err(f) => {
+            let now = op
+                .fleet
+                .store
+                .readers
+                .with(|c| dr_tasks::get(c, &id))
+                .map_err(internal)?;
+            let failed = if now.is_some_and(|t| t.status == "initializing") {
+                "init_failed"
+            } else {
+                "start_failed"
+            };
+            op.steps.failed("start", f.message.clone()).await;
+            status(&op, &id, failed, "error", f.message.clone()).await?;
+            Err(op.steps.fail(f, &Value::Null))
+        }
+    }
+}
+
+/// `StopDRTasks`' job: like `stop_standby`.
+pub async fn run_stop(mut op: Op) -> Result<Done, Failure> {
+    let t = task(&mut op)?;
+    let id = t.id.clone();
+    let b = t.standby_cluster.clone();
+    let replicating = op
+        .fleet
+        .cluster(&b)?
+        .is_some_and(|c| c.standby_of.is_some());
+    let ev = if replicating {
+        match detach::run(&mut op, "stopped").await {
+            Ok(d) => d.evidence,
+            Err(f) => {
+                status(
+                    &op,
+                    &id,
+                    "sync_failed",
+                    "error",
+                    format!("stop failed: {}", f.message),
+                )
+                .await?;
+                return Err(f);
+            }
+        }
+    } else {
+        Value::Null
+    };
+    status(
+        &op,
+        &id,
+        "stopped",
+        "info",
+        "replication stopped; the standby is an independent primary".into(),
+    )
+    .await?;
+    Ok(Done {
+        effect: Box::new(move |conn| clusters::clear_standby(conn, &b).map_err(EffectError::Store)),
+        output: op.steps.output(&ev),
+    })
+}

@@ -1,0 +1,198 @@
+//! Every second, each syncing DR task's replication as its servers show it
+//! (notes §B.9): positions, threads, errors, RPO (not yet received) and
+//! RTO (received, not applied) in transactions, and the delay of a
+//! heartbeat row written on a registered source. Stored with the task, so
+//! `DescribeDRTaskProgress` costs nothing; a status change, a replication
+//! error, and a lag alarm starting or ending are written to the task's log.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::fleet::Fleet;
+use super::live;
+use crate::clock::{format_ts, now_unix};
+use crate::mariadb::{Login, Node, cell, ident, runbook::META_DB};
+use crate::store::dr_tasks::{self, DrTask};
+
+const EVERY: Duration = Duration::from_secs(1);
+/// How long a heartbeat may take to show on the standby before the delay
+/// is computed from the row it still has.
+const HEARTBEAT_WAIT: Duration = Duration::from_millis(500);
+
+pub async fn run(fleet: Fleet, mut stop: watch::Receiver<bool>) {
+    let mut ready: HashSet<String> = HashSet::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        let tasks = match fleet.store.readers.with(dr_tasks::sampled) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading DR tasks to sample");
+                continue;
+            }
+        };
+        for t in tasks {
+            if *stop.borrow() {
+                return;
+            }
+            sample(&fleet, &t, &mut ready).await;
+        }
+    }
+}
+
+/// An external source's login, from the task.
+fn external_login(fleet: &Fleet, t: &DrTask) -> Option<Login> {
+    let password = dr_tasks::open_source_password(&fleet.store.master, t).ok()??;
+    Some(Login {
+        user: t.source_user.clone(),
+        password,
+    })
+}
+
+/// Writes a heartbeat on a registered source and measures how long it takes
+/// to show on the standby (ms); `None` when there is no registered source.
+async fn heartbeat(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) -> Option<f64> {
+    let src = fleet.members(t.source_cluster.as_deref()?).ok()??;
+    let standby = fleet.members(&t.standby_cluster).ok()??;
+    fleet.check_allowed(&src.primary.endpoint).ok()?;
+    let limit = Duration::from_secs(1);
+    let mut p = Node::connect_within(&src.primary.endpoint, &src.primary.login, limit)
+        .await
+        .ok()?;
+    let table = format!("{}.heartbeat", ident(META_DB));
+    if !ready.contains(&t.id) {
+        p.exec(&format!(
+            "CREATE DATABASE IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {table} \
+             (id VARCHAR(32) PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB",
+            ident(META_DB)
+        ))
+        .await
+        .ok()?;
+        ready.insert(t.id.clone());
+    }
+    let id = p.lit(&t.id);
+    p.exec(&format!(
+        "REPLACE INTO {table} (id, ts) VALUES ({id}, NOW(6))"
+    ))
+    .await
+    .ok()?;
+    let written = p
+        .rows(&format!("SELECT ts FROM {table} WHERE id = {id}"))
+        .await
+        .ok()?;
+    let written = written.first().map(|r| cell(r, 0))?;
+    p.close().await;
+    let mut s = Node::connect_within(&standby.primary.endpoint, &standby.primary.login, limit)
+        .await
+        .ok()?;
+    let started = Instant::now();
+    let lit = s.lit(&written);
+    let delay = loop {
+        let seen = s
+            .rows(&format!(
+                "SELECT TIMESTAMPDIFF(MICROSECOND, ts, {lit}) FROM {table} WHERE id = {id}"
+            ))
+            .await
+            .ok()
+            .and_then(|r| r.first().map(|r| cell(r, 0)))
+            .and_then(|v| v.parse::<i64>().ok());
+        match seen {
+            Some(behind) if behind <= 0 => break started.elapsed().as_secs_f64() * 1000.0,
+            Some(behind) if started.elapsed() > HEARTBEAT_WAIT => break behind as f64 / 1000.0,
+            None if started.elapsed() > HEARTBEAT_WAIT => break f64::NAN,
+            _ => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    };
+    s.close().await;
+    delay.is_finite().then_some(delay)
+}
+
+async fn sample(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) {
+    let delay = heartbeat(fleet, t, ready).await;
+    let login = if t.source_cluster.is_none() {
+        external_login(fleet, t)
+    } else {
+        None
+    };
+    let Some(l) = live::standby_with(fleet, &t.standby_cluster, login).await else {
+        return;
+    };
+    let d = &l.detail;
+    let progress = json!({
+        "sync_status": l.sync_status,
+        "rpo": {"gtid_set": d["primary_gtid"], "received_gtid": d["received_gtid"], "lag_trx": d["rpo_trx"],
+                "delay_ms": delay, "time": format_ts(now_unix())},
+        "rto": {"applied_gtid": d["applied_gtid"], "lag_trx": d["rto_trx"], "time": format_ts(now_unix())},
+        "lag_trx": d["lag_trx"],
+        "io_running": d["io_running"],
+        "sql_running": d["sql_running"],
+        "last_error": d["last_error"],
+        "semisync_status": if d["semi_sync"] == Value::Bool(true) { "ON" } else { "OFF" },
+        "source": d["source"],
+        "sampled_at": format_ts(now_unix()),
+    });
+    let previous = t
+        .progress
+        .as_ref()
+        .and_then(|p| p["sync_status"].as_str().map(str::to_string));
+    let (id, status, sync) = (t.id.clone(), t.status.clone(), l.sync_status.clone());
+    let error = d["last_error"].as_str().unwrap_or_default().to_string();
+    let lag = d["lag_trx"].clone();
+    let written = fleet
+        .store
+        .writer
+        .write(move |c| {
+            dr_tasks::set_progress(c, &id, &progress)?;
+            let broken = sync == "BROKEN" || sync == "STOPPED";
+            if status == "syncing" && broken {
+                dr_tasks::set_status(c, &id, "sync_failed", Some(&error))?;
+                dr_tasks::log(
+                    c,
+                    &id,
+                    "error",
+                    "replication_broken",
+                    "",
+                    &format!("replication {sync}: {error}"),
+                )?;
+            } else if status == "sync_failed" && !broken {
+                dr_tasks::set_status(c, &id, "syncing", Some(""))?;
+                dr_tasks::log(
+                    c,
+                    &id,
+                    "info",
+                    "replication_recovered",
+                    "",
+                    &format!("replication {sync} again"),
+                )?;
+            }
+            match (previous.as_deref(), sync.as_str()) {
+                (Some(p), "LAGGING") if p != "LAGGING" => dr_tasks::log(
+                    c,
+                    &id,
+                    "warning",
+                    "lag_alarm",
+                    "",
+                    &format!("lag alarm: {lag} transaction(s) behind"),
+                )?,
+                (Some("LAGGING"), s) if s != "LAGGING" => dr_tasks::log(
+                    c,
+                    &id,
+                    "info",
+                    "lag_cleared",
+                    "",
+                    &format!("lag alarm cleared ({s})"),
+                )?,
+                _ => {}
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e, task = %t.id, "recording a DR task's progress");
+    }
+}

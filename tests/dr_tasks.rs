@@ -1,0 +1,465 @@
+//! Seed 002 on real MariaDB servers: a DR task created, pre-checked
+//! (planted failures), started, watched (progress, lag, logs), compared
+//! (a planted difference found by key, then repaired), stopped, deleted.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::mariadb::*;
+use common::*;
+use mysql_async::prelude::Queryable;
+use qcgate::client::Client;
+use serde_json::{Value, json};
+
+fn ok(out: std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn call(c: &mut Client, action: &str, params: &[(&str, &str)]) -> Value {
+    let mut p = params.to_vec();
+    p.push(("zone", ZONE));
+    c.call(action, &p).await.expect("reply")
+}
+
+async fn wait_ok(c: &mut Client, job: &Value) -> Value {
+    let (j, _) = wait_job(c, job.as_str().expect("job id"), Duration::from_secs(60)).await;
+    j
+}
+
+async fn precheck(c: &mut Client, task: &str) -> Value {
+    let r = call(c, "PrecheckDRTasks", &[("dr_tasks.1", task)]).await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let j = wait_ok(c, &r["job_ids"][task]).await;
+    assert_eq!(j["status"], "successful", "{j}");
+    let r = call(c, "DescribeDRTaskPrechecks", &[("dr_task", task)]).await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    r
+}
+
+fn item<'a>(pc: &'a Value, name: &str) -> &'a Value {
+    pc["precheck_result_set"]
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["item"] == name))
+        .unwrap_or_else(|| panic!("no item {name} in {pc}"))
+}
+
+async fn progress(c: &mut Client, task: &str) -> Value {
+    let r = call(c, "DescribeDRTaskProgress", &[("dr_tasks.1", task)]).await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    r["progress_set"][0].clone()
+}
+
+/// Polls the sampled progress until `pred` holds.
+async fn progress_until(
+    c: &mut Client,
+    task: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let p = progress(c, task).await;
+        if pred(&p) {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "{what}: {p}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn compare(c: &mut Client, task: &str) -> Value {
+    let r = call(
+        c,
+        "CreateDRTaskCompare",
+        &[
+            ("dr_task", task),
+            ("compare_type.1", "objects"),
+            ("compare_type.2", "lines"),
+            ("compare_type.3", "contents"),
+        ],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let j = wait_ok(c, &r["job_id"]).await;
+    assert_eq!(j["status"], "successful", "{j}");
+    let id = r["compare_id"].as_str().expect("compare id").to_string();
+    let r = call(
+        c,
+        "DescribeDRTaskCompareResults",
+        &[("dr_task", task), ("compare_id", &id)],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    r
+}
+
+fn table<'a>(r: &'a Value, name: &str) -> &'a Value {
+    r["table_set"]
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["table_name"] == name))
+        .unwrap_or_else(|| panic!("no table {name} in {r}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_002_dr_task_on_real_servers() {
+    let (a1, b1) = tokio::join!(Mariadb::start(81), Mariadb::start(82));
+    a1.make_primary_with_data(3000).await;
+    a1.exec("CREATE TABLE app.nopk (v INT) ENGINE=InnoDB; INSERT INTO app.nopk VALUES (1), (2)")
+        .await;
+    let h = Harness::start(0).await;
+    let d = h.dir.path();
+    for m in [&a1, &b1] {
+        ok(register(d, m, ZONE));
+    }
+    ok(bind(d, "cl-srce0004", ZONE, &h.owner_a, &[&a1]));
+    ok(bind(d, "cl-stby0004", ZONE, &h.owner_a, &[&b1]));
+    h.add_cluster("cl-model004", ZONE, &h.owner_a);
+    let mut c = h.client_a();
+
+    // Every field is validated, each error naming it.
+    let base = [
+        ("standby_cluster", "cl-stby0004"),
+        ("source_cluster", "cl-srce0004"),
+    ];
+    for (field, value, code) in [
+        ("name", "1bad", 1100),
+        ("name", "abc", 1100),
+        ("description", "semi;colon is fine but < is not", 1100),
+        ("direction", "sideways", 1100),
+        ("sync_way", "later", 1100),
+        ("objects", r#"[{"db_name":"app","table_name":["t"]}]"#, 1100),
+        ("objects", "not json", 1100),
+        ("flow_control", r#"{"max_mbps":10000}"#, 1100),
+        (
+            "flow_control",
+            r#"{"max_mbps":10,"periods":[{"start":"01:00","end":"03:00"},{"start":"02:00","end":"04:00"}]}"#,
+            1100,
+        ),
+        (
+            "flow_control",
+            r#"{"max_mbps":10,"periods":[{"start":"01:00","end":"02:00"},{"start":"03:00","end":"04:00"},{"start":"05:00","end":"06:00"},{"start":"07:00","end":"08:00"}]}"#,
+            1100,
+        ),
+        ("migrate_definer", "2", 1100),
+    ] {
+        let mut p: Vec<(&str, &str)> = base.to_vec();
+        if field != "name" {
+            p.push(("name", "drill-task"));
+        }
+        p.push((field, value));
+        let r = call(&mut c, "CreateDRTask", &p).await;
+        assert_eq!(r["ret_code"], code, "{field}={value}: {r}");
+        assert!(
+            r["message"].as_str().unwrap_or_default().contains(field),
+            "{field}: {r}"
+        );
+    }
+    let r = call(
+        &mut c,
+        "CreateDRTask",
+        &[
+            ("name", "drill-task"),
+            ("standby_cluster", "cl-model004"),
+            ("source_cluster", "cl-srce0004"),
+        ],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 1400, "a simulated cluster: {r}");
+    let r = call(
+        &mut c,
+        "CreateDRTask",
+        &[
+            ("name", "drill-task"),
+            ("standby_cluster", "cl-nothere1"),
+            ("source_cluster", "cl-srce0004"),
+        ],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 2100, "{r}");
+    let far = json!({"host": "192.168.0.232", "port": 3306, "user": REPL_USER, "password": REPL_PASSWORD}).to_string();
+    let r = call(
+        &mut c,
+        "CreateDRTask",
+        &[
+            ("name", "drill-task"),
+            ("standby_cluster", "cl-stby0004"),
+            ("source", &far),
+        ],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 1400, "outside the allow-list: {r}");
+
+    // Created, in configuration; another owner sees nothing of it.
+    let r = call(
+        &mut c,
+        "CreateDRTask",
+        &[
+            ("name", "drill-task"),
+            ("description", "seed 002"),
+            ("standby_cluster", "cl-stby0004"),
+            ("source_cluster", "cl-srce0004"),
+            (
+                "flow_control",
+                r#"{"max_mbps":500,"periods":[{"start":"22:00","end":"02:00"}]}"#,
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let task = r["dr_task_id"].as_str().expect("id").to_string();
+    assert!(task.starts_with("drt-") && task.len() == 12, "{task}");
+    let r = call(&mut c, "DescribeDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(r["dr_task_set"][0]["status"], "configuration", "{r}");
+    let mut other = h.client_b();
+    let r = call(&mut other, "DescribeDRTaskLogs", &[("dr_task", &task)]).await;
+    assert_eq!(r["ret_code"], 2100, "{r}");
+    let r = call(&mut other, "DescribeDRTasks", &[]).await;
+    assert_eq!(r["total_count"], 0, "{r}");
+
+    // Not started without a passing pre-check.
+    let r = call(&mut c, "StartDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(r["ret_code"], 1400, "{r}");
+    // Planted: a standby that is not empty, and a source writing statements.
+    b1.exec("SET GLOBAL read_only=OFF; CREATE DATABASE leftover")
+        .await;
+    a1.exec("SET GLOBAL binlog_format=STATEMENT").await;
+    let pc = precheck(&mut c, &task).await;
+    assert_eq!(pc["result"], false, "{pc}");
+    assert_eq!(item(&pc, "dstDbIsEmpty")["result"], "FAILED", "{pc}");
+    assert!(
+        item(&pc, "dstDbIsEmpty")["failed_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("leftover")
+    );
+    assert_eq!(
+        item(&pc, "srcBinlogFormatCheck")["result"],
+        "FAILED",
+        "{pc}"
+    );
+    assert_eq!(item(&pc, "srcDbConnection")["result"], "PASSED", "{pc}");
+    let r = call(&mut c, "StartDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(r["ret_code"], 1400, "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not pass"),
+        "{r}"
+    );
+    b1.exec("DROP DATABASE leftover; SET GLOBAL read_only=ON")
+        .await;
+    a1.exec("SET GLOBAL binlog_format=ROW").await;
+
+    // Passing now, with an alarm that must be confirmed.
+    let pc = precheck(&mut c, &task).await;
+    assert_eq!(pc["result"], true, "{pc}");
+    assert_eq!(
+        item(&pc, "tablesWithoutPrimaryKey")["result"],
+        "ALARM",
+        "{pc}"
+    );
+    let r = call(&mut c, "StartDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(r["ret_code"], 1400, "alarms unconfirmed: {r}");
+    let r = call(
+        &mut c,
+        "StartDRTasks",
+        &[("dr_tasks.1", &task), ("confirm_alarms", "1")],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let j = wait_ok(&mut c, &r["job_ids"][task.as_str()]).await;
+    assert_eq!(j["status"], "successful", "{j}");
+    let r = call(&mut c, "DescribeDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(r["dr_task_set"][0]["status"], "syncing", "{r}");
+    assert_eq!(b1.count("app.t").await, 3000);
+    assert_eq!(b1.source_port().await, Some(a1.port));
+    let p = progress_until(&mut c, &task, "in sync", |p| p["sync_status"] == "NORMAL").await;
+    assert_eq!(p["lag_trx"], 0, "{p}");
+    assert!(
+        p["rpo"]["delay_ms"].as_f64().is_some(),
+        "a heartbeat delay: {p}"
+    );
+
+    // Lag while the standby's applier is held, zero after.
+    let mut hold = b1.root().await;
+    hold.query_drop("LOCK TABLES app.t WRITE")
+        .await
+        .expect("lock");
+    for n in 0..20 {
+        a1.exec(&format!(
+            "INSERT INTO app.t VALUES ({}, 'lag')",
+            100_000 + n
+        ))
+        .await;
+    }
+    let p = progress_until(&mut c, &task, "lagging", |p| {
+        p["sync_status"] == "LAGGING" && p["rto"]["lag_trx"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    assert!(p["lag_trx"].as_u64().unwrap_or(0) > 0, "{p}");
+    hold.query_drop("UNLOCK TABLES").await.expect("unlock");
+    progress_until(&mut c, &task, "caught up", |p| {
+        p["sync_status"] == "NORMAL" && p["lag_trx"] == 0
+    })
+    .await;
+    // A replication error is an error in the log; its end too.
+    b1.exec("STOP SLAVE SQL_THREAD").await;
+    progress_until(&mut c, &task, "broken", |p| p["sync_status"] == "BROKEN").await;
+    let r = call(&mut c, "DescribeDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(r["dr_task_set"][0]["status"], "sync_failed", "{r}");
+    b1.exec("START SLAVE SQL_THREAD").await;
+    progress_until(&mut c, &task, "recovered", |p| p["sync_status"] == "NORMAL").await;
+    let r = call(
+        &mut c,
+        "DescribeDRTaskLogs",
+        &[("dr_task", &task), ("limit", "100")],
+    )
+    .await;
+    let codes: Vec<&str> = r["log_set"]
+        .as_array()
+        .expect("logs")
+        .iter()
+        .filter_map(|l| l["code"].as_str())
+        .collect();
+    for code in [
+        "created",
+        "precheck",
+        "copy_source",
+        "lag_alarm",
+        "lag_cleared",
+        "replication_broken",
+        "replication_recovered",
+    ] {
+        assert!(codes.contains(&code), "{code} in {codes:?}");
+    }
+    let r = call(
+        &mut c,
+        "DescribeDRTaskLogs",
+        &[("dr_task", &task), ("level.1", "error")],
+    )
+    .await;
+    assert!(
+        r["log_set"]
+            .as_array()
+            .expect("logs")
+            .iter()
+            .all(|l| l["level"] == "error"),
+        "{r}"
+    );
+    assert!(r["total_count"].as_u64().unwrap_or(0) >= 1, "{r}");
+
+    // Compare: a row changed on the standby alone is found by its key.
+    b1.exec("SET SESSION sql_log_bin=0; UPDATE app.t SET v = 'tampered' WHERE id = 777")
+        .await;
+    let r = compare(&mut c, &task).await;
+    assert_eq!(r["summary"]["contents"], "INCONSISTENT", "{r}");
+    assert_eq!(r["summary"]["lines"], "CONSISTENT", "{r}");
+    assert_eq!(r["summary"]["objects"], "CONSISTENT", "{r}");
+    assert_eq!(table(&r, "t")["content_result"], "INCONSISTENT", "{r}");
+    assert_eq!(
+        table(&r, "nopk")["content_result"],
+        "CAN_NOT_COMPARE",
+        "{r}"
+    );
+    assert_eq!(r["diff_count"], 1, "{r}");
+    assert_eq!(r["diff_set"][0]["key_values"]["id"], "777", "{r}");
+    assert!(
+        r["diff_set"][0]["source_select_sql"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("777"),
+        "{r}"
+    );
+    b1.exec("SET SESSION sql_log_bin=0; UPDATE app.t SET v = 'row 777' WHERE id = 777")
+        .await;
+    let r = compare(&mut c, &task).await;
+    assert_eq!(r["summary"]["contents"], "PARTIALLY_CONSISTENT", "{r}");
+    assert_eq!(table(&r, "t")["content_result"], "CONSISTENT", "{r}");
+    assert_eq!(r["diff_count"], 0, "{r}");
+    // The comparison wrote nothing to the source.
+    let r = call(&mut c, "DescribeDRTaskCompares", &[("dr_task", &task)]).await;
+    assert_eq!(r["total_count"], 2, "{r}");
+
+    // Stop, then delete.
+    let r = call(&mut c, "DeleteDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(r["ret_code"], 1400, "a running task is not deleted: {r}");
+    let r = call(&mut c, "StopDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let j = wait_ok(&mut c, &r["job_ids"][task.as_str()]).await;
+    assert_eq!(j["status"], "successful", "{j}");
+    assert_eq!(b1.source_port().await, None);
+    assert!(!b1.read_only().await);
+    let r = call(&mut c, "DeleteDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let r = call(&mut c, "DescribeDRTasks", &[]).await;
+    assert_eq!(r["total_count"], 0, "{r}");
+
+    // Pre-check failures of a task from an external source: an account
+    // without privileges, and (increment) a source whose binlogs were
+    // purged past the standby's position.
+    a1.exec(
+        "CREATE USER 'weak'@'%' IDENTIFIED BY 'Weak#Pass1'; GRANT SELECT ON app.* TO 'weak'@'%'",
+    )
+    .await;
+    let weak =
+        json!({"host": "127.0.0.1", "port": a1.port, "user": "weak", "password": "Weak#Pass1"})
+            .to_string();
+    let r = call(
+        &mut c,
+        "CreateDRTask",
+        &[
+            ("name", "weak-task"),
+            ("standby_cluster", "cl-stby0004"),
+            ("source", &weak),
+            ("sync_way", "increment"),
+        ],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let weak_task = r["dr_task_id"].as_str().expect("id").to_string();
+    a1.exec("INSERT INTO app.t VALUES (200000, 'after the stop'); FLUSH BINARY LOGS")
+        .await;
+    a1.exec("INSERT INTO app.t VALUES (200001, 'in the new binlog')")
+        .await;
+    let last = a1.text("SHOW MASTER STATUS").await;
+    a1.exec(&format!("PURGE BINARY LOGS TO '{last}'")).await;
+    let pc = precheck(&mut c, &weak_task).await;
+    assert_eq!(pc["result"], false, "{pc}");
+    assert_eq!(item(&pc, "srcDbPrivileges")["result"], "FAILED", "{pc}");
+    // The replication account can read the history: it was purged.
+    let able =
+        json!({"host": "127.0.0.1", "port": a1.port, "user": REPL_USER, "password": REPL_PASSWORD})
+            .to_string();
+    let r = call(
+        &mut c,
+        "CreateDRTask",
+        &[
+            ("name", "purged-task"),
+            ("standby_cluster", "cl-stby0004"),
+            ("source", &able),
+            ("sync_way", "increment"),
+        ],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let pc = precheck(&mut c, r["dr_task_id"].as_str().expect("id")).await;
+    assert_eq!(pc["result"], false, "{pc}");
+    assert_eq!(item(&pc, "srcDbPrivileges")["result"], "PASSED", "{pc}");
+    let history = item(&pc, "gtidHistoryCheck");
+    assert_eq!(history["result"], "FAILED", "{pc}");
+    assert!(
+        history["failed_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("purged"),
+        "{pc}"
+    );
+    h.stop().await;
+}
