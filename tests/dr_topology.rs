@@ -52,6 +52,27 @@ fn evidence(j: &Value) -> Value {
     serde_json::from_str(line).expect("evidence json")
 }
 
+/// The live DR task whose standby is `cluster` (start_standby made it).
+async fn task_of(h: &Harness, cluster: &str) -> Value {
+    let r = h
+        .client_a()
+        .call("DescribeDRTasks", &[("limit", "100")])
+        .await
+        .expect("reply");
+    r["dr_task_set"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|t| {
+                    t["standby_cluster"] == cluster
+                        && t["status"] != "completed"
+                        && t["status"] != "failed_over"
+                })
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("no task for {cluster}: {r}"))
+}
+
 async fn standbys(h: &Harness, cluster: &str) -> Value {
     let r = h
         .client_a()
@@ -212,6 +233,19 @@ async fn switchover_failover_decouple_on_real_servers() {
     }
     let r = standbys(&h, "cl-bbbb0001").await;
     assert_eq!(r["role"], "PRIMARY", "{r}");
+    // The tasks start_standby made follow: B's now runs from B to A, and
+    // C's task names its new source.
+    let t = task_of(&h, "cl-aaaa0001").await;
+    assert_eq!(t["source_cluster"], "cl-bbbb0001", "{t}");
+    assert_eq!(t["status"], "syncing", "{t}");
+    assert_eq!(
+        task_of(&h, "cl-cccc0001").await["source_cluster"],
+        "cl-aaaa0001"
+    );
+    assert_eq!(
+        task_of(&h, "cl-xxxx0001").await["source_cluster"],
+        "cl-bbbb0001"
+    );
     let r = standbys(&h, "cl-aaaa0001").await;
     assert_eq!(
         (r["role"].as_str(), r["primary"].as_str()),
@@ -241,6 +275,15 @@ async fn switchover_failover_decouple_on_real_servers() {
     x1.exec("STOP SLAVE IO_THREAD").await;
     b1.exec("INSERT INTO app.t VALUES (9000009, 'nobody saw it')")
         .await;
+    // What B holds when it dies (DR-task heartbeats included): the ground
+    // truth of what a failover loses.
+    let b1_last: u64 = b1
+        .gtid()
+        .await
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("b1's position");
     let mut b1 = b1;
     b1.kill9();
     let mut c = h.client_a();
@@ -279,7 +322,17 @@ async fn switchover_failover_decouple_on_real_servers() {
     assert_eq!(b1.source_port().await, None);
     let r = standbys(&h, "cl-bbbb0001").await;
     assert_eq!(r["invalidated"]["by"], "cl-aaaa0001", "{r}");
-    assert_eq!(r["invalidated"]["returned"]["lost_trx"], 1, "{r}");
+    let promoted: u64 = r["invalidated"]["promoted_gtid"]
+        .as_str()
+        .and_then(|g| g.rsplit('-').next())
+        .and_then(|n| n.parse().ok())
+        .expect("promoted position");
+    assert!(b1_last > promoted, "9000009 reached neither standby");
+    assert_eq!(
+        r["invalidated"]["returned"]["lost_trx"],
+        b1_last - promoted,
+        "{r}"
+    );
     assert_eq!(r["invalidated"]["returned"]["writable"], false, "{r}");
 
     // Decouple: X leaves the old primary and takes writes.

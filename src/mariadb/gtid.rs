@@ -56,9 +56,13 @@ impl GtidPos {
         self.0.keys().copied()
     }
 
-    /// Whether every domain of `other` is reached here (same or later seq).
+    /// Whether every domain of `other` is reached here: a later seq, or the
+    /// same transaction (the same seq from another server is another
+    /// transaction: the histories forked).
     pub fn covers(&self, other: &GtidPos) -> bool {
-        other.0.keys().all(|d| self.seq(*d) >= other.seq(*d))
+        other.0.iter().all(|(d, (server, seq))| {
+            self.seq(*d) > *seq || (self.seq(*d) == *seq && self.server(*d) == *server)
+        })
     }
 
     /// Transactions `other` has that this position lacks, summed over domains.
@@ -123,6 +127,10 @@ mod tests {
         assert_eq!(a.behind(&b), 2);
         assert_eq!(b.behind(&a), 5);
         assert!(GtidPos::parse("").expect("empty").is_empty());
+        // The same seq written by two servers: two histories.
+        let x = GtidPos::parse("0-11-657").expect("x");
+        let y = GtidPos::parse("0-21-657").expect("y");
+        assert!(!x.covers(&y) && !y.covers(&x) && x.covers(&x));
         for bad in ["0-1", "x-1-2", "0-1-2-3", "0-1-"] {
             assert!(GtidPos::parse(bad).is_err(), "{bad}");
         }

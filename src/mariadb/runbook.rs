@@ -23,13 +23,23 @@ pub const REPL_GRANTS: &str = "REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLO
 /// Creates (or re-keys) an account without writing the binlog, so it adds
 /// no transaction to the server's GTID history.
 pub async fn ensure_account(node: &mut Node, login: &Login, grants: &str) -> Result<(), DbError> {
+    ensure_account_on(node, login, grants, "*.*").await
+}
+
+/// [`ensure_account`] with privileges on `on` (`db`.* or *.*) only.
+pub async fn ensure_account_on(
+    node: &mut Node,
+    login: &Login,
+    grants: &str,
+    on: &str,
+) -> Result<(), DbError> {
     let who = format!("{}@'%'", node.lit(&login.user));
     let pw = node.lit(login.password.expose());
     let sql = format!(
         "SET SESSION sql_log_bin=0; \
          CREATE USER IF NOT EXISTS {who} IDENTIFIED BY {pw}; \
          ALTER USER {who} IDENTIFIED BY {pw}; \
-         GRANT {grants} ON *.* TO {who}; \
+         GRANT {grants} ON {on} TO {who}; \
          SET SESSION sql_log_bin=1"
     );
     let done = node.exec_hiding(&sql, login.password.expose()).await;

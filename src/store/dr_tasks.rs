@@ -398,3 +398,12 @@ pub fn compare(conn: &Connection, task_id: &str, id: &str) -> Result<Option<Comp
         .query_row([task_id, id], compare_row)
         .optional()?)
 }
+
+/// Tasks that still follow a replication relationship.
+pub fn live(conn: &Connection) -> Result<Vec<DrTask>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM dr_tasks WHERE status IN ('syncing', 'sync_failed', 'paused', 'initializing')"
+    ))?;
+    let rows = stmt.query_map([], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

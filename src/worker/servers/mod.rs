@@ -28,6 +28,7 @@ mod start_standby;
 mod steps;
 mod stop_standby;
 mod switchover;
+mod task_sync;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -124,6 +125,16 @@ impl Op {
         v.get(name).and_then(Value::as_str).map(Secret::new)
     }
 }
+
+/// Services whose outcome changes what DR tasks follow.
+const TOPOLOGY: [&str; 6] = [
+    "switchover",
+    "failover",
+    "decouple",
+    "promote_standby",
+    "stop_standby",
+    "assignmaster",
+];
 
 type OpFn = fn(Op) -> BoxFuture<'static, Result<Done, Failure>>;
 
@@ -224,7 +235,13 @@ impl ServersExecutor {
         if let Err(why) = allowed {
             return Err(Failure::new(1400, why, false));
         }
+        let job_id = job.job_id.clone();
         match OPS.iter().find(|(name, _)| *name == service.name()) {
+            Some((_, f)) if TOPOLOGY.contains(&service.name()) => {
+                let mut done = f(op).await?;
+                done.effect = task_sync::after(service.name(), &job_id, done.effect);
+                Ok(done)
+            }
             Some((_, f)) => f(op).await,
             None => Err(refused(format!(
                 "{} cannot be done over SQL on cluster [{}], which runs on its servers; \

@@ -14,7 +14,11 @@ use tokio::sync::watch;
 use super::fleet::Fleet;
 use super::live;
 use crate::clock::{format_ts, now_unix};
-use crate::mariadb::{Login, Node, cell, ident, runbook::META_DB};
+use crate::mariadb::runbook::{self, META_DB};
+use crate::mariadb::{Login, Node, cell, ident};
+
+/// The account heartbeats are written with (no READ_ONLY ADMIN).
+const HEARTBEAT_USER: &str = "qcgate_hb";
 use crate::store::dr_tasks::{self, DrTask};
 
 const EVERY: Duration = Duration::from_secs(1);
@@ -61,11 +65,34 @@ async fn heartbeat(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) -> Op
     let standby = fleet.members(&t.standby_cluster).ok()??;
     fleet.check_allowed(&src.primary.endpoint).ok()?;
     let limit = Duration::from_secs(1);
-    let mut p = Node::connect_within(&src.primary.endpoint, &src.primary.login, limit)
+    // Written through an account without READ_ONLY ADMIN: on a server that
+    // is read-only (a primary being fenced or just demoted, which the task
+    // may not show yet) the write fails instead of forking its history.
+    let hb = Login {
+        user: HEARTBEAT_USER.to_string(),
+        password: fleet.repl_login().await.ok()?.password,
+    };
+    let key = format!("{}/{}", t.id, src.primary.endpoint);
+    if !ready.contains(&key) {
+        let mut admin = Node::connect_within(&src.primary.endpoint, &src.primary.login, limit)
+            .await
+            .ok()?;
+        let on = format!("{}.*", ident(META_DB));
+        let made = runbook::ensure_account_on(
+            &mut admin,
+            &hb,
+            "CREATE, INSERT, UPDATE, DELETE, SELECT",
+            &on,
+        )
+        .await;
+        admin.close().await;
+        made.ok()?;
+    }
+    let mut p = Node::connect_within(&src.primary.endpoint, &hb, limit)
         .await
         .ok()?;
     let table = format!("{}.heartbeat", ident(META_DB));
-    if !ready.contains(&t.id) {
+    if !ready.contains(&key) {
         p.exec(&format!(
             "CREATE DATABASE IF NOT EXISTS {}; CREATE TABLE IF NOT EXISTS {table} \
              (id VARCHAR(32) PRIMARY KEY, ts DATETIME(6) NOT NULL) ENGINE=InnoDB",
@@ -73,7 +100,7 @@ async fn heartbeat(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) -> Op
         ))
         .await
         .ok()?;
-        ready.insert(t.id.clone());
+        ready.insert(key);
     }
     let id = p.lit(&t.id);
     p.exec(&format!(

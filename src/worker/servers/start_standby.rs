@@ -15,6 +15,7 @@ use super::{Op, ServersConfig, seed};
 use crate::mariadb::runbook::{self, REPL_GRANTS};
 use crate::mariadb::{Endpoint, Login, Node, NodeState};
 use crate::store::clusters;
+use crate::store::dr_tasks::{self, DrTask};
 use crate::store::effect::{Effect, EffectError};
 use crate::worker::executor::{Done, Failure};
 
@@ -282,10 +283,92 @@ fn effect(op: &Op, sync: &'static str, evidence: serde_json::Value) -> Effect {
     let b = op.task.cluster.clone();
     let source = op.param_str("cluster_id").to_string();
     let sync_way = op.param_str("sync_way").to_string();
+    let task = implicit_task(op);
     Box::new(move |conn| {
         let store = |e| EffectError::Store(e);
         clusters::set_standby(conn, &b, &source, &sync_way).map_err(store)?;
         clusters::set_sync_status(conn, &b, sync).map_err(store)?;
-        clusters::set_setting(conn, &b, "dr_seed", &evidence).map_err(store)
+        clusters::set_setting(conn, &b, "dr_seed", &evidence).map_err(store)?;
+        // Old scripts and new dashboards see the same relationship: a DR
+        // task, unless one already follows this standby.
+        let followed = dr_tasks::live(conn)
+            .map_err(store)?
+            .iter()
+            .any(|t| t.standby_cluster == b);
+        if !followed {
+            dr_tasks::insert(conn, &task).map_err(store)?;
+            dr_tasks::set_status(conn, &task.id, "syncing", None).map_err(store)?;
+            dr_tasks::log(
+                conn,
+                &task.id,
+                "info",
+                "created",
+                "",
+                &format!("created by start_standby on [{b}]; replicating, sync {sync}"),
+            )
+            .map_err(store)?;
+        }
+        Ok(())
     })
+}
+
+/// The task `start_standby` stands for: a registered source of the same
+/// owner by cluster, any other by address and account (password sealed).
+fn implicit_task(op: &Op) -> DrTask {
+    let id = crate::ids::dr_task_id();
+    let source = op.param_str("cluster_id").to_string();
+    let registered = op
+        .fleet
+        .cluster(&source)
+        .ok()
+        .flatten()
+        .is_some_and(|c| c.owner == op.job.owner && c.on_servers());
+    let endpoint = Endpoint {
+        host: op.param_str("host").to_string(),
+        port: op
+            .param("port")
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(0),
+    };
+    let secret = (!registered).then(|| {
+        dr_tasks::seal_source_password(
+            &op.fleet.store.master,
+            &id,
+            &op.secret("passwd").unwrap_or_default(),
+        )
+    });
+    DrTask {
+        name: format!("standby-{}", op.task.cluster),
+        owner: op.job.owner.clone(),
+        zone: op.job.zone.clone(),
+        description: "created by start_standby".into(),
+        direction: "standby".into(),
+        standby_cluster: op.task.cluster.clone(),
+        source_cluster: registered.then_some(source),
+        source_endpoint: if registered {
+            String::new()
+        } else {
+            endpoint.to_string()
+        },
+        source_user: if registered {
+            String::new()
+        } else {
+            op.param_str("user").to_string()
+        },
+        source_secret: secret,
+        sync_way: op.param_str("sync_way").to_string(),
+        objects: serde_json::json!(["*"]),
+        flow_control: serde_json::json!({}),
+        migrate_definer: true,
+        status: "configuration".into(),
+        status_time: 0,
+        create_time: 0,
+        last_error: String::new(),
+        precheck: None,
+        precheck_time: None,
+        start_at: None,
+        progress: None,
+        id,
+    }
 }
