@@ -314,8 +314,14 @@ async fn seed_002_dr_task_on_real_servers() {
     progress_until(&mut c, &task, "broken", |p| p["sync_status"] == "BROKEN").await;
     let r = call(&mut c, "DescribeDRTasks", &[("dr_tasks.1", &task)]).await;
     assert_eq!(r["dr_task_set"][0]["status"], "sync_failed", "{r}");
-    b1.exec("START SLAVE SQL_THREAD").await;
+    // Retried from sync_failed (only from there).
+    let r = call(&mut c, "RetryDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let j = wait_ok(&mut c, &r["job_ids"][task.as_str()]).await;
+    assert_eq!(j["status"], "successful", "{j}");
     progress_until(&mut c, &task, "recovered", |p| p["sync_status"] == "NORMAL").await;
+    let r = call(&mut c, "RetryDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(r["ret_code"], 1400, "not failed: {r}");
     let r = call(
         &mut c,
         "DescribeDRTaskLogs",
@@ -335,7 +341,8 @@ async fn seed_002_dr_task_on_real_servers() {
         "lag_alarm",
         "lag_cleared",
         "replication_broken",
-        "replication_recovered",
+        "restart_replication",
+        "status_syncing",
     ] {
         assert!(codes.contains(&code), "{code} in {codes:?}");
     }

@@ -61,6 +61,7 @@ static REGISTRY: &[&dyn Action] = &[
     &dr_tasks::compare::CreateDRTaskCompare,
     &dr_tasks::compares::DescribeDRTaskCompares,
     &dr_tasks::compare_results::DescribeDRTaskCompareResults,
+    &dr_tasks::retry::RetryDRTasks,
     &dr_tasks::stop::StopDRTasks,
     &dr_tasks::delete::DeleteDRTasks,
 ];

@@ -29,6 +29,11 @@ pub const COMPARE: DrTaskJob = DrTaskJob {
     name: "dr_compare",
     idempotent: true,
 };
+/// Restarts a replication that broke.
+pub const RETRY: DrTaskJob = DrTaskJob {
+    name: "dr_retry",
+    idempotent: true,
+};
 /// Stops the replication for good.
 pub const STOP: DrTaskJob = DrTaskJob {
     name: "dr_stop",

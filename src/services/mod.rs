@@ -205,6 +205,7 @@ static CLUSTER_JOBS: &[&dyn Service] = &[
     &dr_task::PRECHECK,
     &dr_task::START,
     &dr_task::COMPARE,
+    &dr_task::RETRY,
     &dr_task::STOP,
 ];
 

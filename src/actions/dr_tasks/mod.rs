@@ -13,6 +13,7 @@ pub mod logs;
 pub mod precheck;
 pub mod prechecks;
 pub mod progress;
+pub mod retry;
 pub mod start;
 pub mod stop;
 

@@ -333,3 +333,45 @@ pub async fn run_stop(mut op: Op) -> Result<Done, Failure> {
         output: op.steps.output(&ev),
     })
 }
+
+/// `RetryDRTasks`' job: the replication threads restarted; `syncing` if
+/// they run without error, else the task stays `sync_failed` with why.
+pub async fn run_retry(mut op: Op) -> Result<Done, Failure> {
+    let t = task(&mut op)?;
+    let id = t.id.clone();
+    let b = op.fleet.members_of(&t.standby_cluster)?;
+    op.steps.begin("restart_replication", b.primary.name()).await?;
+    let mut n = op.fleet.connect(&b.primary).await?;
+    n.exec("STOP SLAVE").await.map_err(db)?;
+    n.exec("START SLAVE").await.map_err(db)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let verdict = loop {
+        let st = n.state().await.map_err(db)?;
+        match st.replica {
+            None => break Err("the standby does not replicate".to_string()),
+            Some(r) if r.last_error().is_some() => break Err(r.last_error().unwrap_or_default()),
+            Some(r) if r.io_running() && r.sql_running => break Ok(()),
+            Some(r) if std::time::Instant::now() > deadline => {
+                break Err(format!("IO thread {}", r.io_running));
+            }
+            Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    n.close().await;
+    match verdict {
+        Ok(()) => {
+            op.steps.done("restart_replication", "both threads run").await?;
+            status(&op, &id, "syncing", "info", "replication restarted".into()).await?;
+            Ok(Done {
+                effect: nothing(),
+                output: op.steps.output(&Value::Null),
+            })
+        }
+        Err(why) => {
+            let f = Failure::new(5000, format!("ReplicationFailed, {why}"), false);
+            op.steps.failed("restart_replication", why.clone()).await;
+            status(&op, &id, "sync_failed", "error", format!("retry failed: {why}")).await?;
+            Err(op.steps.fail(f, &Value::Null))
+        }
+    }
+}

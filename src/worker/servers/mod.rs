@@ -154,6 +154,7 @@ static OPS: &[(&str, OpFn)] = &[
     ("dr_precheck", |op| Box::pin(dr_task::run_precheck(op))),
     ("dr_start", |op| Box::pin(dr_task::run_start(op))),
     ("dr_stop", |op| Box::pin(dr_task::run_stop(op))),
+    ("dr_retry", |op| Box::pin(dr_task::run_retry(op))),
     ("dr_compare", |op| Box::pin(compare::run(op))),
 ];
 
