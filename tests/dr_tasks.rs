@@ -384,6 +384,34 @@ async fn seed_002_dr_task_on_real_servers() {
             .contains("777"),
         "{r}"
     );
+    // The same, for a person on the command line.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcgate"))
+            .args(["drtasks"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(h.dir.path())
+            .output()
+            .expect("qcgate runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(cli(&["list"]).contains(&task));
+    let shown = cli(&["show", &task]);
+    assert!(
+        shown.contains("syncing") && shown.contains("[####"),
+        "{shown}"
+    );
+    let compared = cli(&["compare", &task]);
+    assert!(
+        compared.contains("INCONSISTENT") && compared.contains("777"),
+        "{compared}"
+    );
+    assert!(cli(&["logs", &task]).contains("lag_alarm"));
     b1.exec("SET SESSION sql_log_bin=0; UPDATE app.t SET v = 'row 777' WHERE id = 777")
         .await;
     let r = compare(&mut c, &task).await;

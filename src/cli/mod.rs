@@ -3,6 +3,7 @@
 mod bench;
 mod call;
 pub mod clusters;
+mod drtasks;
 mod keys;
 mod serve;
 pub mod servers;
@@ -36,6 +37,9 @@ enum Command {
     /// Register, list and remove the MariaDB servers qcgate may manage.
     #[command(subcommand)]
     Servers(servers::Command),
+    /// DR tasks: list, show (progress as a bar), logs, compare results.
+    #[command(subcommand)]
+    Drtasks(drtasks::Command),
     /// Send one signed request and print the JSON reply.
     Call(call::Args),
     /// Measure the gateway against a bare hyper server on this machine.
@@ -65,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Keys(c) => keys::run(c),
         Command::Clusters(c) => clusters::run(c),
         Command::Servers(c) => servers::run(c),
+        Command::Drtasks(c) => drtasks::run(c),
         Command::Call(a) => call::run(a),
         Command::Bench(a) => bench::run(a),
         Command::BenchCeiling(a) => bench::ceiling(a),

@@ -28,7 +28,10 @@ impl Action for RetryDRTasks {
                     ));
                     super::super::unless_replayed(cx, &t.id, refused)?;
                 }
-                jobs.push((t.id.clone(), super::job(cx, self.name(), t, &RETRY, json!({"dr_task": t.id}))?));
+                jobs.push((
+                    t.id.clone(),
+                    super::job(cx, self.name(), t, &RETRY, json!({"dr_task": t.id}))?,
+                ));
             }
             let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
             let marked = ids.clone();

@@ -340,7 +340,9 @@ pub async fn run_retry(mut op: Op) -> Result<Done, Failure> {
     let t = task(&mut op)?;
     let id = t.id.clone();
     let b = op.fleet.members_of(&t.standby_cluster)?;
-    op.steps.begin("restart_replication", b.primary.name()).await?;
+    op.steps
+        .begin("restart_replication", b.primary.name())
+        .await?;
     let mut n = op.fleet.connect(&b.primary).await?;
     n.exec("STOP SLAVE").await.map_err(db)?;
     n.exec("START SLAVE").await.map_err(db)?;
@@ -360,7 +362,9 @@ pub async fn run_retry(mut op: Op) -> Result<Done, Failure> {
     n.close().await;
     match verdict {
         Ok(()) => {
-            op.steps.done("restart_replication", "both threads run").await?;
+            op.steps
+                .done("restart_replication", "both threads run")
+                .await?;
             status(&op, &id, "syncing", "info", "replication restarted".into()).await?;
             Ok(Done {
                 effect: nothing(),
@@ -370,7 +374,14 @@ pub async fn run_retry(mut op: Op) -> Result<Done, Failure> {
         Err(why) => {
             let f = Failure::new(5000, format!("ReplicationFailed, {why}"), false);
             op.steps.failed("restart_replication", why.clone()).await;
-            status(&op, &id, "sync_failed", "error", format!("retry failed: {why}")).await?;
+            status(
+                &op,
+                &id,
+                "sync_failed",
+                "error",
+                format!("retry failed: {why}"),
+            )
+            .await?;
             Err(op.steps.fail(f, &Value::Null))
         }
     }
