@@ -149,6 +149,9 @@ impl Server {
             .arg(format!("--log-error={}", log.display()))
             .arg(format!("--port={}", self.port))
             .arg(format!("--server-id={}", self.server_id))
+            // Replicas name themselves (SHOW SLAVE HOSTS), as pt-table-checksum expects.
+            .arg("--report-host=127.0.0.1")
+            .arg(format!("--report-port={}", self.port))
             .arg(format!("--log-bin={}", data.join("bin").display()))
             .arg(format!("--relay-log={}", data.join("relay").display()))
             .args([

@@ -29,3 +29,22 @@ fn bench_dr_drills_and_reports_no_lost_writes() {
     );
     assert!(r["failover_ms"].as_f64().unwrap_or(0.0) > 0.0, "{r}");
 }
+
+#[test]
+fn bench_compare_finds_the_planted_difference() {
+    let out = Command::new(env!("CARGO_BIN_EXE_qcgate"))
+        .args(["bench", "compare", "--rows", "20000", "--json"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("qcgate runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(&text).expect("one JSON report");
+    assert_eq!(r["found_planted_key"], true, "{r}");
+    assert_eq!(r["diff_rows"], 1, "{r}");
+    assert!(r["compare_s"].as_f64().unwrap_or(0.0) > 0.0, "{r}");
+}

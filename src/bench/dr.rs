@@ -10,15 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::Mutex;
 
-use crate::client::{Client, Credentials};
-use crate::config::Config;
-use crate::lab::{ADMIN_USER, Server};
-use crate::secret::Secret;
-
-type DynError = Box<dyn std::error::Error + Send + Sync>;
+use super::drlab::{DrLab, DynError, ZONE, evidence, percentile, say};
+use crate::lab::Server;
 
 pub struct DrOptions {
     pub drills: usize,
@@ -47,87 +43,22 @@ pub struct DrReport {
     pub zero_lost: bool,
 }
 
-const ZONE: &str = "sh1a";
 const APP_PASSWORD: &str = "Bench#App1";
 const REPL_PASSWORD: &str = "Bench#Repl1";
 
-fn say(quiet: bool, text: &str) {
-    if !quiet {
-        eprintln!("{text}");
-    }
-}
-
 pub async fn run(opts: &DrOptions) -> Result<DrReport, DynError> {
-    let admin = format!("Adm{}#1", crate::ids::secret_access_key());
     say(opts.quiet, "starting three MariaDB servers on loopback…");
-    let (a, b, c) = tokio::join!(
-        Server::start(101, &admin),
-        Server::start(102, &admin),
-        Server::start(103, &admin)
-    );
-    let mut servers = [a?, b?, c?];
-    let dir = tempfile::Builder::new()
-        .prefix("qcgate-bench-dr-")
-        .tempdir()?;
-    let cfg = Config {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().to_path_buf(),
-        model_delay_ms: 0,
-        ..Config::default()
-    };
-    let gw = crate::app::start(&cfg).await?;
-    let key = gw
-        .first_key
-        .clone()
-        .ok_or("the new data dir has no first key")?;
-    let creds = Credentials {
-        access_key_id: key.access_key_id.clone(),
-        secret_access_key: Secret::new(key.secret_access_key.clone()),
-    };
-    let endpoint = format!("http://{}/iaas/", gw.addr);
-    let mut client = Client::new(&endpoint, creds)?;
-
-    // Register and bind, as the command line does.
-    let endpoints: Vec<String> = servers.iter().map(Server::endpoint).collect();
-    let (data, owner) = (dir.path().to_path_buf(), key.owner.clone());
-    let admin_pw = admin.clone();
-    tokio::task::spawn_blocking(move || -> Result<(), String> {
-        for ep in &endpoints {
-            crate::cli::servers::register(
-                &data,
-                &Config::default(),
-                ep,
-                ZONE,
-                ADMIN_USER,
-                Secret::new(admin_pw.clone()),
-            )
-            .map_err(|e| e.to_string())?;
-        }
-        for (id, ep) in [
-            ("cl-bencha01", &endpoints[0]),
-            ("cl-benchb01", &endpoints[1]),
-            ("cl-benchc01", &endpoints[2]),
-        ] {
-            crate::cli::clusters::bind_servers(
-                &data,
-                id,
-                ZONE,
-                &owner,
-                "bench",
-                std::slice::from_ref(ep),
-            )
-            .map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    })
-    .await??;
-
+    let mut lab = DrLab::start(
+        &[101, 102, 103],
+        &["cl-bencha01", "cl-benchb01", "cl-benchc01"],
+    )
+    .await?;
     // A primary with data, an application account, and a chain A → B → C.
     say(
         opts.quiet,
         &format!("loading {} rows and building A → B → C…", opts.rows),
     );
-    servers[0]
+    lab.servers[0]
         .exec(&format!(
             "SET GLOBAL read_only=OFF; \
              CREATE USER 'repl'@'%' IDENTIFIED BY '{REPL_PASSWORD}'; \
@@ -135,7 +66,7 @@ pub async fn run(opts: &DrOptions) -> Result<DrReport, DynError> {
              CREATE DATABASE app; CREATE TABLE app.t (id BIGINT PRIMARY KEY, v VARCHAR(64) NOT NULL) ENGINE=InnoDB"
         ))
         .await?;
-    let mut root = servers[0].root().await?;
+    let mut root = lab.servers[0].root().await?;
     let mut i = 1;
     while i <= opts.rows {
         let end = (i + 999).min(opts.rows);
@@ -145,25 +76,28 @@ pub async fn run(opts: &DrOptions) -> Result<DrReport, DynError> {
         i = end + 1;
     }
     root.disconnect().await?;
-    for (cluster, source, source_cluster) in [
-        ("cl-benchb01", &servers[0], "cl-bencha01"),
-        ("cl-benchc01", &servers[1], "cl-benchb01"),
+    let ports = [lab.servers[0].port, lab.servers[1].port];
+    for (cluster, port, source_cluster) in [
+        ("cl-benchb01", ports[0], "cl-bencha01"),
+        ("cl-benchc01", ports[1], "cl-benchb01"),
     ] {
         let sp = json!({"sync_way": "full", "zone": ZONE, "host": "127.0.0.1", "cluster_id": source_cluster,
-                        "user": "repl", "password": REPL_PASSWORD, "port": source.port});
-        let job = service(&mut client, cluster, "start_standby", &sp.to_string()).await?;
-        let (j, _) = wait(&mut client, &job).await?;
+                        "user": "repl", "password": REPL_PASSWORD, "port": port});
+        let job = lab
+            .service(cluster, "start_standby", &sp.to_string())
+            .await?;
+        let (j, _) = lab.wait(&job).await?;
         if j["status"] != "successful" {
             return Err(format!("start_standby on {cluster}: {}", j["error_message"]).into());
         }
     }
-    servers[0]
+    lab.servers[0]
         .exec(&format!(
             "CREATE USER 'app'@'%' IDENTIFIED BY '{APP_PASSWORD}'; GRANT INSERT, SELECT ON app.* TO 'app'@'%'"
         ))
         .await?;
 
-    let writer = Writer::start([servers[0].port, servers[1].port]);
+    let writer = Writer::start([lab.servers[0].port, lab.servers[1].port]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut report = DrReport {
         drills: opts.drills,
@@ -185,8 +119,8 @@ pub async fn run(opts: &DrOptions) -> Result<DrReport, DynError> {
             "cl-bencha01"
         };
         let t0 = Instant::now();
-        let job = service(&mut client, standby, "switchover", "").await?;
-        let (j, done) = wait(&mut client, &job).await?;
+        let job = lab.service(standby, "switchover", "").await?;
+        let (j, done) = lab.wait(&job).await?;
         if j["status"] != "successful" {
             return Err(format!("switchover {n} failed: {}", j["error_message"]).into());
         }
@@ -225,67 +159,22 @@ pub async fn run(opts: &DrOptions) -> Result<DrReport, DynError> {
     } else {
         "cl-benchb01"
     };
-    report.lost_writes = missing(&servers[primary], &acked).await?;
+    report.lost_writes = missing(&lab.servers[primary], &acked).await?;
 
     // Failover: the primary's mariadbd is killed.
     let standby = 1 - primary;
-    servers[primary].kill9();
-    let job = service(&mut client, standby_cluster, "failover", "").await?;
-    let (j, done) = wait(&mut client, &job).await?;
+    lab.servers[primary].kill9();
+    let job = lab.service(standby_cluster, "failover", "").await?;
+    let (j, done) = lab.wait(&job).await?;
     if j["status"] != "successful" {
         return Err(format!("failover failed: {}", j["error_message"]).into());
     }
     report.failover_ms = done.as_secs_f64() * 1000.0;
     report.failover_promote_ms = evidence(&j)["promote_ms"].as_f64().unwrap_or(0.0);
-    report.failover_lost_writes = missing(&servers[standby], &acked).await?;
+    report.failover_lost_writes = missing(&lab.servers[standby], &acked).await?;
     report.zero_lost = report.lost_writes == 0;
-    gw.shutdown().await;
+    lab.gw.shutdown().await;
     Ok(report)
-}
-
-async fn service(
-    c: &mut Client,
-    cluster: &str,
-    service: &str,
-    sp: &str,
-) -> Result<String, DynError> {
-    let mut p = vec![("cluster", cluster), ("service", service), ("zone", ZONE)];
-    if !sp.is_empty() {
-        p.push(("service_params", sp));
-    }
-    let r = c.call("RunClusterCustomService", &p).await?;
-    r["job_id"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| format!("{service} on {cluster}: {r}").into())
-}
-
-/// Polls until the job ends; returns it and the time from the first poll.
-async fn wait(c: &mut Client, job: &str) -> Result<(Value, Duration), DynError> {
-    let t0 = Instant::now();
-    loop {
-        let r = c
-            .call("DescribeJobs", &[("jobs.1", job), ("zone", ZONE)])
-            .await?;
-        let j = r["job_set"][0].clone();
-        if j["status"] != "pending" && j["status"] != "working" {
-            return Ok((j, t0.elapsed()));
-        }
-        if t0.elapsed() > Duration::from_secs(300) {
-            return Err(format!("job {job} did not end within 300 s").into());
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-fn evidence(j: &Value) -> Value {
-    j["output"]
-        .as_str()
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("evidence: "))
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or(Value::Null)
 }
 
 /// Acknowledged ids the server does not hold.
@@ -366,16 +255,6 @@ impl Writer {
         let _ = self.task.await;
         self.acked.lock().await.clone()
     }
-}
-
-fn percentile(v: &[f64], p: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    if s.is_empty() {
-        return 0.0;
-    }
-    let i = ((p * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1;
-    s[i]
 }
 
 pub fn print(r: &DrReport) -> std::io::Result<()> {

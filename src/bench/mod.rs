@@ -3,7 +3,9 @@
 //! and measures a bare hyper server in the same run as the ceiling.
 
 mod ceiling;
+pub mod compare;
 pub mod dr;
+pub mod drlab;
 mod load;
 
 use std::collections::BTreeMap;

@@ -76,6 +76,14 @@ enum What {
         #[arg(long)]
         json: bool,
     },
+    /// A DR task's content comparison finding one planted difference in a
+    /// large table (and pt-table-checksum on the same data, if installed).
+    Compare {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -85,6 +93,25 @@ pub struct CeilingArgs {
 }
 
 pub fn run(args: Args) -> CliResult {
+    if let Some(What::Compare { rows, json }) = args.what {
+        let opts = bench::compare::CompareOptions {
+            rows: rows.max(1),
+            quiet: json,
+        };
+        let report = super::runtime()?
+            .block_on(bench::compare::run(&opts))
+            .map_err(|e| e.to_string())?;
+        if json {
+            outln!("{}", serde_json::to_string_pretty(&report)?)?;
+        } else {
+            bench::compare::print(&report)?;
+        }
+        return Ok(if report.found_planted_key {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     if let Some(What::Dr { drills, rows, json }) = args.what {
         let opts = bench::dr::DrOptions {
             drills: drills.max(1),
