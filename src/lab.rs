@@ -6,11 +6,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
+use tokio::sync::Mutex;
 
 /// The admin account each lab server gets.
 pub const ADMIN_USER: &str = "qcadmin";
@@ -237,6 +240,77 @@ impl Server {
     pub async fn restart(&mut self) -> Result<(), LabError> {
         self.kill9();
         self.launch().await
+    }
+}
+
+/// An application that knows nothing of switchovers: it writes to
+/// whichever of two servers accepts, and remembers what was acknowledged.
+pub struct Writer {
+    acked: Arc<Mutex<Vec<(u64, Instant)>>>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    /// Starts writing as `user` to whichever of the two servers accepts.
+    pub fn start(ports: [u16; 2], user: &str, password: &str) -> Writer {
+        let (user, password) = (user.to_string(), password.to_string());
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (a, s) = (acked.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut id = 1_000_000_000u64;
+            let mut target = 0usize;
+            let mut conn: Option<mysql_async::Conn> = None;
+            while !s.load(Ordering::Relaxed) {
+                if conn.is_none() {
+                    let opts = mysql_async::OptsBuilder::default()
+                        .ip_or_hostname("127.0.0.1")
+                        .tcp_port(ports[target])
+                        .user(Some(user.clone()))
+                        .pass(Some(password.clone()))
+                        .prefer_socket(false);
+                    conn = mysql_async::Conn::new(opts).await.ok();
+                }
+                let Some(c) = conn.as_mut() else {
+                    target = 1 - target;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                };
+                id += 1;
+                match c
+                    .query_drop(format!("INSERT INTO app.t VALUES ({id}, 'w')"))
+                    .await
+                {
+                    Ok(()) => a.lock().await.push((id, Instant::now())),
+                    Err(_) => {
+                        conn = None;
+                        target = 1 - target;
+                    }
+                }
+            }
+        });
+        Writer { acked, stop, task }
+    }
+
+    /// The longest pause between acknowledged writes after `since`.
+    pub async fn longest_gap_since(&self, since: Instant) -> f64 {
+        let acked = self.acked.lock().await;
+        let times: Vec<Instant> = acked
+            .iter()
+            .map(|(_, t)| *t)
+            .filter(|t| *t >= since)
+            .collect();
+        times
+            .windows(2)
+            .map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0)
+            .fold(0.0, f64::max)
+    }
+
+    pub async fn finish(self) -> Vec<(u64, Instant)> {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        self.acked.lock().await.clone()
     }
 }
 

@@ -12,27 +12,6 @@ use mysql_async::prelude::Queryable;
 use qcgate::client::Client;
 use serde_json::{Value, json};
 
-fn ok(out: std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-async fn run_job(c: &mut Client, cluster: &str, service: &str, params: &str) -> Value {
-    let r = rccs(c, cluster, service, "", params).await;
-    assert_eq!(r["ret_code"], 0, "{service}: {r}");
-    let (j, _) = wait_job(
-        c,
-        r["job_id"].as_str().expect("id"),
-        Duration::from_secs(60),
-    )
-    .await;
-    j
-}
-
 async fn create(c: &mut Client, conf: Value) -> Value {
     c.call(
         "CreateCluster",

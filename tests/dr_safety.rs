@@ -14,33 +14,6 @@ use mysql_async::prelude::Queryable;
 use qcgate::client::Client;
 use serde_json::{Value, json};
 
-fn sp(source: &Mariadb, cluster: &str, sync_way: &str) -> String {
-    json!({"sync_way": sync_way, "zone": ZONE, "host": "127.0.0.1", "cluster_id": cluster,
-           "user": REPL_USER, "password": REPL_PASSWORD, "port": source.port})
-    .to_string()
-}
-
-fn ok(out: std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-async fn run_job(c: &mut Client, cluster: &str, service: &str, params: &str) -> Value {
-    let r = rccs(c, cluster, service, "", params).await;
-    assert_eq!(r["ret_code"], 0, "{service}: {r}");
-    let (j, _) = wait_job(
-        c,
-        r["job_id"].as_str().expect("id"),
-        Duration::from_secs(60),
-    )
-    .await;
-    j
-}
-
 fn refused_with(j: &Value, words: &str) {
     assert_eq!(j["status"], "failed", "{j}");
     assert_eq!(j["error_codes"], "1400", "{j}");
@@ -64,7 +37,7 @@ async fn pair(dir: &Path, owner: &str, c: &mut Client, a1: &Mariadb, b1: &Mariad
         c,
         "cl-bbbb0002",
         "start_standby",
-        &sp(a1, "cl-aaaa0002", "full"),
+        &standby_sp(a1, "cl-aaaa0002", "full"),
     )
     .await;
     assert_eq!(j["status"], "successful", "{j}");
@@ -123,7 +96,7 @@ async fn prechecks_refuse_and_a_catch_up_timeout_undoes_the_fence() {
             &mut c,
             "cl-eeee0002",
             "start_standby",
-            &sp(&a1, "cl-aaaa0002", "increment"),
+            &standby_sp(&a1, "cl-aaaa0002", "increment"),
         )
         .await,
         "no GTID position",
@@ -136,7 +109,7 @@ async fn prechecks_refuse_and_a_catch_up_timeout_undoes_the_fence() {
             &mut c,
             "cl-eeee0002",
             "start_standby",
-            &sp(&a1, "cl-aaaa0002", "full"),
+            &standby_sp(&a1, "cl-aaaa0002", "full"),
         )
         .await,
         "holds databases keepme",
@@ -170,7 +143,7 @@ async fn prechecks_refuse_and_a_catch_up_timeout_undoes_the_fence() {
         &mut c,
         "cl-bbbb0002",
         "start_standby",
-        &sp(&a1, "cl-aaaa0002", "full"),
+        &standby_sp(&a1, "cl-aaaa0002", "full"),
     )
     .await;
     assert_eq!(j["status"], "successful", "{j}");

@@ -4,40 +4,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::mariadb::*;
 use common::*;
-use serde_json::{Value, json};
-
-fn sp(source: &Mariadb, cluster: &str, sync_way: &str) -> String {
-    json!({"sync_way": sync_way, "zone": ZONE, "host": "127.0.0.1", "cluster_id": cluster,
-           "user": REPL_USER, "password": REPL_PASSWORD, "port": source.port})
-    .to_string()
-}
-
-fn ok(out: std::process::Output) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{text}");
-    text
-}
-
-async fn run_job(h: &Harness, cluster: &str, service: &str, params: &str) -> Value {
-    let mut c = h.client_a();
-    let r = rccs(&mut c, cluster, service, "", params).await;
-    assert_eq!(r["ret_code"], 0, "{service}: {r}");
-    let (j, _) = wait_job(
-        &mut c,
-        r["job_id"].as_str().expect("id"),
-        Duration::from_secs(60),
-    )
-    .await;
-    j
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_then_increment_on_real_servers() {
@@ -63,10 +31,10 @@ async fn full_then_increment_on_real_servers() {
     assert_eq!(cl["executor"], "servers", "{cl}");
 
     let j = run_job(
-        &h,
+        &mut h.client_a(),
         "cl-stby0001",
         "start_standby",
-        &sp(&a1, "cl-srca0001", "full"),
+        &standby_sp(&a1, "cl-srca0001", "full"),
     )
     .await;
     assert_eq!(j["status"], "successful", "{j}");
@@ -97,7 +65,7 @@ async fn full_then_increment_on_real_servers() {
     assert_eq!(r["sync_status"], "NORMAL", "{r}");
 
     // stop_standby: an independent, writable primary; the HA node stays.
-    let j = run_job(&h, "cl-stby0001", "stop_standby", "").await;
+    let j = run_job(&mut h.client_a(), "cl-stby0001", "stop_standby", "").await;
     assert_eq!(j["status"], "successful", "{j}");
     assert!(!b1.read_only().await);
     assert_eq!(b1.source_port().await, None);
@@ -108,10 +76,10 @@ async fn full_then_increment_on_real_servers() {
     a1.exec("INSERT INTO app.t VALUES (5002, 'while stopped')")
         .await;
     let j = run_job(
-        &h,
+        &mut h.client_a(),
         "cl-stby0001",
         "start_standby",
-        &sp(&a1, "cl-srca0001", "increment"),
+        &standby_sp(&a1, "cl-srca0001", "increment"),
     )
     .await;
     assert_eq!(j["status"], "successful", "{j}");

@@ -12,15 +12,6 @@ use mysql_async::prelude::Queryable;
 use qcgate::client::Client;
 use serde_json::{Value, json};
 
-fn ok(out: std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 async fn call(c: &mut Client, action: &str, params: &[(&str, &str)]) -> Value {
     let mut p = params.to_vec();
     p.push(("zone", ZONE));

@@ -5,52 +5,11 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::mariadb::*;
 use common::*;
-use mysql_async::prelude::Queryable;
-use serde_json::{Value, json};
-use tokio::sync::Mutex;
-
-fn sp(source: &Mariadb, cluster: &str) -> String {
-    json!({"sync_way": "full", "zone": ZONE, "host": "127.0.0.1", "cluster_id": cluster,
-           "user": REPL_USER, "password": REPL_PASSWORD, "port": source.port})
-    .to_string()
-}
-
-fn ok(out: std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-async fn run_job(h: &Harness, cluster: &str, service: &str, params: &str) -> Value {
-    let mut c = h.client_a();
-    let r = rccs(&mut c, cluster, service, "", params).await;
-    assert_eq!(r["ret_code"], 0, "{service}: {r}");
-    let (j, _) = wait_job(
-        &mut c,
-        r["job_id"].as_str().expect("id"),
-        Duration::from_secs(60),
-    )
-    .await;
-    j
-}
-
-fn evidence(j: &Value) -> Value {
-    let out = j["output"].as_str().unwrap_or_default();
-    let line = out
-        .lines()
-        .find_map(|l| l.strip_prefix("evidence: "))
-        .unwrap_or_else(|| panic!("no evidence in {out}"));
-    serde_json::from_str(line).expect("evidence json")
-}
+use serde_json::Value;
 
 /// The live DR task whose standby is `cluster` (start_standby made it).
 async fn task_of(h: &Harness, cluster: &str) -> Value {
@@ -83,62 +42,6 @@ async fn standbys(h: &Harness, cluster: &str) -> Value {
     r
 }
 
-/// Acknowledged writes of an application account that knows nothing of
-/// the switchover: it writes to whichever server accepts.
-struct Writer {
-    acked: Arc<Mutex<Vec<u64>>>,
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Writer {
-    fn start(ports: [u16; 2]) -> Writer {
-        let acked = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (a, s) = (acked.clone(), stop.clone());
-        let task = tokio::spawn(async move {
-            let mut id = 1_000_000u64;
-            let mut target = 0usize;
-            let mut conn: Option<mysql_async::Conn> = None;
-            while !s.load(Ordering::Relaxed) {
-                if conn.is_none() {
-                    let opts = mysql_async::OptsBuilder::default()
-                        .ip_or_hostname("127.0.0.1")
-                        .tcp_port(ports[target])
-                        .user(Some("app2"))
-                        .pass(Some(APP_PASSWORD))
-                        .prefer_socket(false);
-                    conn = mysql_async::Conn::new(opts).await.ok();
-                }
-                let Some(c) = conn.as_mut() else {
-                    target = 1 - target;
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                    continue;
-                };
-                id += 1;
-                match c
-                    .query_drop(format!("INSERT INTO app.t VALUES ({id}, 'w')"))
-                    .await
-                {
-                    Ok(()) => a.lock().await.push(id),
-                    Err(_) => {
-                        conn = None;
-                        target = 1 - target;
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                }
-            }
-        });
-        Writer { acked, stop, task }
-    }
-
-    async fn finish(self) -> Vec<u64> {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.task.await;
-        self.acked.lock().await.clone()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switchover_failover_decouple_on_real_servers() {
     let (a1, a2, b1) = tokio::join!(Mariadb::start(11), Mariadb::start(12), Mariadb::start(21));
@@ -159,7 +62,13 @@ async fn switchover_failover_decouple_on_real_servers() {
         ("cl-xxxx0001", &a1, "cl-aaaa0001"),
         ("cl-cccc0001", &b1, "cl-bbbb0001"),
     ] {
-        let j = run_job(&h, cl, "start_standby", &sp(src, src_cl)).await;
+        let j = run_job(
+            &mut h.client_a(),
+            cl,
+            "start_standby",
+            &standby_sp(src, src_cl, "full"),
+        )
+        .await;
         assert_eq!(j["status"], "successful", "{cl}: {j}");
     }
     assert_eq!(c1.source_port().await, Some(b1.port));
@@ -170,7 +79,7 @@ async fn switchover_failover_decouple_on_real_servers() {
     .await;
 
     // A refusal first: failover while the primary answers.
-    let j = run_job(&h, "cl-bbbb0001", "failover", "").await;
+    let j = run_job(&mut h.client_a(), "cl-bbbb0001", "failover", "").await;
     assert_eq!(j["status"], "failed", "{j}");
     assert_eq!(j["error_codes"], "1400", "{j}");
     assert!(
@@ -182,14 +91,19 @@ async fn switchover_failover_decouple_on_real_servers() {
     );
 
     // Switchover with an application writing.
-    let writer = Writer::start([a1.port, b1.port]);
+    let writer = qcgate::lab::Writer::start([a1.port, b1.port], "app2", APP_PASSWORD);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let t = Instant::now();
-    let j = run_job(&h, "cl-bbbb0001", "switchover", "").await;
+    let j = run_job(&mut h.client_a(), "cl-bbbb0001", "switchover", "").await;
     let took = t.elapsed();
     assert_eq!(j["status"], "successful", "{j}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let acked = writer.finish().await;
+    let acked: Vec<u64> = writer
+        .finish()
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     let ev = evidence(&j);
     eprintln!("switchover in {took:?}: {ev}");
     assert_eq!(ev["fence_gtid"], ev["standby_gtid"], "RPO 0 evidence: {ev}");
@@ -221,7 +135,7 @@ async fn switchover_failover_decouple_on_real_servers() {
     }
     // Every acknowledged write is on the new primary; all members agree.
     let ids = b1
-        .text("SELECT GROUP_CONCAT(id ORDER BY id) FROM app.t WHERE id > 1000000")
+        .text("SELECT GROUP_CONCAT(id ORDER BY id) FROM app.t WHERE id > 1000000000")
         .await;
     let present: std::collections::HashSet<u64> =
         ids.split(',').filter_map(|s| s.parse().ok()).collect();
@@ -292,7 +206,7 @@ async fn switchover_failover_decouple_on_real_servers() {
     let n = nodes(&mut c, "cl-aaaa0001").await;
     assert_eq!(n[0]["status"], "active", "{n:?}");
     assert_eq!(n[0]["server_state"]["read_only"], true, "{n:?}");
-    let j = run_job(&h, "cl-aaaa0001", "failover", "").await;
+    let j = run_job(&mut h.client_a(), "cl-aaaa0001", "failover", "").await;
     assert_eq!(j["status"], "failed", "{j}");
     let msg = j["error_message"].as_str().unwrap_or_default();
     assert!(msg.contains("[cl-xxxx0001] is ahead"), "{msg}");
@@ -300,7 +214,13 @@ async fn switchover_failover_decouple_on_real_servers() {
 
     // Asked to, A first takes from X what it lacks, then is promoted; X
     // stays with the old primary.
-    let j = run_job(&h, "cl-aaaa0001", "failover", r#"{"catch_up":1}"#).await;
+    let j = run_job(
+        &mut h.client_a(),
+        "cl-aaaa0001",
+        "failover",
+        r#"{"catch_up":1}"#,
+    )
+    .await;
     assert_eq!(j["status"], "successful", "{j}");
     assert!(!a1.read_only().await);
     assert_eq!(a1.source_port().await, None);
@@ -336,7 +256,7 @@ async fn switchover_failover_decouple_on_real_servers() {
     assert_eq!(r["invalidated"]["returned"]["writable"], false, "{r}");
 
     // Decouple: X leaves the old primary and takes writes.
-    let j = run_job(&h, "cl-xxxx0001", "decouple", "").await;
+    let j = run_job(&mut h.client_a(), "cl-xxxx0001", "decouple", "").await;
     assert_eq!(j["status"], "successful", "{j}");
     assert!(!x1.read_only().await);
     assert_eq!(x1.source_port().await, None);

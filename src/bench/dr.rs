@@ -5,16 +5,13 @@
 //! switchover job's time from request to `successful`, the failover time,
 //! and the acknowledged writes lost.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use serde_json::json;
-use tokio::sync::Mutex;
 
 use super::drlab::{DrLab, DynError, ZONE, evidence, percentile, say};
-use crate::lab::Server;
+use crate::lab::{Server, Writer};
 
 pub struct DrOptions {
     pub drills: usize,
@@ -97,7 +94,11 @@ pub async fn run(opts: &DrOptions) -> Result<DrReport, DynError> {
         ))
         .await?;
 
-    let writer = Writer::start([lab.servers[0].port, lab.servers[1].port]);
+    let writer = Writer::start(
+        [lab.servers[0].port, lab.servers[1].port],
+        "app",
+        APP_PASSWORD,
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut report = DrReport {
         drills: opts.drills,
@@ -186,75 +187,6 @@ async fn missing(server: &Server, acked: &[(u64, Instant)]) -> Result<usize, Dyn
     c.disconnect().await?;
     let present: std::collections::HashSet<u64> = ids.into_iter().collect();
     Ok(acked.iter().filter(|(id, _)| !present.contains(id)).count())
-}
-
-/// An application that knows nothing of switchovers: it writes to
-/// whichever of two servers accepts, and remembers what was acknowledged.
-struct Writer {
-    acked: Arc<Mutex<Vec<(u64, Instant)>>>,
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Writer {
-    fn start(ports: [u16; 2]) -> Writer {
-        let acked = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (a, s) = (acked.clone(), stop.clone());
-        let task = tokio::spawn(async move {
-            let mut id = 1_000_000_000u64;
-            let mut target = 0usize;
-            let mut conn: Option<mysql_async::Conn> = None;
-            while !s.load(Ordering::Relaxed) {
-                if conn.is_none() {
-                    let opts = mysql_async::OptsBuilder::default()
-                        .ip_or_hostname("127.0.0.1")
-                        .tcp_port(ports[target])
-                        .user(Some("app"))
-                        .pass(Some(APP_PASSWORD))
-                        .prefer_socket(false);
-                    conn = mysql_async::Conn::new(opts).await.ok();
-                }
-                let Some(c) = conn.as_mut() else {
-                    target = 1 - target;
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    continue;
-                };
-                id += 1;
-                match c
-                    .query_drop(format!("INSERT INTO app.t VALUES ({id}, 'w')"))
-                    .await
-                {
-                    Ok(()) => a.lock().await.push((id, Instant::now())),
-                    Err(_) => {
-                        conn = None;
-                        target = 1 - target;
-                    }
-                }
-            }
-        });
-        Writer { acked, stop, task }
-    }
-
-    /// The longest pause between acknowledged writes after `since`.
-    async fn longest_gap_since(&self, since: Instant) -> f64 {
-        let acked = self.acked.lock().await;
-        let times: Vec<Instant> = acked
-            .iter()
-            .map(|(_, t)| *t)
-            .filter(|t| *t >= since)
-            .collect();
-        times
-            .windows(2)
-            .map(|w| (w[1] - w[0]).as_secs_f64() * 1000.0)
-            .fold(0.0, f64::max)
-    }
-
-    async fn finish(self) -> Vec<(u64, Instant)> {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.task.await;
-        self.acked.lock().await.clone()
-    }
 }
 
 pub fn print(r: &DrReport) -> std::io::Result<()> {

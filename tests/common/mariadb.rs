@@ -220,3 +220,49 @@ pub fn bind(
         .output()
         .expect("qcgate runs")
 }
+
+/// A command's output, which must have succeeded; stdout and stderr.
+pub fn ok(out: std::process::Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// seed 001's `service_params`, from `source` (a registered cluster's primary).
+pub fn standby_sp(source: &Mariadb, cluster: &str, sync_way: &str) -> String {
+    serde_json::json!({"sync_way": sync_way, "zone": super::ZONE, "host": "127.0.0.1", "cluster_id": cluster,
+           "user": REPL_USER, "password": REPL_PASSWORD, "port": source.port})
+    .to_string()
+}
+
+/// Runs a service and waits (60 s at most) for its job; returns the job.
+pub async fn run_job(
+    c: &mut qcgate::client::Client,
+    cluster: &str,
+    service: &str,
+    params: &str,
+) -> serde_json::Value {
+    let r = super::rccs(c, cluster, service, "", params).await;
+    assert_eq!(r["ret_code"], 0, "{service}: {r}");
+    let (j, _) = super::wait_job(
+        c,
+        r["job_id"].as_str().expect("id"),
+        std::time::Duration::from_secs(60),
+    )
+    .await;
+    j
+}
+
+/// The `evidence:` line of a job's output.
+pub fn evidence(j: &serde_json::Value) -> serde_json::Value {
+    let out = j["output"].as_str().unwrap_or_default();
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("evidence: "))
+        .unwrap_or_else(|| panic!("no evidence in {out}"));
+    serde_json::from_str(line).expect("evidence json")
+}

@@ -59,19 +59,30 @@ fn io_failure(e: std::io::Error) -> Failure {
     )
 }
 
-/// Runs a client tool; its stderr (never a password: none is on its command
-/// line) becomes the error.
-async fn run_tool(mut cmd: Command, what: &str, limit: Duration) -> Result<(), Failure> {
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+/// How a client tool failed.
+enum ToolError {
+    /// It did not start, broke, or ran out of time: the job's failure.
+    Run(Failure),
+    /// It exited non-zero: the last lines of its stderr (never a password:
+    /// none is on its command line).
+    Exit(String),
+}
+
+/// Runs a client tool with `stdout` and waits for it within `limit`.
+async fn run_tool(
+    mut cmd: Command,
+    what: &str,
+    limit: Duration,
+    stdout: Stdio,
+) -> Result<(), ToolError> {
+    cmd.stdout(stdout).stderr(Stdio::piped()).kill_on_drop(true);
     crate::worker::command::die_with_parent(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
-        Failure::new(
+        ToolError::Run(Failure::new(
             5000,
             format!("ToolMissing, {what} could not be started: {e}"),
             false,
-        )
+        ))
     })?;
     let mut err = String::new();
     let stderr = child.stderr.take();
@@ -84,34 +95,33 @@ async fn run_tool(mut cmd: Command, what: &str, limit: Duration) -> Result<(), F
     let status = match tokio::time::timeout(limit, wait).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            return Err(Failure::new(
+            return Err(ToolError::Run(Failure::new(
                 5000,
                 format!("ServerError, {what}: {e}"),
                 false,
-            ));
+            )));
         }
         Err(_) => {
-            return Err(Failure::new(
+            return Err(ToolError::Run(Failure::new(
                 5000,
                 format!(
                     "ServerError, {what} did not finish within {} s",
                     limit.as_secs()
                 ),
                 false,
-            ));
+            )));
         }
     };
     if status.success() {
-        Ok(())
-    } else {
-        let tail: Vec<&str> = err.lines().rev().take(3).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        Err(Failure::new(
-            5000,
-            format!("ServerError, {what} failed: {}", tail.join(" | ")),
-            false,
-        ))
+        return Ok(());
     }
+    let tail: Vec<&str> = err.lines().rev().take(3).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(ToolError::Exit(if tail.is_empty() {
+        "no message".into()
+    } else {
+        tail.join(" | ")
+    }))
 }
 
 /// Dumps `schemas` of the source (or, with none, only its position).
@@ -145,52 +155,16 @@ pub async fn dump(
         cmd.args(["--routines", "--events", "--triggers", "--databases"])
             .args(schemas);
     }
-    cmd.stdout(out);
-    // `run_tool` sets stdout to null: keep the file instead.
-    cmd.stderr(Stdio::piped()).kill_on_drop(true);
-    crate::worker::command::die_with_parent(&mut cmd);
-    let mut child = cmd.spawn().map_err(|e| {
-        Failure::new(
-            5000,
-            format!("ToolMissing, mariadb-dump could not be started: {e}"),
-            false,
-        )
-    })?;
-    let mut err = String::new();
-    let stderr = child.stderr.take();
-    let wait = async {
-        if let Some(mut s) = stderr {
-            let _ = s.read_to_string(&mut err).await;
-        }
-        child.wait().await
-    };
-    let status = tokio::time::timeout(limit, wait).await;
+    let ran = run_tool(cmd, "mariadb-dump", limit, Stdio::from(out)).await;
     let _ = std::fs::remove_file(&opts);
-    match status {
-        Ok(Ok(s)) if s.success() => {}
-        Ok(Ok(_)) => {
-            let last = err.lines().last().unwrap_or("no message").to_string();
+    match ran {
+        Ok(()) => {}
+        Err(ToolError::Run(f)) => return Err(f),
+        Err(ToolError::Exit(why)) => {
             return Err(refused(format!(
-                "the copy of the source [{source}] as [{}] failed: {last}",
+                "the copy of the source [{source}] as [{}] failed: {why}",
                 login.user
             )));
-        }
-        Ok(Err(e)) => {
-            return Err(Failure::new(
-                5000,
-                format!("ServerError, mariadb-dump: {e}"),
-                false,
-            ));
-        }
-        Err(_) => {
-            return Err(Failure::new(
-                5000,
-                format!(
-                    "ServerError, mariadb-dump did not finish within {} s",
-                    limit.as_secs()
-                ),
-                false,
-            ));
         }
     }
     let gtid = seed_gtid(&path)?;
@@ -260,7 +234,16 @@ pub async fn restore(
             "--binary-mode",
         ])
         .stdin(input);
-    let done = run_tool(cmd, &format!("restoring into [{target}]"), limit).await;
+    let what = format!("restoring into [{target}]");
+    let done = match run_tool(cmd, &what, limit, Stdio::null()).await {
+        Ok(()) => Ok(()),
+        Err(ToolError::Run(f)) => Err(f),
+        Err(ToolError::Exit(why)) => Err(Failure::new(
+            5000,
+            format!("ServerError, {what} failed: {why}"),
+            false,
+        )),
+    };
     let _ = std::fs::remove_file(&opts);
     done
 }
