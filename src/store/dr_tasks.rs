@@ -37,6 +37,38 @@ pub struct DrTask {
     pub progress: Option<Value>,
 }
 
+impl DrTask {
+    /// A new task in `configuration` with the defaults; the caller sets
+    /// its source and options.
+    pub fn new(id: String, owner: &str, zone: &str, name: &str, standby_cluster: &str) -> DrTask {
+        DrTask {
+            id,
+            owner: owner.to_string(),
+            zone: zone.to_string(),
+            name: name.to_string(),
+            description: String::new(),
+            direction: "standby".into(),
+            standby_cluster: standby_cluster.to_string(),
+            source_cluster: None,
+            source_endpoint: String::new(),
+            source_user: String::new(),
+            source_secret: None,
+            sync_way: "full".into(),
+            objects: serde_json::json!(["*"]),
+            flow_control: serde_json::json!({}),
+            migrate_definer: true,
+            status: "configuration".into(),
+            status_time: 0,
+            create_time: 0,
+            last_error: String::new(),
+            precheck: None,
+            precheck_time: None,
+            start_at: None,
+            progress: None,
+        }
+    }
+}
+
 const COLUMNS: &str = "id, owner, zone, name, description, direction, standby_cluster, source_cluster, \
     source_endpoint, source_user, source_secret, sync_way, objects, flow_control, migrate_definer, status, \
     status_time, create_time, last_error, precheck, precheck_time, start_at, progress";

@@ -242,31 +242,13 @@ impl Action for CreateDRTask {
             }
             let allow = &cx.state.fleet.allow;
             let id = dr_task_id();
-            let mut t = DrTask {
-                id: id.clone(),
-                owner: cx.caller.owner.clone(),
-                zone,
-                name: name.to_string(),
-                description: description.to_string(),
-                direction: direction.to_string(),
-                standby_cluster: named.cluster_id.clone(),
-                source_cluster: None,
-                source_endpoint: String::new(),
-                source_user: String::new(),
-                source_secret: None,
-                sync_way: sync_way.to_string(),
-                objects,
-                flow_control,
-                migrate_definer,
-                status: "configuration".into(),
-                status_time: 0,
-                create_time: 0,
-                last_error: String::new(),
-                precheck: None,
-                precheck_time: None,
-                start_at: None,
-                progress: None,
-            };
+            let mut t = DrTask::new(id.clone(), &cx.caller.owner, &zone, name, &named.cluster_id);
+            t.description = description.to_string();
+            t.direction = direction.to_string();
+            t.sync_way = sync_way.to_string();
+            t.objects = objects;
+            t.flow_control = flow_control;
+            t.migrate_definer = migrate_definer;
             match (p.optional("source_cluster"), p.optional("source")) {
                 (Some(_), Some(_)) => {
                     return Err(ApiError::invalid(

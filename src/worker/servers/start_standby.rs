@@ -338,37 +338,21 @@ fn implicit_task(op: &Op) -> DrTask {
             &op.secret("passwd").unwrap_or_default(),
         )
     });
-    DrTask {
-        name: format!("standby-{}", op.task.cluster),
-        owner: op.job.owner.clone(),
-        zone: op.job.zone.clone(),
-        description: "created by start_standby".into(),
-        direction: "standby".into(),
-        standby_cluster: op.task.cluster.clone(),
-        source_cluster: registered.then_some(source),
-        source_endpoint: if registered {
-            String::new()
-        } else {
-            endpoint.to_string()
-        },
-        source_user: if registered {
-            String::new()
-        } else {
-            op.param_str("user").to_string()
-        },
-        source_secret: secret,
-        sync_way: op.param_str("sync_way").to_string(),
-        objects: serde_json::json!(["*"]),
-        flow_control: serde_json::json!({}),
-        migrate_definer: true,
-        status: "configuration".into(),
-        status_time: 0,
-        create_time: 0,
-        last_error: String::new(),
-        precheck: None,
-        precheck_time: None,
-        start_at: None,
-        progress: None,
+    let mut t = DrTask::new(
         id,
+        &op.job.owner,
+        &op.job.zone,
+        &format!("standby-{}", op.task.cluster),
+        &op.task.cluster,
+    );
+    t.description = "created by start_standby".into();
+    t.sync_way = op.param_str("sync_way").to_string();
+    if registered {
+        t.source_cluster = Some(source);
+    } else {
+        t.source_endpoint = endpoint.to_string();
+        t.source_user = op.param_str("user").to_string();
+        t.source_secret = secret;
     }
+    t
 }
