@@ -87,7 +87,7 @@ pub async fn run(mut op: Op) -> Result<Done, Failure> {
             n.exec("SET GLOBAL read_only=ON; RESET MASTER")
                 .await
                 .map_err(db)?;
-            seed::restore(&dump, &m.endpoint, &m.login, limit).await?;
+            seed::restore(&dump, &m.endpoint, &m.login, limit, &Default::default()).await?;
             let g = n.lit(&dump.gtid.to_string());
             n.exec(&format!(
                 "SET GLOBAL gtid_binlog_state={g}; SET GLOBAL gtid_slave_pos={g}"

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::fleet::Fleet;
 use super::fleet::{Members, db, internal, refused};
+use super::shaping::Shaping;
 use super::{Op, detach, precheck, start_standby};
 use crate::clock::now_unix;
 use crate::mariadb::runbook::{self, REPL_GRANTS};
@@ -224,7 +226,7 @@ pub async fn run_start(mut op: Op) -> Result<Done, Failure> {
     let full = t.sync_way == "full";
     let outcome = async {
         let s = sides(&mut op, t).await?;
-        let plan = start_standby::plan(
+        let mut plan = start_standby::plan(
             &mut op,
             s.source.clone(),
             s.login.clone(),
@@ -233,6 +235,12 @@ pub async fn run_start(mut op: Op) -> Result<Done, Failure> {
             s.source_cluster.as_ref(),
         )
         .await?;
+        plan.shaping = Shaping::from_task(&s.task.flow_control, s.task.migrate_definer);
+        let reporter = tokio::spawn(report_copy(
+            op.fleet.clone(),
+            id.clone(),
+            plan.shaping.clone(),
+        ));
         if full {
             status(
                 &op,
@@ -244,7 +252,9 @@ pub async fn run_start(mut op: Op) -> Result<Done, Failure> {
             .await?;
         }
         let mut ev = json!({"sync_way": s.task.sync_way, "source": s.source.to_string()});
-        let sync = start_standby::establish(&mut op, &plan, &mut ev).await?;
+        let sync = start_standby::establish(&mut op, &plan, &mut ev).await;
+        reporter.abort();
+        let sync = sync?;
         Ok::<_, Failure>((s, sync, ev))
     }
     .await;
@@ -384,5 +394,34 @@ pub async fn run_retry(mut op: Op) -> Result<Done, Failure> {
             .await?;
             Err(op.steps.fail(f, &Value::Null))
         }
+    }
+}
+
+/// The initial copy's progress, every second while it runs: bytes fed
+/// to the standby's nodes against the copy's size, and the time left at
+/// the rate so far.
+async fn report_copy(fleet: Fleet, task: String, shaping: Shaping) {
+    use std::sync::atomic::Ordering;
+    let started = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (fed, total) = (
+            shaping.fed.load(Ordering::Relaxed),
+            shaping.total.load(Ordering::Relaxed),
+        );
+        let rate = fed as f64 / started.elapsed().as_secs_f64().max(0.001);
+        let progress = json!({"init": {
+            "bytes_copied": fed,
+            "bytes_total": total,
+            "percent": (fed * 100).checked_div(total).map_or(0, |p| p.min(100)),
+            "remaining_time_s": if total > fed && rate > 0.0 { ((total - fed) as f64 / rate).round() } else { 0.0 },
+            "max_mbps": shaping.max_bytes_per_sec.map(|b| b / (1024 * 1024)),
+        }});
+        let id = task.clone();
+        let _ = fleet
+            .store
+            .writer
+            .write(move |c| dr_tasks::set_progress(c, &id, &progress))
+            .await;
     }
 }

@@ -24,6 +24,7 @@ mod reparent;
 pub mod sampler;
 mod seed;
 mod set_readonly;
+mod shaping;
 mod start_standby;
 mod steps;
 mod stop_standby;

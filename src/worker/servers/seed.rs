@@ -13,6 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 use super::fleet::refused;
+use super::shaping::Shaping;
 use crate::mariadb::{Endpoint, GtidPos, Login};
 use crate::worker::executor::Failure;
 
@@ -59,6 +60,12 @@ fn io_failure(e: std::io::Error) -> Failure {
     )
 }
 
+/// A file streamed into a tool's stdin, shaped.
+struct Feed {
+    path: std::path::PathBuf,
+    shaping: Shaping,
+}
+
 /// How a client tool failed.
 enum ToolError {
     /// It did not start, broke, or ran out of time: the job's failure.
@@ -74,6 +81,7 @@ async fn run_tool(
     what: &str,
     limit: Duration,
     stdout: Stdio,
+    feed: Option<Feed>,
 ) -> Result<(), ToolError> {
     cmd.stdout(stdout).stderr(Stdio::piped()).kill_on_drop(true);
     crate::worker::command::die_with_parent(&mut cmd);
@@ -86,10 +94,20 @@ async fn run_tool(
     })?;
     let mut err = String::new();
     let stderr = child.stderr.take();
+    let stdin = child.stdin.take();
     let wait = async {
-        if let Some(mut s) = stderr {
-            let _ = s.read_to_string(&mut err).await;
-        }
+        let fed = async {
+            if let (Some(f), Some(stdin)) = (&feed, stdin) {
+                // A tool that stops reading says why on stderr.
+                let _ = f.shaping.feed(&f.path, stdin).await;
+            }
+        };
+        let read = async {
+            if let Some(mut s) = stderr {
+                let _ = s.read_to_string(&mut err).await;
+            }
+        };
+        tokio::join!(fed, read);
         child.wait().await
     };
     let status = match tokio::time::timeout(limit, wait).await {
@@ -155,7 +173,7 @@ pub async fn dump(
         cmd.args(["--routines", "--events", "--triggers", "--databases"])
             .args(schemas);
     }
-    let ran = run_tool(cmd, "mariadb-dump", limit, Stdio::from(out)).await;
+    let ran = run_tool(cmd, "mariadb-dump", limit, Stdio::from(out), None).await;
     let _ = std::fs::remove_file(&opts);
     match ran {
         Ok(()) => {}
@@ -219,13 +237,13 @@ pub async fn restore(
     target: &Endpoint,
     login: &Login,
     limit: Duration,
+    shaping: &Shaping,
 ) -> Result<(), Failure> {
     let dir = tempfile::Builder::new()
         .prefix("qcgate-restore-")
         .tempdir()
         .map_err(io_failure)?;
     let opts = options_file(dir.path(), "target.cnf", target, login)?;
-    let input = std::fs::File::open(&dump.path).map_err(io_failure)?;
     let mut cmd = Command::new("mariadb");
     cmd.arg(format!("--defaults-extra-file={}", opts.display()))
         .args([
@@ -233,9 +251,13 @@ pub async fn restore(
             "--max-allowed-packet=1073741824",
             "--binary-mode",
         ])
-        .stdin(input);
+        .stdin(Stdio::piped());
     let what = format!("restoring into [{target}]");
-    let done = match run_tool(cmd, &what, limit, Stdio::null()).await {
+    let feed = Feed {
+        path: dump.path.clone(),
+        shaping: shaping.clone(),
+    };
+    let done = match run_tool(cmd, &what, limit, Stdio::null(), Some(feed)).await {
         Ok(()) => Ok(()),
         Err(ToolError::Run(f)) => Err(f),
         Err(ToolError::Exit(why)) => Err(Failure::new(

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::fleet::{Members, db, refused};
 use super::precheck;
+use super::shaping::Shaping;
 use super::{Op, ServersConfig, seed};
 use crate::mariadb::runbook::{self, REPL_GRANTS};
 use crate::mariadb::{Endpoint, Login, Node, NodeState};
@@ -30,6 +31,8 @@ pub struct Plan {
     pub source_state: NodeState,
     /// For `full`: the source's user schemas.
     pub schemas: Vec<String>,
+    /// How the copy is fed to the standby (a DR task's flow control).
+    pub shaping: Shaping,
 }
 
 pub async fn run(mut op: Op) -> Result<Done, Failure> {
@@ -115,6 +118,7 @@ pub async fn plan(
         standby,
         source_state,
         schemas: checked.schemas,
+        shaping: Shaping::default(),
     })
 }
 
@@ -169,6 +173,10 @@ pub async fn establish(
                 ),
             )
             .await?;
+        plan.shaping.total.store(
+            dump.bytes * members.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         ev["seed_gtid"] = json!(dump.gtid.to_string());
         ev["seed_bytes"] = json!(dump.bytes);
         ev["seed_ms"] = json!(dump.took.as_millis() as u64);
@@ -176,7 +184,7 @@ pub async fn establish(
             .begin("restore", "into every node, sql_log_bin=0")
             .await?;
         for m in &members {
-            seed::restore(&dump, &m.endpoint, &m.login, limit).await?;
+            seed::restore(&dump, &m.endpoint, &m.login, limit, &plan.shaping).await?;
         }
         op.steps.done("restore", "").await?;
         op.steps
