@@ -489,3 +489,78 @@ async fn seed_002_dr_task_on_real_servers() {
     );
     h.stop().await;
 }
+
+/// The initial copy under flow control: fed at 1 MB/s (its progress shows
+/// while it runs), and without the objects' definers when asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_control_and_definers_shape_the_initial_copy() {
+    let (a1, c1) = tokio::join!(Mariadb::start(91), Mariadb::start(92));
+    a1.make_primary_with_data(100).await;
+    a1.exec(
+        "CREATE TABLE app.big (id INT PRIMARY KEY, pad CHAR(200) NOT NULL); \
+         INSERT INTO app.big SELECT seq, REPEAT('p', 200) FROM app.seq_1_to_20000; \
+         CREATE DEFINER=`root`@`localhost` VIEW app.v AS SELECT id FROM app.t",
+    )
+    .await;
+    let h = Harness::start(0).await;
+    let d = h.dir.path();
+    for m in [&a1, &c1] {
+        ok(register(d, m, ZONE));
+    }
+    ok(bind(d, "cl-srce0005", ZONE, &h.owner_a, &[&a1]));
+    ok(bind(d, "cl-stby0005", ZONE, &h.owner_a, &[&c1]));
+    let mut c = h.client_a();
+    let r = call(
+        &mut c,
+        "CreateDRTask",
+        &[
+            ("name", "shaped-copy"),
+            ("standby_cluster", "cl-stby0005"),
+            ("source_cluster", "cl-srce0005"),
+            (
+                "flow_control",
+                r#"{"max_mbps":1,"periods":[{"start":"00:00","end":"23:59"}]}"#,
+            ),
+            ("migrate_definer", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let task = r["dr_task_id"].as_str().expect("id").to_string();
+    let pc = precheck(&mut c, &task).await;
+    assert_eq!(pc["result"], true, "{pc}");
+    let r = call(
+        &mut c,
+        "StartDRTasks",
+        &[("dr_tasks.1", &task), ("confirm_alarms", "1")],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let started = Instant::now();
+    let p = progress_until(&mut c, &task, "copying", |p| {
+        p["init"]["percent"]
+            .as_u64()
+            .is_some_and(|x| x > 0 && x < 100)
+    })
+    .await;
+    assert!(
+        p["init"]["bytes_total"].as_u64().unwrap_or(0) > 4_000_000,
+        "{p}"
+    );
+    assert_eq!(p["init"]["max_mbps"], 1, "{p}");
+    let j = wait_ok(&mut c, &r["job_ids"][task.as_str()]).await;
+    assert_eq!(j["status"], "successful", "{j}");
+    assert!(
+        started.elapsed() > Duration::from_secs(3),
+        "1 MB/s held the copy back"
+    );
+    assert_eq!(c1.count("app.big").await, 20000);
+    let definer = c1
+        .text("SELECT DEFINER FROM information_schema.VIEWS WHERE TABLE_NAME = 'v'")
+        .await;
+    assert!(
+        !definer.is_empty() && definer != "root@localhost",
+        "{definer}"
+    );
+    h.stop().await;
+}
