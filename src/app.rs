@@ -94,13 +94,12 @@ async fn start_with(
     let master = Arc::new(MasterKey::load_or_create(&cfg.data_dir).map_err(StoreError::from)?);
     // Bootstrap on a direct connection before the writer owns the file.
     let mut conn = store::open_rw(&store::db_path(&cfg.data_dir))?;
-    let first_key = store::with_tx(&mut conn, |c| {
+    // The first key is created only once the gateway has started (below):
+    // a start that fails (port in use, a bad config) must not leave a key
+    // whose secret was never shown.
+    let needs_key = store::with_tx(&mut conn, |c| {
         keys::seal_legacy(c, &master)?;
-        if keys::count(c)? == 0 {
-            Ok(Some(keys::create(c, &master, &crate::ids::owner_id())?))
-        } else {
-            Ok(None)
-        }
+        Ok(keys::count(c)? == 0)
     })?;
     // Only one serve runs per data dir, so every working job is an orphan now.
     let rescued = store::with_tx(&mut conn, |c| worker::rescue_orphans(c, i64::MAX))?;
@@ -129,6 +128,17 @@ async fn start_with(
             source,
         })?;
     let addr = listener.local_addr().map_err(StoreError::from)?;
+    let first_key = if needs_key {
+        let master = store.master.clone();
+        Some(
+            store
+                .writer
+                .write(move |c| keys::create(c, &master, &crate::ids::owner_id()))
+                .await?,
+        )
+    } else {
+        None
+    };
 
     let pool = WorkerPool::spawn(
         store.clone(),

@@ -141,14 +141,20 @@ impl Params {
                 .ok()
                 .filter(|n| *n >= 1)
                 .ok_or_else(|| ApiError::invalid(k, "needs a 1-based numeric index"))?;
-            if !v.is_empty() {
-                items.push((n, v.as_str()));
+            // An empty item (an unset shell variable) would widen the
+            // request to everything: a polling script would read another
+            // job's status.
+            if v.is_empty() {
+                return Err(ApiError::invalid(k, "is empty"));
             }
+            items.push((n, v.as_str()));
         }
         items.sort_by_key(|(n, _)| *n);
         let mut out: Vec<&str> = items.into_iter().map(|(_, v)| v).collect();
-        if let Some(v) = self.optional(name) {
-            out.insert(0, v);
+        match self.get(name) {
+            Some("") => return Err(ApiError::invalid(name, "is empty")),
+            Some(v) => out.insert(0, v),
+            None => {}
         }
         Ok(out)
     }
@@ -253,6 +259,11 @@ mod tests {
             1100
         );
         assert!(p("jobsx=1").unwrap().list("jobs").unwrap().is_empty());
+        for empty in ["jobs.1=", "jobs=", "jobs.1=a&jobs.2="] {
+            let e = p(empty).unwrap().list("jobs").unwrap_err();
+            assert_eq!(e.ret_code(), 1100, "{empty}");
+            assert!(e.to_string().contains("is empty"), "{empty}: {e}");
+        }
     }
 
     #[test]

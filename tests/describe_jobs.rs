@@ -277,3 +277,31 @@ async fn without_job_views_polls_read_sqlite_and_answer_the_same() {
     }
     assert_eq!(entries[0], entries[1]);
 }
+
+/// `jobs.1=` (an unset shell variable) is an error naming the parameter,
+/// never every job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_job_id_is_an_error_not_every_job() {
+    let h = Harness::start(0).await;
+    h.add_cluster("cl-empty001", ZONE, &h.owner_a);
+    let mut c = h.client_a();
+    let r = start_standby(&mut c, "cl-empty001", "cl-9np7ig3g").await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    for (k, v) in [("jobs.1", ""), ("jobs", ""), ("clusters.1", "")] {
+        let action = if k.starts_with("jobs") {
+            "DescribeJobs"
+        } else {
+            "DescribeClusters"
+        };
+        let r = c
+            .call(action, &[(k, v), ("zone", ZONE)])
+            .await
+            .expect("reply");
+        assert_eq!(r["ret_code"], 1100, "{k}: {r}");
+        assert!(
+            r["message"].as_str().unwrap_or_default().contains(k),
+            "{k}: {r}"
+        );
+    }
+    h.stop().await;
+}

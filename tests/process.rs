@@ -699,3 +699,116 @@ fn bench_rounds_sign_every_write_anew_and_report_the_lower_middle_round() {
     let lower = ratios.iter().copied().fold(f64::INFINITY, f64::min);
     assert_eq!(write["ratio_to_ceiling"].as_f64(), Some(lower), "{write}");
 }
+
+/// A start that fails (the port is taken) creates no key: the next start
+/// prints the first key and its secret.
+#[test]
+fn a_failed_start_leaves_no_key_unshown() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .expect("serve runs");
+    assert!(!out.status.success(), "the port was taken");
+    let (ok, listed) = qcgate(
+        &[
+            "keys",
+            "list",
+            "--data-dir",
+            &dir.path().display().to_string(),
+        ],
+        &[],
+    );
+    assert!(ok);
+    assert_eq!(
+        listed.lines().count(),
+        1,
+        "no key yet, only the header: {listed}"
+    );
+    drop(taken);
+    let mut s = serve(dir.path(), 0);
+    assert!(
+        s.key.is_some(),
+        "the first key is shown on the first start that works"
+    );
+    stop(&mut s.child, Duration::from_secs(30));
+}
+
+/// `clusters add` warns when no key has the owner; `clusters remove`
+/// refuses a cluster with a job pending and forgets one without.
+#[test]
+fn clusters_add_warns_of_an_unknown_owner_and_remove_forgets() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = serve(dir.path(), 60_000);
+    let (id, secret, owner) = s.key.clone().expect("first key");
+    let d = dir.path().display().to_string();
+    let add = |cluster: &str, owner: &str| {
+        Command::new(BIN)
+            .args([
+                "clusters",
+                "add",
+                "--id",
+                cluster,
+                "--zone",
+                "sh1a",
+                "--owner",
+                owner,
+                "--data-dir",
+                &d,
+            ])
+            .output()
+            .expect("clusters add")
+    };
+    let out = add("cl-nobody01", "usr-XXXXXXXX");
+    assert!(out.status.success());
+    let warned = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        warned.contains("no access key has owner usr-XXXXXXXX"),
+        "{warned}"
+    );
+    let out = add("cl-mine0001", &owner);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).is_empty(),
+        "no warning for a known owner"
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let creds = Credentials {
+        access_key_id: id,
+        secret_access_key: Secret::new(secret),
+    };
+    rt.block_on(async {
+        let mut c = Client::new(&s.endpoint, creds).expect("client");
+        let r = c
+            .call(
+                "RestartClusterService",
+                &[("cluster", "cl-mine0001"), ("zone", "sh1a")],
+            )
+            .await
+            .expect("reply");
+        assert_eq!(r["ret_code"], 0, "{r}");
+        let (ok, _) = qcgate(
+            &["clusters", "remove", "cl-mine0001", "--data-dir", &d],
+            &[],
+        );
+        assert!(!ok, "a job of it is pending");
+        let (ok, out) = qcgate(
+            &["clusters", "remove", "cl-nobody01", "--data-dir", &d],
+            &[],
+        );
+        assert!(ok && out.contains("removed cl-nobody01"), "{out}");
+        let (_, listed) = qcgate(&["clusters", "list", "--data-dir", &d], &[]);
+        assert!(
+            !listed.contains("cl-nobody01") && listed.contains("cl-mine0001"),
+            "{listed}"
+        );
+    });
+    stop(&mut s.child, Duration::from_secs(90));
+}

@@ -36,6 +36,13 @@ pub enum Command {
         #[command(flatten)]
         dir: DataDir,
     },
+    /// Forget a cluster: refused while a job of it runs or waits, or while
+    /// it is in a DR relationship; its servers become free (their data stays).
+    Remove {
+        id: String,
+        #[command(flatten)]
+        dir: DataDir,
+    },
     /// Print a cluster's primary/standby topology as a tree.
     Topology {
         id: String,
@@ -279,8 +286,10 @@ pub fn run(cmd: Command) -> CliResult {
                 return Err(format!("cluster {id} is already registered").into());
             }
             outln!("added {id} in {zone} for {owner}")?;
+            warn_unknown_owner(&dir, &owner)?;
         }
         Command::Topology { id, dir } => return topology(&id, &dir),
+        Command::Remove { id, dir } => return remove(&id, &dir),
         Command::List { dir } => {
             let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
             outln!(
@@ -306,6 +315,47 @@ pub fn run(cmd: Command) -> CliResult {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The owner comes from a key (`serve` prints it, `keys list` shows it):
+/// a cluster of an owner no key has is invisible to every caller.
+fn warn_unknown_owner(dir: &DataDir, owner: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
+    let known = crate::store::keys::list(&conn)?
+        .iter()
+        .any(|k| k.owner == owner && !k.revoked);
+    if !known {
+        eprintln!(
+            "warning: no access key has owner {owner}: no request can see this cluster. \
+             The owner is the one `qcgate serve` printed with the first key, or see `qcgate keys list`."
+        );
+    }
+    Ok(())
+}
+
+fn remove(id: &str, dir: &DataDir) -> CliResult {
+    let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
+    let c = clusters::get(&conn, id)?.ok_or_else(|| format!("no cluster {id}"))?;
+    if let Some(p) = &c.standby_of {
+        return Err(
+            format!("{id} is a DR standby of {p}; stop_standby or decouple it first").into(),
+        );
+    }
+    let followers = clusters::standbys_of(&conn, id)?;
+    if !followers.is_empty() {
+        return Err(format!(
+            "{id} is the DR primary of {}; decouple them first",
+            followers.join(", ")
+        )
+        .into());
+    }
+    let removed = store::with_tx(&mut conn, |c| clusters::remove(c, id))?;
+    if let Err(why) = removed {
+        return Err(why.into());
+    }
+    clusters::announce_change(&dir.data_dir)?;
+    outln!("removed {id}")?;
     Ok(ExitCode::SUCCESS)
 }
 

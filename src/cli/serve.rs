@@ -99,23 +99,26 @@ A first access key was created. Its secret is shown only this once:
 
 Python SDK (pip install qingcloud-sdk):
   from qingcloud.iaas.connection import APIConnection
-  conn = APIConnection("{ak}", "{sk}", "pek3a",
+  conn = APIConnection("{ak}", "{sk}", "sh1a",
                        host="{host}", port={port}, protocol="http")
-  print(conn.send_request("DescribeJobs", {{"zone": "pek3a"}}))
+  print(conn.send_request("DescribeJobs", {{"zone": "sh1a"}}))
 
 qingcloud-cli (save as qcgate.yaml, then: qingcloud iaas describe-jobs -f qcgate.yaml):
   qy_access_key_id: '{ak}'
   qy_secret_access_key: '{sk}'
-  zone: 'pek3a'
+  zone: 'sh1a'
   host: '{host}'
   port: {port}
   protocol: 'http'
 
 qcgate call:
   export QCGATE_ACCESS_KEY_ID={ak} QCGATE_SECRET_ACCESS_KEY={sk}
-  qcgate call DescribeJobs --endpoint http://{host}:{port}/iaas/ --zone pek3a
+  {bin} call DescribeJobs --endpoint http://{host}:{port}/iaas/ --zone sh1a
 "#,
-        owner = key.owner
+        owner = key.owner,
+        bin = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "qcgate".into())
     )
 }
 

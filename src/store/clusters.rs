@@ -177,6 +177,26 @@ pub fn get_owned(conn: &Connection, owner: &str, id: &str) -> Result<Option<Clus
     Ok(stmt.query_row(params![id, owner], from_row).optional()?)
 }
 
+/// Forgets a cluster, its nodes and accounts, and frees its servers;
+/// `Err` says why not (a job of it is pending or running).
+pub fn remove(conn: &Connection, id: &str) -> Result<Result<(), String>, StoreError> {
+    let open: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM jobs WHERE lane = ?1 AND status IN ('pending', 'working')",
+        [id],
+        |r| r.get(0),
+    )?;
+    if open > 0 {
+        return Ok(Err(format!(
+            "{open} job(s) of {id} are pending or running; wait for them"
+        )));
+    }
+    conn.execute("DELETE FROM accounts WHERE cluster_id = ?1", [id])?;
+    conn.execute("DELETE FROM nodes WHERE cluster_id = ?1", [id])?;
+    super::servers::release(conn, id)?;
+    conn.execute("DELETE FROM clusters WHERE id = ?1", [id])?;
+    Ok(Ok(()))
+}
+
 /// Marks a cluster as run on its servers.
 pub fn set_backend(conn: &Connection, id: &str, backend: &str) -> Result<(), StoreError> {
     conn.execute(
