@@ -812,3 +812,66 @@ fn clusters_add_warns_of_an_unknown_owner_and_remove_forgets() {
     });
     stop(&mut s.child, Duration::from_secs(90));
 }
+
+/// `call --wait` polls the job it started until it ends; a failed job is a
+/// non-zero exit with its error.
+#[test]
+fn call_wait_follows_jobs_to_their_end() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = serve(dir.path(), 500);
+    let (id, secret, owner) = s.key.clone().expect("first key");
+    let d = dir.path().display().to_string();
+    let (ok, _) = qcgate(
+        &[
+            "clusters",
+            "add",
+            "--id",
+            "cl-wait0001",
+            "--zone",
+            "sh1a",
+            "--owner",
+            &owner,
+            "--data-dir",
+            &d,
+        ],
+        &[],
+    );
+    assert!(ok);
+    let env = [
+        ("QCGATE_ACCESS_KEY_ID", id.as_str()),
+        ("QCGATE_SECRET_ACCESS_KEY", secret.as_str()),
+    ];
+    let call = |args: &[&str]| {
+        let mut a = vec!["call", "--endpoint", &s.endpoint, "--zone", "sh1a"];
+        a.extend_from_slice(args);
+        Command::new(BIN).args(&a).envs(env).output().expect("call")
+    };
+    // Two stops queued back to back: the first ends successful, the
+    // second finds the cluster stopped and fails.
+    let first = Command::new(BIN)
+        .args([
+            "call",
+            "--endpoint",
+            &s.endpoint,
+            "--zone",
+            "sh1a",
+            "StopClusters",
+            "clusters.1=cl-wait0001",
+        ])
+        .envs(env)
+        .output()
+        .expect("call");
+    assert!(first.status.success());
+    let out = call(&["StopClusters", "clusters.1=cl-wait0001", "--wait"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("failed") && err.contains("already stopped"),
+        "{err}"
+    );
+    let out = call(&["StartClusters", "clusters.1=cl-wait0001", "--wait"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("successful"), "{err}");
+    stop(&mut s.child, Duration::from_secs(30));
+}
