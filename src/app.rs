@@ -160,6 +160,7 @@ async fn start_with(
     };
     let state = Arc::new(AppState {
         fleet,
+        metrics: cfg.metrics.clone(),
         throttle: FailureThrottle::new(
             cfg.auth_failure_limit,
             Duration::from_secs(cfg.auth_failure_window_secs),
@@ -241,7 +242,7 @@ async fn serve(
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = stop.changed() => break,
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
                 Err(e) => {
@@ -261,7 +262,7 @@ async fn serve(
             service_fn(move |req| {
                 let (state, in_flight) = (state.clone(), activity.begin());
                 async move {
-                    let resp = crate::http::handle(state, req).await;
+                    let resp = crate::http::handle(state, req, peer).await;
                     drop(in_flight);
                     Ok::<_, std::convert::Infallible>(resp)
                 }

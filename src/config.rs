@@ -48,6 +48,8 @@ pub struct Config {
     pub executor: ExecutorConfig,
     /// Limits of DR operations on registered servers.
     pub servers: ServersConfig,
+    /// Who may read `GET /metrics`.
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 impl Default for Config {
@@ -73,6 +75,7 @@ impl Default for Config {
             job_views_mib: (crate::store::views::CAP_BYTES >> 20) as u64,
             executor: ExecutorConfig::default(),
             servers: ServersConfig::default(),
+            metrics: Default::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod http;
 pub mod ids;
 pub mod lab;
 pub mod mariadb;
+pub mod metrics;
 pub mod params;
 pub mod redact;
 pub mod sealing;

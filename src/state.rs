@@ -15,4 +15,6 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// Registered servers, for reads that show their live state.
     pub fleet: Fleet,
+    /// Who may read `/metrics`, and with which labels.
+    pub metrics: crate::metrics::MetricsConfig,
 }

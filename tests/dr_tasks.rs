@@ -277,6 +277,21 @@ async fn seed_002_dr_task_on_real_servers() {
         p["rpo"]["delay_ms"].as_f64().is_some(),
         "a heartbeat delay: {p}"
     );
+    // Prometheus sees it too, without the cluster's name by default.
+    let text = raw_exchange(
+        &h,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+    )
+    .await;
+    assert!(
+        text.contains("qcgate_standby_in_sync{standby=\"standby-1\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("qcgate_standby_lag_transactions{standby=\"standby-1\"} 0"),
+        "{text}"
+    );
+    assert!(!text.contains("cl-stby0004"), "{text}");
 
     // Lag while the standby's applier is held, zero after.
     let mut hold = b1.root().await;

@@ -29,11 +29,16 @@ use crate::store::keys;
 /// Largest query string or form body.
 pub const MAX_INPUT: usize = 1024 * 1024;
 
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     match path {
         "/iaas" | "/iaas/" => {}
         "/healthz" => return envelope::json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
+        "/metrics" if metrics_allowed(&state, peer) => return metrics(&state),
         _ => {
             let err = ApiError::InvalidAction(format!(
                 "no API at path [{}]; the API is served at /iaas/",
@@ -44,16 +49,51 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Fu
     }
     let started = Instant::now();
     let (action, body) = match api(&state, req).await {
-        Ok((action, reply)) => (action.clone(), envelope::success_body(&action, reply)),
+        Ok((action, reply)) => {
+            crate::metrics::request(&action, 0, started.elapsed());
+            (action.clone(), envelope::success_body(&action, reply))
+        }
         Err((action, err)) => {
             if err.ret_code() >= 5000 {
                 tracing::warn!(action = %action, ret_code = err.ret_code(), "request failed");
             }
+            crate::metrics::request(&action, err.ret_code(), started.elapsed());
             (action, envelope::error_body(&err))
         }
     };
     tracing::debug!(action = %action, micros = started.elapsed().as_micros() as u64, "request");
     envelope::json(StatusCode::OK, body)
+}
+
+fn metrics_allowed(state: &AppState, peer: std::net::SocketAddr) -> bool {
+    match state.metrics.serve.as_str() {
+        "everyone" => true,
+        "loopback" => peer.ip().is_loopback(),
+        _ => false,
+    }
+}
+
+fn metrics(state: &AppState) -> Response<Full<Bytes>> {
+    match crate::metrics::render(&state.store, &state.metrics) {
+        Ok(text) => Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+            .body(Full::new(Bytes::from(text)))
+            .unwrap_or_else(|_| {
+                envelope::json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    br#"{"status":"error"}"#.to_vec(),
+                )
+            }),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics could not be read");
+            let err = ApiError::Internal("the metrics could not be read".into());
+            envelope::json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                envelope::error_body(&err),
+            )
+        }
+    }
 }
 
 type Outcome = Result<(String, actions::Reply), (String, ApiError)>;

@@ -172,15 +172,22 @@ impl Worker {
             .writer
             .write(move |c| {
                 let recorded = record(c, seq, &lane, &wid, &mut outcome, &mut on_failure)?;
-                if recorded && !output.is_empty() {
+                if recorded.is_some() && !output.is_empty() {
                     jobs::set_output(c, seq, &output)?;
                 }
                 Ok(recorded)
             })
             .await;
         match recorded {
-            Ok(true) => tracing::debug!(job_id = %job.job_id, "job recorded"),
-            Ok(false) => {
+            Ok(Some(status)) => {
+                tracing::debug!(job_id = %job.job_id, status, "job recorded");
+                let name = service.map_or(job.action.as_str(), |s| s.name());
+                let took = crate::clock::now_millis()
+                    .saturating_sub(job.started_ms)
+                    .max(0);
+                crate::metrics::job(name, status, Duration::from_millis(took as u64));
+            }
+            Ok(None) => {
                 tracing::warn!(job_id = %job.job_id, "lease lost before the job was recorded")
             }
             Err(e) => tracing::error!(job_id = %job.job_id, error = %e, "recording a job failed"),
@@ -257,9 +264,9 @@ fn record(
     worker: &str,
     outcome: &mut Option<Result<Effect, Ending>>,
     on_failure: &mut Option<Effect>,
-) -> Result<bool, StoreError> {
+) -> Result<Option<&'static str>, StoreError> {
     if !jobs::holds_lease(conn, seq, worker)? {
-        return Ok(false);
+        return Ok(None);
     }
     let ending = match outcome {
         None => Ending::Requeued,
@@ -278,7 +285,12 @@ fn record(
         },
     };
     jobs::finish(conn, seq, lane, &ending)?;
-    Ok(true)
+    Ok(Some(match ending {
+        Ending::Successful => "successful",
+        Ending::Failed { .. } => "failed",
+        Ending::Requeued => "requeued",
+        Ending::Retry { .. } => "retried",
+    }))
 }
 
 /// Applies an effect in a savepoint: all of it, or nothing and the refusal.
