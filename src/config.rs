@@ -50,6 +50,16 @@ pub struct Config {
     pub servers: ServersConfig,
     /// Who may read `GET /metrics`.
     pub metrics: crate::metrics::MetricsConfig,
+    /// `text` (the default) or `json`: one object per line.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for Config {
@@ -76,6 +86,7 @@ impl Default for Config {
             executor: ExecutorConfig::default(),
             servers: ServersConfig::default(),
             metrics: Default::default(),
+            log_format: LogFormat::Text,
         }
     }
 }

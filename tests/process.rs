@@ -875,3 +875,145 @@ fn call_wait_follows_jobs_to_their_end() {
     assert!(err.contains("successful"), "{err}");
     stop(&mut s.child, Duration::from_secs(30));
 }
+
+/// `--log-format json`: one object per line; each change's request (req_id,
+/// action, ret_code, latency, key id, owner, job_id) and each job's start
+/// and end; never a secret, never a colour code.
+#[test]
+fn json_logs_name_requests_and_jobs_and_no_secret() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("serve.log");
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--model-delay",
+            "0",
+            "--log-format",
+            "json",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("serve starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("line").expect("utf8");
+    let endpoint = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("endpoint")
+        .to_string();
+    let mut field = |name: &str| -> String {
+        for l in lines.by_ref() {
+            if let Some(v) = l.expect("utf8").trim().strip_prefix(name) {
+                return v.trim().to_string();
+            }
+        }
+        panic!("no {name}");
+    };
+    let (id, secret, owner) = (
+        field("access_key_id:"),
+        field("secret_access_key:"),
+        field("owner:"),
+    );
+    std::thread::spawn(move || for _ in lines {});
+    let d = dir.path().display().to_string();
+    let (ok, _) = qcgate(
+        &[
+            "clusters",
+            "add",
+            "--id",
+            "cl-logs0001",
+            "--zone",
+            "sh1a",
+            "--owner",
+            &owner,
+            "--data-dir",
+            &d,
+        ],
+        &[],
+    );
+    assert!(ok);
+    let env = [
+        ("QCGATE_ACCESS_KEY_ID", id.as_str()),
+        ("QCGATE_SECRET_ACCESS_KEY", secret.as_str()),
+    ];
+    let out = Command::new(BIN)
+        .args([
+            "call",
+            "--endpoint",
+            &endpoint,
+            "--zone",
+            "sh1a",
+            "RestartClusterService",
+            "cluster=cl-logs0001",
+            "--wait",
+        ])
+        .envs(env)
+        .output()
+        .expect("call");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: Value = serde_json::from_slice(&out.stdout).expect("reply");
+    let job = reply["job_id"].as_str().expect("job").to_string();
+    let bad = Command::new(BIN)
+        .args([
+            "call",
+            "--endpoint",
+            &endpoint,
+            "--zone",
+            "sh1a",
+            "DescribeJobs",
+        ])
+        .envs([
+            ("QCGATE_ACCESS_KEY_ID", id.as_str()),
+            ("QCGATE_SECRET_ACCESS_KEY", "wrong-secret"),
+        ])
+        .output()
+        .expect("call");
+    assert!(!bad.status.success());
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(30));
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        !text.contains(&secret) && !text.contains('\u{1b}'),
+        "{text}"
+    );
+    let objects: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let request = objects
+        .iter()
+        .find(|o| o["action"] == "RestartClusterService")
+        .unwrap_or_else(|| panic!("no request line in {text}"));
+    assert_eq!(request["ret_code"], 0, "{request}");
+    assert_eq!(request["owner"], owner.as_str(), "{request}");
+    assert_eq!(request["access_key_id"], id.as_str(), "{request}");
+    assert_eq!(request["job_id"], job.as_str(), "{request}");
+    assert!(
+        request["req_id"].as_str().is_some_and(|r| !r.is_empty()),
+        "{request}"
+    );
+    assert!(request["latency_ms"].as_f64().is_some(), "{request}");
+    for msg in ["job started", "job ended"] {
+        assert!(
+            objects
+                .iter()
+                .any(|o| o["message"] == msg && o["job_id"] == job.as_str()),
+            "{msg} in {text}"
+        );
+    }
+    assert!(
+        objects
+            .iter()
+            .any(|o| o["message"] == "authentication failed" && o["ret_code"] == 1200),
+        "{text}"
+    );
+}

@@ -43,6 +43,18 @@ impl Reply {
         Ok(())
     }
 
+    /// The job ids the reply names (`job_id`, `job_ids`), for the log.
+    pub fn job_ids(&self) -> Vec<String> {
+        let mut ids = Vec::new();
+        if let Some(Field::Value(Value::String(id))) = self.fields.get("job_id") {
+            ids.push(id.clone());
+        }
+        if let Some(Field::Value(Value::Object(map))) = self.fields.get("job_ids") {
+            ids.extend(map.values().filter_map(|v| v.as_str().map(str::to_string)));
+        }
+        ids
+    }
+
     /// A JSON array of rows written before.
     pub fn insert_list(&mut self, key: String, rows: Vec<Written>) {
         self.fields.insert(key, Field::List(rows));

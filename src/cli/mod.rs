@@ -57,13 +57,11 @@ pub struct DataDir {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("qcgate=info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let format = match &cli.command {
+        Command::Serve(a) => a.log_format(),
+        _ => crate::config::LogFormat::Text,
+    };
+    init_logs(format);
     let result = match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Keys(c) => keys::run(c),
@@ -80,6 +78,21 @@ pub fn main() -> ExitCode {
             eprintln!("qcgate: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs go to stderr at `RUST_LOG` (default `qcgate=info`); colours only
+/// on a terminal; `json`: one object per line.
+fn init_logs(format: crate::config::LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("qcgate=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        crate::config::LogFormat::Json => builder.json().flatten_event(true).init(),
+        crate::config::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
 }
 

@@ -27,6 +27,20 @@ pub struct Args {
     /// normal: survives a crash; full: also survives power loss.
     #[arg(long, value_enum)]
     durability: Option<Durability>,
+    /// text (default) or json: one JSON object per log line.
+    #[arg(long, value_enum)]
+    log_format: Option<crate::config::LogFormat>,
+}
+
+impl Args {
+    /// The log format asked for: the flag, else the config file's.
+    pub fn log_format(&self) -> crate::config::LogFormat {
+        self.log_format.unwrap_or_else(|| {
+            Config::load(self.config.as_deref())
+                .map(|c| c.log_format)
+                .unwrap_or_default()
+        })
+    }
 }
 
 pub fn run(args: Args) -> CliResult {

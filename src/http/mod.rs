@@ -48,21 +48,72 @@ pub async fn handle(
         }
     }
     let started = Instant::now();
-    let (action, body) = match api(&state, req).await {
+    let mut seen = Seen::default();
+    let (action, code, jobs, body) = match api(&state, req, &mut seen).await {
         Ok((action, reply)) => {
-            crate::metrics::request(&action, 0, started.elapsed());
-            (action.clone(), envelope::success_body(&action, reply))
+            let jobs = reply.job_ids();
+            (
+                action.clone(),
+                0,
+                jobs,
+                envelope::success_body(&action, reply),
+            )
         }
-        Err((action, err)) => {
-            if err.ret_code() >= 5000 {
-                tracing::warn!(action = %action, ret_code = err.ret_code(), "request failed");
-            }
-            crate::metrics::request(&action, err.ret_code(), started.elapsed());
-            (action, envelope::error_body(&err))
-        }
+        Err((action, err)) => (
+            action,
+            err.ret_code(),
+            Vec::new(),
+            envelope::error_body(&err),
+        ),
     };
-    tracing::debug!(action = %action, micros = started.elapsed().as_micros() as u64, "request");
+    let took = started.elapsed();
+    crate::metrics::request(&action, code, took);
+    log_request(&action, code, took, &seen, &jobs);
     envelope::json(StatusCode::OK, body)
+}
+
+/// What a request said about itself, for its log line (never a secret).
+#[derive(Default)]
+struct Seen {
+    req_id: String,
+    access_key_id: String,
+    owner: String,
+    throttled: bool,
+}
+
+/// Changes are logged at info, reads at debug, failures of the gateway at
+/// warn, authentication failures at info and lock-outs at warn.
+fn log_request(action: &str, code: u32, took: std::time::Duration, s: &Seen, jobs: &[String]) {
+    let latency_ms = took.as_secs_f64() * 1000.0;
+    let job_id = jobs.join(",");
+    macro_rules! line {
+        ($level:ident, $what:literal) => {
+            tracing::$level!(
+                req_id = %s.req_id,
+                action,
+                ret_code = code,
+                latency_ms,
+                access_key_id = %s.access_key_id,
+                owner = %s.owner,
+                job_id = %job_id,
+                $what
+            )
+        };
+    }
+    if s.throttled {
+        line!(
+            warn,
+            "request refused: too many failed signatures for this key id"
+        );
+    } else if code == 1200 {
+        line!(info, "authentication failed");
+    } else if code >= 5000 {
+        line!(warn, "request failed");
+    } else if action.starts_with("Describe") {
+        line!(debug, "request");
+    } else {
+        line!(info, "request");
+    }
 }
 
 fn metrics_allowed(state: &AppState, peer: std::net::SocketAddr) -> bool {
@@ -98,7 +149,7 @@ fn metrics(state: &AppState) -> Response<Full<Bytes>> {
 
 type Outcome = Result<(String, actions::Reply), (String, ApiError)>;
 
-async fn api(state: &AppState, req: Request<Incoming>) -> Outcome {
+async fn api(state: &AppState, req: Request<Incoming>, seen: &mut Seen) -> Outcome {
     let unknown = || "?".to_string();
     let verb = req.method().clone();
     let path = req.uri().path().to_string();
@@ -140,10 +191,13 @@ async fn api(state: &AppState, req: Request<Incoming>) -> Outcome {
         raw_query: body.is_empty().then(|| parts.uri.query().unwrap_or("")),
     };
     let key_id = params.get("access_key_id").unwrap_or_default();
-    state
-        .throttle
-        .check(key_id)
-        .map_err(|e| (action.clone(), e))?;
+    let short = |v: &str| printable(&v.chars().take(40).collect::<String>());
+    seen.access_key_id = short(key_id);
+    seen.req_id = params.get("req_id").map(short).unwrap_or_default();
+    state.throttle.check(key_id).map_err(|e| {
+        seen.throttled = true;
+        (action.clone(), e)
+    })?;
     let store = &state.store;
     let caller = auth::authenticate(&signed, &state.window, now_unix(), |id| {
         Ok(store.keys.get(id, || {
@@ -156,6 +210,8 @@ async fn api(state: &AppState, req: Request<Incoming>) -> Outcome {
         }
         (action.clone(), e)
     })?;
+
+    seen.owner = caller.owner.clone();
 
     // dispatch
     let name = params.required("action").map_err(|e| (action.clone(), e))?;

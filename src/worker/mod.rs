@@ -120,8 +120,9 @@ impl Worker {
     }
 
     async fn run_job(&self, job: Claimed, mut stop: watch::Receiver<bool>) {
-        tracing::debug!(job_id = %job.job_id, action = %job.action, "job started");
         let service = services::for_task(&job.task);
+        let kind = service.map_or(job.action.as_str(), |s| s.name());
+        tracing::info!(job_id = %job.job_id, service = kind, cluster = %job.lane, "job started");
         let limit = service.map_or(self.cfg.job_timeout, |s| {
             s.timeout().min(self.cfg.job_timeout)
         });
@@ -180,7 +181,7 @@ impl Worker {
             .await;
         match recorded {
             Ok(Some(status)) => {
-                tracing::debug!(job_id = %job.job_id, status, "job recorded");
+                tracing::info!(job_id = %job.job_id, service = kind, cluster = %job.lane, outcome = status, "job ended");
                 let name = service.map_or(job.action.as_str(), |s| s.name());
                 let took = crate::clock::now_millis()
                     .saturating_sub(job.started_ms)

@@ -220,7 +220,13 @@ impl ServersExecutor {
             .with(|c| stored_steps::any(c, job.seq))
             .map_err(internal)?;
         let op = Op {
-            steps: Steps::new(store.clone(), job.seq),
+            steps: Steps::new(
+                store.clone(),
+                job.seq,
+                &job.job_id,
+                service.name(),
+                &task.cluster,
+            ),
             job: job.clone(),
             task: task.clone(),
             fleet: self.fleet.clone(),

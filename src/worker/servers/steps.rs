@@ -11,6 +11,10 @@ use crate::worker::executor::Failure;
 pub struct Steps {
     store: Store,
     seq: i64,
+    /// For the log lines: the job, its service and cluster.
+    job_id: String,
+    service: String,
+    cluster: String,
     started: Instant,
     lines: Vec<String>,
     /// A DR task whose log gets every step too, and the job's id.
@@ -18,10 +22,13 @@ pub struct Steps {
 }
 
 impl Steps {
-    pub fn new(store: Store, seq: i64) -> Steps {
+    pub fn new(store: Store, seq: i64, job_id: &str, service: &str, cluster: &str) -> Steps {
         Steps {
             store,
             seq,
+            job_id: job_id.to_string(),
+            service: service.to_string(),
+            cluster: cluster.to_string(),
             started: Instant::now(),
             lines: Vec::new(),
             task: None,
@@ -65,7 +72,15 @@ impl Steps {
             "+{:>6} ms  {step:<22} {outcome:<6} {detail}",
             self.elapsed_ms()
         ));
-        tracing::info!(seq = self.seq, step, outcome, %detail, "dr step");
+        tracing::info!(
+            job_id = %self.job_id,
+            service = %self.service,
+            cluster = %self.cluster,
+            step,
+            outcome,
+            %detail,
+            "job step"
+        );
         let (seq, step, outcome) = (self.seq, step.to_string(), outcome.to_string());
         let task = self.task.clone();
         self.store
