@@ -72,6 +72,11 @@ pub async fn handle(
     envelope::json(StatusCode::OK, body)
 }
 
+/// A caller's value cut short and made printable, for a log line.
+fn short(v: &str) -> String {
+    printable(&v.chars().take(40).collect::<String>())
+}
+
 /// What a request said about itself, for its log line (never a secret).
 #[derive(Default)]
 struct Seen {
@@ -191,7 +196,6 @@ async fn api(state: &AppState, req: Request<Incoming>, seen: &mut Seen) -> Outco
         raw_query: body.is_empty().then(|| parts.uri.query().unwrap_or("")),
     };
     let key_id = params.get("access_key_id").unwrap_or_default();
-    let short = |v: &str| printable(&v.chars().take(40).collect::<String>());
     seen.access_key_id = short(key_id);
     seen.req_id = params.get("req_id").map(short).unwrap_or_default();
     state.throttle.check(key_id).map_err(|e| {
