@@ -71,6 +71,11 @@ pub fn run(args: Args) -> CliResult {
             Some(key) => print_first_key(key, gw.addr)?,
             None => outln!("Using the access keys already in the data dir (qcgate keys list).")?,
         }
+        outln!("Console: http://{}/console/", gw.addr)?;
+        match cfg.metrics.serve.as_str() {
+            "off" => {}
+            who => outln!("Metrics: http://{}/metrics ({who})", gw.addr)?,
+        }
         if let Err(e) = print_what_is_real(&cfg) {
             tracing::warn!(error = %e, "listing clusters for the banner");
         }

@@ -2,6 +2,7 @@
 //! request path (parse → authenticate → dispatch → handle) and renders the
 //! envelope. Every `/iaas` answer is HTTP 200 with `application/json`.
 
+mod console;
 mod envelope;
 mod idle;
 mod raw_errors;
@@ -35,6 +36,9 @@ pub async fn handle(
     peer: std::net::SocketAddr,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path();
+    if let Some(page) = console::file(path) {
+        return page;
+    }
     match path {
         "/iaas" | "/iaas/" => {}
         "/healthz" => return envelope::json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
