@@ -46,7 +46,7 @@ async fn browser(port: u16, profile: &std::path::Path) -> fantoccini::Client {
             "binary": "/usr/bin/chromium",
             "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", "--disable-quic", format!("--user-data-dir={}", profile.display())]
+                     "--no-first-run", "--disable-quic", "--window-size=1280,860", format!("--user-data-dir={}", profile.display())]
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -75,88 +75,140 @@ async fn text_of(b: &fantoccini::Client, css: &str, pred: impl Fn(&str) -> bool)
     }
 }
 
+/// Saves what the browser shows, under target/console (for a person to look at).
+async fn screenshot(b: &fantoccini::Client, name: &str) {
+    let png = b.screenshot().await.expect("screenshot");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("png");
+}
+
+/// The page's signer and the Rust one give the same signed query.
+async fn same_signatures(b: &fantoccini::Client) {
+    let vectors: Vec<Vec<(&str, &str)>> = vec![
+        vec![("action", "DescribeJobs"), ("zone", "sh1a")],
+        vec![
+            ("action", "RunClusterCustomService"),
+            ("service_params", r#"{"host":"a b","pw":"x+y=z&w"}"#),
+        ],
+        vec![
+            ("action", "DescribeClusters"),
+            ("search_word", "中文 ~*'()!"),
+            ("clusters.1", "cl-abc"),
+            ("clusters.2", "cl-def"),
+        ],
+    ];
+    for (n, v) in vectors.into_iter().enumerate() {
+        let mut params: Vec<(String, String)> = v
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, val) in [
+            ("access_key_id", "QYACCESSKEYIDEXAMPLE"),
+            ("req_id", "0123456789abcdef0123456789abcdef"),
+            ("time_stamp", "2026-12-05T10:00:00Z"),
+            ("signature_method", "HmacSHA256"),
+            ("signature_version", "1"),
+            ("version", "1"),
+        ] {
+            params.push((k.to_string(), val.to_string()));
+        }
+        let secret = format!("SECRET{n}/+=example");
+        let creds = qcgate::client::Credentials {
+            access_key_id: "QYACCESSKEYIDEXAMPLE".into(),
+            secret_access_key: qcgate::secret::Secret::new(secret.clone()),
+        };
+        let rust = qcgate::client::sign(&creds, "GET", "/iaas/", params.clone());
+        let map: serde_json::Map<String, serde_json::Value> = params
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
+        let js = b
+            .execute(
+                "return signedQuery(arguments[0], arguments[1])",
+                vec![serde_json::Value::Object(map), secret.into()],
+            )
+            .await
+            .expect("js");
+        assert_eq!(js, serde_json::Value::String(rust), "vector {n}");
+    }
+}
+
+async fn click(b: &fantoccini::Client, css: &str) {
+    b.find(Locator::Css(css))
+        .await
+        .expect("element")
+        .click()
+        .await
+        .expect("click");
+}
+
+async fn type_into(b: &fantoccini::Client, id: &str, text: &str) {
+    let e = b.find(Locator::Id(id)).await.expect("field");
+    e.clear().await.expect("clear");
+    e.send_keys(text).await.expect("type");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_and_shows_jobs_and_clusters() {
-    let h = Harness::start(0).await;
-    h.add_cluster("cl-console1", ZONE, &h.owner_a);
+    // Jobs take 3 s, so the page shows one waiting or running first.
+    let h = Harness::start(3000).await;
+    for id in ["cl-console0", "cl-console1", "cl-console2"] {
+        h.add_cluster(id, ZONE, &h.owner_a);
+    }
     let mut c = h.client_a();
-    let r = start_standby(&mut c, "cl-console1", "cl-9np7ig3g").await;
-    let job = r["job_id"].as_str().expect("job").to_string();
-    wait_job(&mut c, &job, Duration::from_secs(10)).await;
-
     let (_driver, port) = chromedriver();
     let profile = tempfile::tempdir().expect("profile");
     let b = browser(port, profile.path()).await;
     let base = h.endpoint.trim_end_matches("/iaas/").to_string();
     b.goto(&format!("{base}/console/")).await.expect("page");
+    same_signatures(&b).await;
 
     // A wrong secret is an error on the page, not a signed-in view.
-    b.find(Locator::Id("key-id"))
-        .await
-        .expect("field")
-        .send_keys(&h.a.access_key_id)
-        .await
-        .expect("type");
-    b.find(Locator::Id("secret"))
-        .await
-        .expect("field")
-        .send_keys("not-the-secret")
-        .await
-        .expect("type");
-    b.find(Locator::Id("signin-button"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("click");
+    type_into(&b, "key-id", &h.a.access_key_id).await;
+    type_into(&b, "secret", "not-the-secret").await;
+    click(&b, "#signin-button").await;
     let err = text_of(&b, "#error", |t| !t.is_empty()).await;
     assert!(err.contains("AuthFailure"), "{err}");
+    screenshot(&b, "wrong-secret").await;
 
-    // The right one: the job, its status, its detail (no password).
-    let secret = b.find(Locator::Id("secret")).await.expect("field");
-    secret.clear().await.expect("clear");
-    secret
-        .send_keys(h.a.secret_access_key.expose())
-        .await
-        .expect("type");
-    b.find(Locator::Id("signin-button"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("click");
+    // The right one; a job submitted now goes from waiting or running to
+    // successful on the page (it polls), and its detail has no password.
+    type_into(&b, "secret", h.a.secret_access_key.expose()).await;
+    click(&b, "#signin-button").await;
+    text_of(&b, "#jobs-updated", |t| t.contains("job(s)")).await;
+    let r = start_standby(&mut c, "cl-console1", "cl-console0").await;
+    let job = r["job_id"].as_str().expect("job").to_string();
     let row = format!("#jobs-table tr[data-job='{job}']");
+    text_of(&b, &row, |t| t.contains("pending") || t.contains("working")).await;
     let shown = text_of(&b, &row, |t| t.contains("successful")).await;
     assert!(shown.contains("RunClusterCustomService"), "{shown}");
-    b.find(Locator::Css(&row))
-        .await
-        .expect("row")
-        .click()
-        .await
-        .expect("click");
+    click(&b, &row).await;
     let detail = text_of(&b, "#job-detail", |t| t.contains("directive")).await;
     assert!(
         detail.contains("start_standby") && !detail.contains("Passwd@123"),
         "{detail}"
     );
+    screenshot(&b, "jobs").await;
 
-    // A job submitted now appears without reloading (the list polls).
-    let r = rccs(&mut c, "cl-console1", "stop_standby", "", "").await;
-    let second = r["job_id"].as_str().expect("job").to_string();
-    text_of(&b, &format!("#jobs-table tr[data-job='{second}']"), |t| {
-        t.contains("successful")
-    })
+    // The clusters' tree, seed 003's A └── B └── C, simulated.
+    let r = start_standby(&mut c, "cl-console2", "cl-console1").await;
+    wait_job(
+        &mut c,
+        r["job_id"].as_str().expect("job"),
+        Duration::from_secs(10),
+    )
     .await;
-
-    // The clusters' tree says the cluster is simulated.
-    b.find(Locator::Css("#tabs button[data-tab='clusters']"))
-        .await
-        .expect("tab")
-        .click()
-        .await
-        .expect("click");
-    let tree = text_of(&b, "#clusters-list", |t| t.contains("cl-console1")).await;
-    assert!(tree.contains("simulated"), "{tree}");
+    click(&b, "#tabs button[data-tab='clusters']").await;
+    let tree = text_of(&b, "#clusters-list", |t| t.contains("cl-console2")).await;
+    assert!(
+        tree.starts_with("cl-console0 (PRIMARY")
+            && tree.contains("└── cl-console1 (STANDBY, sync NORMAL")
+            && tree.contains("    └── cl-console2 (STANDBY")
+            && tree.contains("simulated"),
+        "{tree}"
+    );
+    screenshot(&b, "clusters").await;
 
     // The key is in this tab's session storage, never in a cookie.
     let cookie = b

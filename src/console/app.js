@@ -36,6 +36,14 @@ function reqId() {
   return Array.from(a, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+// The signed query for exactly these parameters: every one, sorted by
+// name, RFC 3986-encoded; the signature of "GET\n/iaas/\n" + that.
+async function signedQuery(p, secret) {
+  const query = Object.keys(p).sort().map((k) => `${rfc3986(k)}=${rfc3986(p[k])}`).join("&");
+  const signature = await hmacBase64(secret, `GET\n/iaas/\n${query}`);
+  return `${query}&signature=${rfc3986(signature)}`;
+}
+
 // One signed call; lists as {"jobs": ["j-…"]} become jobs.1=…
 async function call(action, params = {}) {
   const p = {
@@ -52,9 +60,7 @@ async function call(action, params = {}) {
     if (Array.isArray(v)) v.forEach((x, i) => { p[`${k}.${i + 1}`] = String(x); });
     else if (v !== undefined && v !== "") p[k] = String(v);
   }
-  const query = Object.keys(p).sort().map((k) => `${rfc3986(k)}=${rfc3986(p[k])}`).join("&");
-  const signature = await hmacBase64(session.secret, `GET\n/iaas/\n${query}`);
-  const r = await fetch(`/iaas/?${query}&signature=${rfc3986(signature)}`);
+  const r = await fetch(`/iaas/?${await signedQuery(p, session.secret)}`);
   const body = await r.json();
   if (body.ret_code !== 0) throw new Error(body.message || `ret_code ${body.ret_code}`);
   return body;
