@@ -63,6 +63,12 @@ impl ApiError {
         ApiError::ResourceNotFound(format!("resource [{id}] not found"))
     }
 
+    /// For a lookup scoped to a zone: says which zone was asked (the same
+    /// words whether the id exists elsewhere or not at all).
+    pub fn not_found_in_zone(id: &str, zone: &str) -> Self {
+        ApiError::ResourceNotFound(format!("resource [{id}] not found in zone [{zone}]"))
+    }
+
     /// The JSON envelope, keys in a stable order.
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();

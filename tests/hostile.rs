@@ -237,3 +237,27 @@ async fn ten_thousand_random_parameter_sets_signed_independently_all_verify() {
     assert!((300..4_000).contains(&as_it_stands), "{as_it_stands}");
     h.stop().await;
 }
+
+/// A body declared larger than the limit is refused at once, not after the
+/// body timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_declared_body_is_refused_at_once() {
+    let h = Harness::start(0).await;
+    let started = std::time::Instant::now();
+    let reply = raw_exchange(
+        &h,
+        b"POST /iaas/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 2000000\r\n\r\naction=DescribeJobs"
+            .to_vec(),
+    )
+    .await;
+    assert!(
+        reply.contains("\"ret_code\":1100") && reply.contains("larger than 1 MiB"),
+        "{reply}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    h.stop().await;
+}

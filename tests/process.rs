@@ -1017,3 +1017,35 @@ fn json_logs_name_requests_and_jobs_and_no_secret() {
         "{text}"
     );
 }
+
+/// `call`'s errors say what to do: the credentials' variables, the endpoint.
+#[test]
+fn call_errors_name_the_endpoint_and_the_credentials_variables() {
+    let out = Command::new(BIN)
+        .args(["call", "DescribeJobs"])
+        .env_remove("QCGATE_ACCESS_KEY_ID")
+        .env_remove("QCGATE_SECRET_ACCESS_KEY")
+        .output()
+        .expect("call");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("QCGATE_ACCESS_KEY_ID") && err.contains("QCGATE_SECRET_ACCESS_KEY"),
+        "{err}"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}/iaas/");
+    let out = Command::new(BIN)
+        .args(["call", "DescribeJobs", "--endpoint", &endpoint])
+        .env("QCGATE_ACCESS_KEY_ID", "x")
+        .env("QCGATE_SECRET_ACCESS_KEY", "y")
+        .output()
+        .expect("call");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains(&endpoint), "{err}");
+}

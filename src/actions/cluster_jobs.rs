@@ -57,7 +57,10 @@ pub async fn run(
         let cluster = store
             .cluster(owner, id)?
             .filter(|c| zone.as_ref().is_none_or(|z| c.zone == *z))
-            .ok_or_else(|| ApiError::not_found(id))?;
+            .ok_or_else(|| match &zone {
+                Some(z) => ApiError::not_found_in_zone(id, z),
+                None => ApiError::not_found(id),
+            })?;
         let job = store.readers.with(|conn| {
             Ok(new_job(
                 cx,

@@ -41,7 +41,10 @@ impl Action for RestartClusterService {
             let job = store
                 .cluster(&cx.caller.owner, id)?
                 .filter(|c| zone.as_ref().is_none_or(|z| c.zone == *z))
-                .ok_or_else(|| ApiError::not_found(id))
+                .ok_or_else(|| match &zone {
+                    Some(z) => ApiError::not_found_in_zone(id, z),
+                    None => ApiError::not_found(id),
+                })
                 .and_then(|c| {
                     store.readers.with(|conn| {
                         Ok(cluster_jobs::new_job(

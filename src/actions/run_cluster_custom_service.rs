@@ -41,7 +41,7 @@ impl Action for RunClusterCustomService {
                 .and_then(|found| {
                     found
                         .filter(|c| c.zone == zone)
-                        .ok_or_else(|| ApiError::not_found(cluster_id))
+                        .ok_or_else(|| ApiError::not_found_in_zone(cluster_id, zone))
                 })
                 .and_then(|cluster| new_job(cx, &cluster, service_name, zone));
             let (new_job, role) = match validated {

@@ -16,9 +16,9 @@ pub struct Args {
     #[arg(long, default_value = "http://127.0.0.1:7777/iaas/")]
     endpoint: String,
     #[arg(long, env = "QCGATE_ACCESS_KEY_ID")]
-    access_key_id: String,
+    access_key_id: Option<String>,
     #[arg(long, env = "QCGATE_SECRET_ACCESS_KEY", hide_env_values = true)]
-    secret_access_key: String,
+    secret_access_key: Option<String>,
     /// Added as zone= unless a zone parameter is given.
     #[arg(long)]
     zone: Option<String>,
@@ -47,22 +47,38 @@ pub fn run(args: Args) -> CliResult {
     {
         pairs.push(("zone".into(), z.clone()));
     }
-    let creds = Credentials {
-        access_key_id: args.access_key_id.clone(),
-        secret_access_key: Secret::new(args.secret_access_key.clone()),
+    let (Some(id), Some(secret)) = (&args.access_key_id, &args.secret_access_key) else {
+        return Err(
+            "no access key: give --access-key-id and --secret-access-key, \
+                    or set QCGATE_ACCESS_KEY_ID and QCGATE_SECRET_ACCESS_KEY \
+                    (qcgate serve printed the first key; qcgate keys create makes more)"
+                .into(),
+        );
     };
-    let mut client = Client::new(&args.endpoint, creds)?;
+    let creds = Credentials {
+        access_key_id: id.clone(),
+        secret_access_key: Secret::new(secret.clone()),
+    };
+    let mut client = Client::new(&args.endpoint, creds)
+        .map_err(|e| format!("the endpoint {} is not usable: {e}", args.endpoint))?;
     let borrowed: Vec<(&str, &str)> = pairs
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let reply = super::runtime()?.block_on(async {
-        if args.post {
-            client.call_post(&args.action, &borrowed).await
-        } else {
-            client.call(&args.action, &borrowed).await
-        }
-    })?;
+    let reply = super::runtime()?
+        .block_on(async {
+            if args.post {
+                client.call_post(&args.action, &borrowed).await
+            } else {
+                client.call(&args.action, &borrowed).await
+            }
+        })
+        .map_err(|e| {
+            format!(
+                "could not reach {} ({e}); is qcgate serve running there? (--endpoint)",
+                args.endpoint
+            )
+        })?;
     outln!("{}", serde_json::to_string_pretty(&reply)?)?;
     let ok = reply.get("ret_code").and_then(|v| v.as_i64()) == Some(0);
     if !ok {

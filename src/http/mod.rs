@@ -255,6 +255,16 @@ async fn read_form(
             "a POST body must be application/x-www-form-urlencoded".into(),
         ));
     }
+    // A body declared too large is refused at once, not after waiting for it.
+    let declared = headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_INPUT as u64) {
+        return Err(ApiError::InvalidParameter(
+            "the request body is larger than 1 MiB".into(),
+        ));
+    }
     let limited = Limited::new(body, MAX_INPUT);
     match tokio::time::timeout(state.body_timeout, limited.collect()).await {
         Err(_) => Err(ApiError::InvalidParameter(
