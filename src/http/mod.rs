@@ -55,7 +55,11 @@ pub async fn handle(
     let mut seen = Seen::default();
     let (action, code, jobs, body) = match api(&state, req, &mut seen).await {
         Ok((action, reply)) => {
-            let jobs = reply.job_ids();
+            let jobs = if seen.wanted {
+                reply.job_ids()
+            } else {
+                Vec::new()
+            };
             (
                 action.clone(),
                 0,
@@ -84,6 +88,9 @@ fn short(v: &str) -> String {
 /// What a request said about itself, for its log line (never a secret).
 #[derive(Default)]
 struct Seen {
+    /// Whether its line will be logged at the level set (reads are logged
+    /// at debug: at the default level nothing is gathered for them).
+    wanted: bool,
     req_id: String,
     access_key_id: String,
     owner: String,
@@ -200,8 +207,11 @@ async fn api(state: &AppState, req: Request<Incoming>, seen: &mut Seen) -> Outco
         raw_query: body.is_empty().then(|| parts.uri.query().unwrap_or("")),
     };
     let key_id = params.get("access_key_id").unwrap_or_default();
-    seen.access_key_id = short(key_id);
-    seen.req_id = params.get("req_id").map(short).unwrap_or_default();
+    seen.wanted = !action.starts_with("Describe") || tracing::enabled!(tracing::Level::DEBUG);
+    if seen.wanted {
+        seen.access_key_id = short(key_id);
+        seen.req_id = params.get("req_id").map(short).unwrap_or_default();
+    }
     state.throttle.check(key_id).map_err(|e| {
         seen.throttled = true;
         (action.clone(), e)
@@ -215,11 +225,14 @@ async fn api(state: &AppState, req: Request<Incoming>, seen: &mut Seen) -> Outco
     .map_err(|e| {
         if matches!(e, ApiError::AuthFailure) {
             state.throttle.record_failure(key_id);
+            seen.access_key_id = short(key_id);
         }
         (action.clone(), e)
     })?;
 
-    seen.owner = caller.owner.clone();
+    if seen.wanted {
+        seen.owner = caller.owner.clone();
+    }
 
     // dispatch
     let name = params.required("action").map_err(|e| (action.clone(), e))?;
