@@ -88,6 +88,7 @@ async fn start_with(
     cfg: &Config,
     make: impl FnOnce(&Store) -> Result<Arc<dyn Executor>, StartError>,
 ) -> Result<Gateway, StartError> {
+    crate::metrics::init(crate::actions::names());
     std::fs::create_dir_all(&cfg.data_dir).map_err(StoreError::from)?;
     let lock = lock_data_dir(cfg)?;
 

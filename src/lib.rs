@@ -6,6 +6,7 @@
 //! Beside it, [`worker`]: claim → execute → record.
 
 pub mod actions;
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod bench;
@@ -20,6 +21,7 @@ pub mod ids;
 pub mod lab;
 pub mod mariadb;
 pub mod metrics;
+pub mod output;
 pub mod params;
 pub mod redact;
 pub mod sealing;

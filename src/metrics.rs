@@ -4,7 +4,7 @@
 //! each standby DR tasks follow. Never a secret; resource names (cluster
 //! ids) only when `[metrics] resource_labels = true`.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::text;
@@ -102,9 +102,17 @@ struct PerAction {
     by_code: Vec<Counter>,
 }
 
-static PER_ACTION: LazyLock<Vec<PerAction>> = LazyLock::new(|| {
+static PER_ACTION: OnceLock<Vec<PerAction>> = OnceLock::new();
+
+/// Makes the series of every action the API has (the gateway calls it at
+/// start, with the actions' names).
+pub fn init(actions: Vec<&'static str>) {
+    PER_ACTION.get_or_init(|| per_action(actions));
+}
+
+fn per_action(actions: Vec<&'static str>) -> Vec<PerAction> {
     let m = &*METRICS;
-    crate::actions::names()
+    actions
         .into_iter()
         .chain(std::iter::once("unknown"))
         .map(|name| PerAction {
@@ -126,12 +134,12 @@ static PER_ACTION: LazyLock<Vec<PerAction>> = LazyLock::new(|| {
                 .collect(),
         })
         .collect()
-});
+}
 
 /// One API request. An action that does not exist counts as `unknown` (a
 /// caller's random names would grow the label set without bound).
 pub fn request(action: &str, ret_code: u32, took: Duration) {
-    let all = &*PER_ACTION;
+    let all = PER_ACTION.get_or_init(|| per_action(Vec::new()));
     let Some(a) = all.iter().find(|a| a.name == action).or_else(|| all.last()) else {
         return;
     };

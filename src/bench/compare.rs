@@ -182,7 +182,7 @@ async fn pt_table_checksum(lab: &DrLab, quiet: bool) -> (Option<f64>, Option<boo
 }
 
 pub fn print(r: &CompareReport) -> std::io::Result<()> {
-    crate::cli::outln!(
+    crate::output::outln!(
         "Content comparison of a DR task, one planted difference on the standby:\n\
          \n  table                       {} rows, {:.0} MB\n\
          \x20 full copy to the standby    {:.1} s (StartDRTasks, request → successful)\n\

@@ -190,7 +190,7 @@ async fn missing(server: &Server, acked: &[(u64, Instant)]) -> Result<usize, Dyn
 }
 
 pub fn print(r: &DrReport) -> std::io::Result<()> {
-    crate::cli::outln!(
+    crate::output::outln!(
         "DR drills on three local MariaDB servers (A → B → C), an application writing throughout:\n\
          \n  switchovers                 {}\n\
          \x20 write-unavailable window    p50 {:.1} ms   p99 {:.1} ms   (fence → promoted, measured by the gateway)\n\

@@ -56,7 +56,7 @@ impl DrLab {
         let (data, owner) = (dir.path().to_path_buf(), key.owner.clone());
         tokio::task::spawn_blocking(move || -> Result<(), String> {
             for ep in &endpoints {
-                crate::cli::servers::register(
+                crate::admin::servers::register(
                     &data,
                     &Config::default(),
                     ep,
@@ -67,7 +67,7 @@ impl DrLab {
                 .map_err(|e| e.to_string())?;
             }
             for (id, ep) in clusters.iter().zip(&endpoints) {
-                crate::cli::clusters::bind_servers(
+                crate::admin::clusters::bind_servers(
                     &data,
                     id,
                     ZONE,

@@ -21,8 +21,8 @@ use serde::Serialize;
 pub use ceiling::serve as serve_ceiling;
 use load::{LoadResult, Planned, Planner, Shape};
 
-use crate::cli::outln;
 use crate::client::{self, Credentials};
+use crate::output::outln;
 use crate::secret::Secret;
 use crate::store::{self, Durability, clusters, jobs};
 

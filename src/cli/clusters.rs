@@ -5,10 +5,8 @@ use std::process::ExitCode;
 use super::{CliResult, DataDir};
 use crate::cli::{out, outln};
 use crate::ids::{is_cluster_id, is_owner_id, is_zone};
-use crate::mariadb::{Endpoint, Login, Node};
-use crate::sealing::MasterKey;
 use crate::store::clusters::Layout;
-use crate::store::{self, clusters, servers};
+use crate::store::{self, clusters};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -87,151 +85,10 @@ fn add_on_servers(
     if flags.read_nodes + flags.analysis_nodes + flags.proxy_nodes > 0 {
         return Err("a cluster on servers has maininstance nodes only (one --server each)".into());
     }
-    let text = bind_servers(&dir.data_dir, id, zone, owner, name, endpoints)?;
+    let text =
+        crate::admin::clusters::bind_servers(&dir.data_dir, id, zone, owner, name, endpoints)?;
     outln!("{text}")?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Binds registered servers as a new cluster's nodes; returns the report.
-/// Runs its own runtime: call it off any async runtime.
-pub fn bind_servers(
-    data_dir: &std::path::Path,
-    id: &str,
-    zone: &str,
-    owner: &str,
-    name: &str,
-    endpoints: &[String],
-) -> Result<String, Box<dyn std::error::Error>> {
-    if endpoints.len() > 3 {
-        return Err("at most 3 --server (a primary and two HA standby nodes)".into());
-    }
-    let mut conn = store::open_rw(&store::db_path(data_dir))?;
-    let master = MasterKey::load_or_create(data_dir)?;
-    let mut members = Vec::new();
-    for text in endpoints {
-        let ep = Endpoint::parse(text)
-            .ok_or_else(|| format!("--server must be HOST:PORT, got {text:?}"))?;
-        let key = ep.to_string();
-        if members.iter().any(|(e, _): &(Endpoint, _)| *e == ep) {
-            return Err(format!("{key} is named twice").into());
-        }
-        let s = servers::get(&conn, &key)?.ok_or_else(|| {
-            format!("{key} is not registered (qcgate servers add --endpoint {key} …)")
-        })?;
-        if s.zone != zone {
-            return Err(format!("{key} is in zone {}, not {zone}", s.zone).into());
-        }
-        if let Some(c) = &s.cluster_id {
-            return Err(format!("{key} is already a node of {c}").into());
-        }
-        let login = Login {
-            user: s.admin_user.clone(),
-            password: servers::open_password(&master, &s)?,
-        };
-        members.push((ep, login));
-    }
-    let states = super::runtime()?.block_on(async {
-        let mut out = Vec::new();
-        for (ep, login) in &members {
-            let mut n = Node::connect(ep, login).await?;
-            out.push(n.state().await?);
-            n.close().await;
-        }
-        Ok::<_, crate::mariadb::DbError>(out)
-    })?;
-    let primary = &members[0].0;
-    let mut report = Vec::new();
-    for ((ep, _), st) in members.iter().zip(&states).skip(1) {
-        match &st.replica {
-            Some(r)
-                if r.source_port == primary.port && same_host(&r.source_host, &primary.host) =>
-            {
-                report.push(format!("{ep}: HA standby node replicating from {primary}"))
-            }
-            Some(r) => report.push(format!(
-                "warning: {ep} replicates from {}:{}, not from the primary {primary}",
-                r.source_host, r.source_port
-            )),
-            None => report.push(format!(
-                "warning: {ep} does not replicate; it is not a copy of the primary {primary}"
-            )),
-        }
-        if !st.read_only {
-            report.push(format!(
-                "warning: {ep} is writable; HA standby nodes should be read_only=ON"
-            ));
-        }
-    }
-    // A primary that replicates from another cluster's primary is that
-    // cluster's DR standby: the link is recorded as found.
-    let mut dr_source = None;
-    if let Some(r) = &states[0].replica {
-        let source = format!("{}:{}", r.source_host, r.source_port);
-        let found = servers::get(&conn, &source)?.or(servers::get(
-            &conn,
-            &format!("127.0.0.1:{}", r.source_port),
-        )?
-        .filter(|_| same_host(&r.source_host, "127.0.0.1")));
-        match found.and_then(|s| s.cluster_id) {
-            Some(c) => match clusters::get(&conn, &c)? {
-                Some(src) if src.owner == owner => {
-                    let healthy = r.io_running() && r.sql_running && r.last_error().is_none();
-                    report.push(format!(
-                        "{primary}: replicates from {source}, the primary of {c}: {id} is its DR standby"
-                    ));
-                    dr_source = Some((c, healthy));
-                }
-                _ => report.push(format!(
-                    "{primary}: replicates from {source} (another owner's)"
-                )),
-            },
-            None => report.push(format!(
-                "{primary}: replicates from {source}, which qcgate does not manage"
-            )),
-        }
-    } else if states[0].read_only {
-        report.push(format!("note: the primary {primary} is read_only=ON"));
-    }
-    let nodes: Vec<(String, &str)> = members
-        .iter()
-        .map(|_| (crate::ids::node_id(), "maininstance"))
-        .collect();
-    let added = store::with_tx(&mut conn, |c| {
-        if !clusters::create(c, id, zone, owner, name, &nodes, "active")? {
-            return Ok(false);
-        }
-        clusters::set_backend(c, id, "servers")?;
-        for ((ep, _), (node, _)) in members.iter().zip(&nodes) {
-            if !servers::bind(c, &ep.to_string(), id, node)? {
-                return Err(store::StoreError::Conflict(format!(
-                    "{ep} was taken meanwhile"
-                )));
-            }
-        }
-        if let Some((source, healthy)) = &dr_source {
-            clusters::set_standby(c, id, source, "increment")?;
-            if !healthy {
-                clusters::set_sync_status(c, id, "BROKEN")?;
-            }
-        }
-        Ok(true)
-    })?;
-    if !added {
-        return Err(format!("cluster {id} is already registered").into());
-    }
-    let mut text = format!(
-        "added {id} in {zone} for {owner} on {} server(s); primary {primary}",
-        members.len()
-    );
-    for line in report {
-        text.push_str(&format!("\n  {line}"));
-    }
-    Ok(text)
-}
-
-fn same_host(a: &str, b: &str) -> bool {
-    let loopback = |h: &str| h == "localhost" || h.starts_with("127.") || h == "::1";
-    a.eq_ignore_ascii_case(b) || (loopback(a) && loopback(b))
 }
 
 impl NodeFlags {
