@@ -563,6 +563,9 @@ async fn flow_control_and_definers_shape_the_initial_copy() {
         "{p}"
     );
     assert_eq!(p["init"]["max_mbps"], 1, "{p}");
+    // app.t and app.big (the view is not a table).
+    assert_eq!(p["init"]["tables_total"], 2, "{p}");
+    assert!(p["init"]["tables_done"].as_u64().unwrap_or(9) <= 2, "{p}");
     let j = wait_ok(&mut c, &r["job_ids"][task.as_str()]).await;
     assert_eq!(j["status"], "successful", "{j}");
     assert!(

@@ -411,6 +411,8 @@ async fn report_copy(fleet: Fleet, task: String, shaping: Shaping) {
         );
         let rate = fed as f64 / started.elapsed().as_secs_f64().max(0.001);
         let progress = json!({"init": {
+            "tables_done": shaping.tables_fed.load(Ordering::Relaxed),
+            "tables_total": shaping.tables_total.load(Ordering::Relaxed),
             "bytes_copied": fed,
             "bytes_total": total,
             "percent": (fed * 100).checked_div(total).map_or(0, |p| p.min(100)),

@@ -20,6 +20,9 @@ pub struct Shaping {
     /// (0 until the copy's size is known).
     pub fed: Arc<AtomicU64>,
     pub total: Arc<AtomicU64>,
+    /// Tables created so far on the targets, and in all.
+    pub tables_fed: Arc<AtomicU64>,
+    pub tables_total: Arc<AtomicU64>,
 }
 
 impl Shaping {
@@ -43,6 +46,8 @@ impl Shaping {
             strip_definer: !migrate_definer,
             fed: Arc::default(),
             total: Arc::default(),
+            tables_fed: Arc::default(),
+            tables_total: Arc::default(),
         }
     }
 
@@ -87,6 +92,9 @@ impl Shaping {
             } else {
                 line.clone()
             };
+            if out.starts_with(b"CREATE TABLE") {
+                self.tables_fed.fetch_add(1, Ordering::Relaxed);
+            }
             to.write_all(&out).await?;
             sent += out.len() as u64;
             self.fed.fetch_add(out.len() as u64, Ordering::Relaxed);
@@ -142,6 +150,19 @@ fn definer_len(s: &[u8]) -> Option<usize> {
         return None;
     }
     quoted(s, i + 2)
+}
+
+/// How many tables a dump creates (its `CREATE TABLE` lines).
+pub fn tables_in(path: &std::path::Path) -> u64 {
+    use std::io::BufRead;
+    let Ok(f) = std::fs::File::open(path) else {
+        return 0;
+    };
+    std::io::BufReader::new(f)
+        .split(b'\n')
+        .filter_map(Result::ok)
+        .filter(|l| l.starts_with(b"CREATE TABLE"))
+        .count() as u64
 }
 
 #[cfg(test)]

@@ -177,6 +177,10 @@ pub async fn establish(
             dump.bytes * members.len() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
+        plan.shaping.tables_total.store(
+            super::shaping::tables_in(&dump.path) * members.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         ev["seed_gtid"] = json!(dump.gtid.to_string());
         ev["seed_bytes"] = json!(dump.bytes);
         ev["seed_ms"] = json!(dump.took.as_millis() as u64);
