@@ -337,30 +337,16 @@ pub fn describe(
     f: &ClusterFilter,
 ) -> Result<(Vec<ClusterView>, u64), StoreError> {
     use rusqlite::types::Value as SqlValue;
-    let mut clause = String::from("c.owner = ?");
-    let mut args = vec![SqlValue::Text(f.owner.clone())];
-    if let Some(z) = &f.zone {
-        clause.push_str(" AND c.zone = ?");
-        args.push(SqlValue::Text(z.clone()));
-    }
+    let mut w = super::filter::Where::new("c.owner", &f.owner);
+    w.eq("c.zone", f.zone.as_ref());
     // Destroyed clusters are listed only when asked for by status.
     if f.statuses.is_empty() {
-        clause.push_str(" AND c.status <> 'ceased'");
+        w.and("c.status <> 'ceased'");
     }
-    for (col, values) in [("c.id", &f.ids), ("c.status", &f.statuses)] {
-        if !values.is_empty() {
-            clause.push_str(&format!(
-                " AND {col} IN ({})",
-                vec!["?"; values.len()].join(",")
-            ));
-            args.extend(values.iter().cloned().map(SqlValue::Text));
-        }
-    }
-    if let Some(w) = &f.search_word {
-        clause.push_str(" AND (instr(c.id, ?) > 0 OR instr(c.name, ?) > 0)");
-        args.push(SqlValue::Text(w.clone()));
-        args.push(SqlValue::Text(w.clone()));
-    }
+    w.any_of("c.id", &f.ids)
+        .any_of("c.status", &f.statuses)
+        .search("c.id", "c.name", f.search_word.as_ref());
+    let super::filter::Where { clause, mut args } = w;
     let total: i64 = conn
         .prepare_cached(&format!("SELECT COUNT(*) FROM clusters c WHERE {clause}"))?
         .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;

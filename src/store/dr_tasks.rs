@@ -177,25 +177,16 @@ pub struct TaskFilter {
 
 /// Newest first; the total counts every match before paging.
 pub fn list(conn: &Connection, f: &TaskFilter) -> Result<(Vec<DrTask>, u64), StoreError> {
-    let mut clause = String::from("owner = ?");
-    let mut args = vec![SqlValue::Text(f.owner.clone())];
+    let mut w = super::filter::Where::new("owner", &f.owner);
     if f.statuses.is_empty() {
-        clause.push_str(" AND status <> 'deleted'");
+        w.and("status <> 'deleted'");
     }
-    for (col, values) in [("id", &f.ids), ("status", &f.statuses)] {
-        if !values.is_empty() {
-            clause.push_str(&format!(
-                " AND {col} IN ({})",
-                vec!["?"; values.len()].join(",")
-            ));
-            args.extend(values.iter().cloned().map(SqlValue::Text));
-        }
-    }
-    if let Some(w) = &f.search_word {
-        clause.push_str(" AND (instr(id, ?) > 0 OR instr(name, ?) > 0)");
-        args.push(SqlValue::Text(w.clone()));
-        args.push(SqlValue::Text(w.clone()));
-    }
+    w.any_of("id", &f.ids).any_of("status", &f.statuses).search(
+        "id",
+        "name",
+        f.search_word.as_ref(),
+    );
+    let super::filter::Where { clause, mut args } = w;
     let total: i64 = conn
         .prepare(&format!("SELECT COUNT(*) FROM dr_tasks WHERE {clause}"))?
         .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?;

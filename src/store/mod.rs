@@ -10,6 +10,7 @@ mod checkpointer;
 pub mod clusters;
 pub mod dr_tasks;
 pub mod effect;
+mod filter;
 pub mod job_ids;
 pub mod jobs;
 pub mod keys;
