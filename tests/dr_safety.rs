@@ -58,6 +58,9 @@ async fn hold_journal(a1: &Mariadb, b1: &Mariadb) -> mysql_async::Conn {
     lock
 }
 
+const HAS_HB: &str = "SELECT COUNT(*) FROM information_schema.TABLES \
+                      WHERE TABLE_SCHEMA = 'qcgate_meta' AND TABLE_NAME = 'heartbeat'";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prechecks_refuse_and_a_catch_up_timeout_undoes_the_fence() {
     let (a1, b1, e1) = tokio::join!(Mariadb::start(51), Mariadb::start(52), Mariadb::start(53));
@@ -124,7 +127,9 @@ async fn prechecks_refuse_and_a_catch_up_timeout_undoes_the_fence() {
     );
     b1.exec("START SLAVE").await;
     // switchover: an errant transaction on the standby.
-    b1.exec("SET GLOBAL read_only=OFF; CREATE DATABASE errant; SET GLOBAL read_only=ON")
+    // (In a domain of its own: in domain 0 the next heartbeat from the source
+    // would stop the applier, strict mode refusing the out-of-order seq.)
+    b1.exec("SET GLOBAL read_only=OFF; SET SESSION gtid_domain_id=9; CREATE DATABASE errant; SET GLOBAL read_only=ON")
         .await;
     refused_with(
         &run_job(&mut c, "cl-bbbb0002", "switchover", "").await,
@@ -136,6 +141,13 @@ async fn prechecks_refuse_and_a_catch_up_timeout_undoes_the_fence() {
     );
     // (The errant database is dropped without binlogging; the GTID stays,
     // so the standby is re-copied to clear it.)
+    // The sampler of the task start_standby made heartbeats on the source.
+    let mut waited = 0;
+    while a1.text(HAS_HB).await != "1" && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(a1.text(HAS_HB).await, "1", "the source heartbeats");
     let j = run_job(&mut c, "cl-bbbb0002", "stop_standby", "").await;
     assert_eq!(j["status"], "successful", "{j}");
     b1.exec("SET SESSION sql_log_bin=0; DROP DATABASE errant; DROP DATABASE app; DROP DATABASE IF EXISTS qcgate_meta; RESET MASTER").await;
@@ -147,6 +159,9 @@ async fn prechecks_refuse_and_a_catch_up_timeout_undoes_the_fence() {
     )
     .await;
     assert_eq!(j["status"], "successful", "{j}");
+    // The source's heartbeat table came with the copy, so the heartbeats
+    // that follow replicate instead of stopping the standby's applier.
+    assert_eq!(b1.text(HAS_HB).await, "1", "copied to the standby");
     // switchover: a write transaction left open on the primary.
     let mut long = a1.root().await;
     long.query_drop("START TRANSACTION; INSERT INTO app.t VALUES (777777, 'open')")

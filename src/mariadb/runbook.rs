@@ -201,6 +201,22 @@ pub async fn user_schemas(node: &mut Node) -> Result<Vec<String>, DbError> {
     Ok(rows.iter().map(|r| cell(r, 0)).collect())
 }
 
+/// What a full copy takes: the user schemas, and qcgate's own when the
+/// source has it, since heartbeat and journal rows replicate into it later.
+pub async fn copy_schemas(node: &mut Node) -> Result<Vec<String>, DbError> {
+    let mut schemas = user_schemas(node).await?;
+    let meta = node
+        .rows(&format!(
+            "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {}",
+            node.lit(META_DB)
+        ))
+        .await?;
+    if !meta.is_empty() {
+        schemas.push(META_DB.to_string());
+    }
+    Ok(schemas)
+}
+
 /// Write transactions open longer than `secs` (they would hold the fence).
 pub async fn long_write_transactions(node: &mut Node, secs: u64) -> Result<Vec<String>, DbError> {
     let rows = node

@@ -69,7 +69,7 @@ pub async fn run(mut op: Op) -> Result<Done, Failure> {
     op.steps.done("primary", "").await?;
 
     if !standbys.is_empty() {
-        let schemas = runbook::user_schemas(&mut p).await.map_err(db)?;
+        let schemas = runbook::copy_schemas(&mut p).await.map_err(db)?;
         op.steps
             .begin("copy", format!("schemas: {}", schemas.join(", ")))
             .await?;

@@ -39,7 +39,23 @@ pub async fn run(op: &mut Op, what: &str) -> Result<Detached, Failure> {
             format!("apply what was received, up to {}", r.received),
         )
         .await?;
-    if !r.sql_running && r.last_sql_errno == 0 {
+    if !r.sql_running && r.last_sql_errno != 0 {
+        // Waiting cannot help: the applier stopped on an error.
+        let f = Failure::new(
+            5000,
+            format!(
+                "ReplicationFailed, {} stopped applying at {} with SQL error {}: {}; fix or skip that transaction first; nothing was changed",
+                b.primary.name(),
+                st.slave_pos,
+                r.last_sql_errno,
+                r.last_sql_error
+            ),
+            false,
+        );
+        op.steps.failed("drain", f.message.clone()).await;
+        return Err(op.steps.fail(f, &ev));
+    }
+    if !r.sql_running {
         s.exec("START SLAVE SQL_THREAD").await.map_err(db)?;
     }
     let drained = s

@@ -37,7 +37,7 @@ pub struct Sides<'a> {
 pub struct Checked {
     pub items: Vec<Item>,
     pub source_state: Option<NodeState>,
-    /// The source's user schemas.
+    /// What a full copy takes (`runbook::copy_schemas`).
     pub schemas: Vec<String>,
 }
 
@@ -212,7 +212,7 @@ pub async fn run(fleet: &Fleet, s: &Sides<'_>) -> Checked {
             .map(|r| cell(r, 0).to_ascii_uppercase())
             .filter(|g| g.contains(" ON *.* "))
             .collect();
-        let schemas = runbook::user_schemas(&mut src).await?;
+        let schemas = runbook::copy_schemas(&mut src).await?;
         // Read apart: an account without BINLOG MONITOR cannot list binlogs.
         let oldest = if s.full {
             Ok(GtidPos::default())
