@@ -124,7 +124,18 @@ async fn seed_002_dr_task_on_real_servers() {
         ("description", "semi;colon is fine but < is not", 1100),
         ("direction", "sideways", 1100),
         ("sync_way", "later", 1100),
-        ("objects", r#"[{"db_name":"app","table_name":["t"]}]"#, 1100),
+        ("objects", r#"[{"table_name":["t"]}]"#, 1100),
+        ("objects", r#"[{"db_name":"app","table_name":[]}]"#, 1100),
+        (
+            "objects",
+            r#"[{"db_name":"app","table_name":["a,b"]}]"#,
+            1100,
+        ),
+        (
+            "objects",
+            r#"[{"db_name":"app"},{"db_name":"app","table_name":"t"}]"#,
+            1100,
+        ),
         ("objects", "not json", 1100),
         ("flow_control", r#"{"max_mbps":10000}"#, 1100),
         (
@@ -310,11 +321,18 @@ async fn seed_002_dr_task_on_real_servers() {
     })
     .await;
     assert!(p["lag_trx"].as_u64().unwrap_or(0) > 0, "{p}");
-    hold.query_drop("UNLOCK TABLES").await.expect("unlock");
-    progress_until(&mut c, &task, "caught up", |p| {
-        p["sync_status"] == "NORMAL" && p["lag_trx"] == 0
+    // The applier is held: RTO in time is at least the wait, and says so.
+    let p = progress_until(&mut c, &task, "rto capped", |p| {
+        p["rto"]["delay_capped"] == true
     })
     .await;
+    assert!(p["rto"]["delay_ms"].as_f64().unwrap_or(0.0) >= 500.0, "{p}");
+    hold.query_drop("UNLOCK TABLES").await.expect("unlock");
+    let p = progress_until(&mut c, &task, "caught up", |p| {
+        p["sync_status"] == "NORMAL" && p["lag_trx"] == 0 && p["rto"]["delay_capped"] == false
+    })
+    .await;
+    assert!(p["rto"]["delay_ms"].as_f64().unwrap_or(1e9) < 500.0, "{p}");
     // A replication error is an error in the log; its end too.
     b1.exec("STOP SLAVE SQL_THREAD").await;
     progress_until(&mut c, &task, "broken", |p| p["sync_status"] == "BROKEN").await;
@@ -580,5 +598,176 @@ async fn flow_control_and_definers_shape_the_initial_copy() {
         !definer.is_empty() && definer != "root@localhost",
         "{definer}"
     );
+    h.stop().await;
+}
+
+/// `objects` selects databases and tables: the copy takes only them, the
+/// standby's applier skips the rest (replication keeps running), and the
+/// comparison looks at them only. Objects the source lacks fail the pre-check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_select_what_is_copied_replicated_and_compared() {
+    let (a1, b1) = tokio::join!(Mariadb::start(93), Mariadb::start(94));
+    a1.make_primary_with_data(50).await;
+    a1.exec(
+        "CREATE DATABASE shop; CREATE DATABASE other; \
+         CREATE TABLE shop.orders (id INT PRIMARY KEY, v INT) ENGINE=InnoDB; \
+         CREATE TABLE shop.carts (id INT PRIMARY KEY, v INT) ENGINE=InnoDB; \
+         CREATE TABLE other.x (id INT PRIMARY KEY, v INT) ENGINE=InnoDB; \
+         INSERT INTO shop.orders VALUES (1, 1), (2, 2); INSERT INTO shop.carts VALUES (1, 1); \
+         INSERT INTO other.x VALUES (1, 1)",
+    )
+    .await;
+    let h = Harness::start(0).await;
+    let d = h.dir.path();
+    for m in [&a1, &b1] {
+        ok(register(d, m, ZONE));
+    }
+    ok(bind(d, "cl-srce0006", ZONE, &h.owner_a, &[&a1]));
+    ok(bind(d, "cl-stby0006", ZONE, &h.owner_a, &[&b1]));
+    let mut c = h.client_a();
+    let create = |name: &'static str, objects: &'static str| {
+        [
+            ("name", name),
+            ("standby_cluster", "cl-stby0006"),
+            ("source_cluster", "cl-srce0006"),
+            ("objects", objects),
+        ]
+    };
+
+    // A table the source does not have fails the pre-check, named.
+    let r = call(
+        &mut c,
+        "CreateDRTask",
+        &create(
+            "wrong-objects",
+            r#"[{"db_name":"shop","table_name":["orders","nope"]}]"#,
+        ),
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let wrong = r["dr_task_id"].as_str().expect("id").to_string();
+    let pc = precheck(&mut c, &wrong).await;
+    assert_eq!(pc["result"], false, "{pc}");
+    let i = item(&pc, "srcObjectsExist");
+    assert_eq!(i["result"], "FAILED", "{pc}");
+    assert!(
+        i["failed_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("shop.nope"),
+        "{i}"
+    );
+    let r = call(&mut c, "DeleteDRTasks", &[("dr_tasks.1", &wrong)]).await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+
+    let r = call(
+        &mut c,
+        "CreateDRTask",
+        &create(
+            "some-objects",
+            r#"[{"db_name":"app"},{"db_name":"shop","table_name":"orders"}]"#,
+        ),
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let task = r["dr_task_id"].as_str().expect("id").to_string();
+    let pc = precheck(&mut c, &task).await;
+    assert_eq!(pc["result"], true, "{pc}");
+    assert_eq!(item(&pc, "srcObjectsExist")["result"], "PASSED", "{pc}");
+    let r = call(
+        &mut c,
+        "StartDRTasks",
+        &[("dr_tasks.1", &task), ("confirm_alarms", "1")],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let j = wait_ok(&mut c, &r["job_ids"][task.as_str()]).await;
+    assert_eq!(j["status"], "successful", "{j}");
+
+    // The copy: the selection only.
+    let tables = "SELECT GROUP_CONCAT(CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) ORDER BY 1) \
+                  FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('app', 'shop', 'other')";
+    assert_eq!(b1.text(tables).await, "app.t,shop.orders");
+    assert_eq!(b1.count("shop.orders").await, 2);
+    // Replication: writes everywhere on the source, only the selection
+    // arrives, and the applier keeps running.
+    a1.exec(
+        "INSERT INTO app.t VALUES (9001, 'new'); INSERT INTO shop.orders VALUES (3, 3); \
+         INSERT INTO shop.carts VALUES (2, 2); INSERT INTO other.x VALUES (2, 2); \
+         CREATE TABLE shop.later (id INT PRIMARY KEY) ENGINE=InnoDB; CREATE DATABASE newdb",
+    )
+    .await;
+    let g = a1.gtid().await;
+    assert!(b1.wait_for(&g).await, "the standby's position reaches {g}");
+    assert_eq!(b1.slave_field("Slave_SQL_Running").await, "Yes");
+    assert_eq!(b1.slave_field("Last_SQL_Errno").await, "0");
+    assert_eq!(b1.count("shop.orders").await, 3);
+    assert_eq!(
+        b1.text("SELECT COUNT(*) FROM app.t WHERE id = 9001").await,
+        "1"
+    );
+    assert_eq!(b1.text(tables).await, "app.t,shop.orders");
+    assert_eq!(
+        b1.text("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('other', 'newdb')")
+            .await,
+        "0"
+    );
+    progress_until(&mut c, &task, "in sync", |p| {
+        p["sync_status"] == "NORMAL" && p["lag_trx"] == 0
+    })
+    .await;
+
+    // The comparison: the selected tables, all consistent.
+    let r = compare(&mut c, &task).await;
+    assert_eq!(r["summary"]["objects"], "CONSISTENT", "{r}");
+    let names: Vec<String> = r["table_set"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .map(|t| {
+            format!(
+                "{}.{}",
+                t["db_name"].as_str().unwrap_or(""),
+                t["table_name"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(names, ["app.t", "shop.orders"], "{r}");
+    assert_eq!(table(&r, "orders")["content_result"], "CONSISTENT", "{r}");
+    let filter = "app.%,shop.orders,qcgate\\_meta.%";
+    assert_eq!(b1.text("SELECT @@replicate_wild_do_table").await, filter);
+    // A restart clears the variable: the sampler sets it again, and what
+    // was written meanwhile outside the selection is skipped.
+    let mut b1 = b1;
+    b1.restart().await;
+    a1.exec("INSERT INTO other.x VALUES (3, 3); INSERT INTO shop.orders VALUES (4, 4)")
+        .await;
+    let g = a1.gtid().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while b1.text("SELECT @@replicate_wild_do_table").await != filter {
+        assert!(Instant::now() < deadline, "the filter was not set again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(b1.wait_for(&g).await, "the standby reaches {g}");
+    assert_eq!(b1.count("shop.orders").await, 4);
+    assert_eq!(
+        b1.text("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'other'")
+            .await,
+        "0"
+    );
+    let r = call(
+        &mut c,
+        "DescribeDRTaskLogs",
+        &[("dr_task", &task), ("limit", "100")],
+    )
+    .await;
+    assert!(r.to_string().contains("filter_restored"), "{r}");
+    // Stopped, the standby keeps no filter for whatever replicates next.
+    let r = call(&mut c, "StopDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let j = wait_ok(&mut c, &r["job_ids"][task.as_str()]).await;
+    assert_eq!(j["status"], "successful", "{j}");
+    assert_eq!(b1.text("SELECT @@replicate_wild_do_table").await, "");
+    assert!(!b1.read_only().await, "the standby took writes");
     h.stop().await;
 }

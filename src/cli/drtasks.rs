@@ -132,15 +132,14 @@ pub fn run(cmd: Command) -> CliResult {
                         0.5
                     };
                     outln!(
-                        "  sync {} {} lag {} trx (not received {}, not applied {}), heartbeat delay {} ms",
+                        "  sync {} {} lag {} trx (not received {}, not applied {}), heartbeat delay {} ms, apply delay {} ms",
                         bar(share),
                         p["sync_status"].as_str().unwrap_or("?"),
                         lag.map_or("?".into(), |l| l.to_string()),
                         p["rpo"]["lag_trx"],
                         p["rto"]["lag_trx"],
-                        p["rpo"]["delay_ms"]
-                            .as_f64()
-                            .map_or("-".into(), |d| format!("{d:.0}"))
+                        ms(&p["rpo"]["delay_ms"], false),
+                        ms(&p["rto"]["delay_ms"], p["rto"]["delay_capped"] == true)
                     )?;
                     if let Some(e) = p["last_error"].as_str() {
                         outln!("  replication error: {e}")?;
@@ -213,4 +212,11 @@ fn owners(conn: &rusqlite::Connection) -> Result<Vec<String>, Box<dyn std::error
     let mut stmt = conn.prepare("SELECT DISTINCT owner FROM dr_tasks ORDER BY owner")?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A delay for people: `-` when unknown, `≥` when it hit its cap.
+fn ms(v: &serde_json::Value, capped: bool) -> String {
+    v.as_f64().map_or("-".into(), |d| {
+        format!("{}{d:.0}", if capped { ">=" } else { "" })
+    })
 }

@@ -222,7 +222,7 @@ async function showTask(id) {
     line.append("initial copy ", bar((prog.init.percent || 0) / 100), ` ${prog.init.percent || 0}% · ${prog.init.remaining_time_s || 0} s left`);
   } else if (prog.sync_status) {
     line.append(`sync ${prog.sync_status} `, bar(prog.sync_status === "NORMAL" ? 1 : 0.5),
-      ` RPO ${prog.rpo ? prog.rpo.lag_trx : "?"} trx (${prog.rpo && prog.rpo.delay_ms != null ? Math.round(prog.rpo.delay_ms) : "?"} ms) · RTO ${prog.rto ? prog.rto.lag_trx : "?"} trx`);
+      ` RPO ${prog.rpo ? prog.rpo.lag_trx : "?"} trx (${prog.rpo && prog.rpo.delay_ms != null ? Math.round(prog.rpo.delay_ms) : "?"} ms) · RTO ${prog.rto ? prog.rto.lag_trx : "?"} trx (${prog.rto && prog.rto.delay_ms != null ? (prog.rto.delay_capped ? "≥" : "") + Math.round(prog.rto.delay_ms) : "?"} ms)`);
     line.className = `progress sync-${prog.sync_status}`;
   } else {
     line.textContent = "not replicating";

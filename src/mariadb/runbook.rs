@@ -84,6 +84,15 @@ pub async fn replicate_from(
     node.exec("START SLAVE").await
 }
 
+/// Sets which tables the applier takes (`replicate_wild_do_table`; empty:
+/// all). The applier must be stopped for it, so replication stops here.
+pub async fn set_filter(node: &mut Node, patterns: &str) -> Result<(), DbError> {
+    node.exec("STOP SLAVE").await?;
+    let lit = node.lit(patterns);
+    node.exec(&format!("SET GLOBAL replicate_wild_do_table={lit}"))
+        .await
+}
+
 /// Stops replicating for good and takes writes.
 pub async fn promote(node: &mut Node) -> Result<(), DbError> {
     node.exec("STOP SLAVE").await?;

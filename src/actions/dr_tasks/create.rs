@@ -32,10 +32,12 @@ fn is_description(s: &str) -> bool {
 }
 
 fn is_schema_name(s: &str) -> bool {
-    (1..=64).contains(&s.chars().count()) && !s.contains(['`', '\0', '/', '\\', '.'])
+    // `,` separates the standby's replication filter patterns.
+    (1..=64).contains(&s.chars().count()) && !s.contains(['`', '\0', '/', '\\', '.', ','])
 }
 
-/// `objects`: `["*"]` (all), or `[{"db_name": "app"}, …]`.
+/// `objects`: `["*"]` (all), or `[{"db_name": "app"}, {"db_name": "shop",
+/// "table_name": ["orders"]}, …]`: whole databases, or some of their tables.
 fn objects(raw: Option<&str>) -> Result<Value, ApiError> {
     let Some(raw) = raw.filter(|s| !s.trim().is_empty()) else {
         return Ok(json!(["*"]));
@@ -61,18 +63,41 @@ fn objects(raw: Option<&str>) -> Result<Value, ApiError> {
         if o.keys().any(|k| k != "db_name" && k != "table_name") {
             return Err(bad("items take db_name (and table_name)"));
         }
-        if o.contains_key("table_name") {
-            return Err(bad(
-                "selects whole databases; table_name is not supported yet",
-            ));
-        }
-        let name = o["db_name"].as_str().filter(|n| is_schema_name(n));
+        let name = o
+            .get("db_name")
+            .and_then(Value::as_str)
+            .filter(|n| is_schema_name(n));
         let Some(name) = name else {
             return Err(bad(
-                "db_name must be a database name (1-64 characters, no ` / \\ .)",
+                "db_name must be a database name (1-64 characters, no ` / \\ . ,)",
             ));
         };
-        dbs.push(json!({"db_name": name}));
+        if dbs.iter().any(|d: &Value| d["db_name"] == name) {
+            return Err(bad(&format!("names the database [{name}] twice")));
+        }
+        let tables = match o.get("table_name") {
+            None => None,
+            Some(Value::String(t)) => Some(vec![t.as_str()]),
+            Some(Value::Array(a)) => Some(a.iter().map(|t| t.as_str().unwrap_or("")).collect()),
+            Some(_) => return Err(bad("table_name must be a name or a list of names")),
+        };
+        match tables {
+            None => dbs.push(json!({"db_name": name})),
+            Some(t) => {
+                if t.is_empty() || t.len() > 1000 {
+                    return Err(bad("table_name must name 1 to 1000 tables"));
+                }
+                if let Some(wrong) = t.iter().find(|t| !is_schema_name(t)) {
+                    return Err(bad(&format!(
+                        "table_name [{wrong}] is not a table name (1-64 characters, no ` / \\ . ,)"
+                    )));
+                }
+                let mut t: Vec<&str> = t;
+                t.sort_unstable();
+                t.dedup();
+                dbs.push(json!({"db_name": name, "table_name": t}));
+            }
+        }
     }
     Ok(Value::Array(dbs))
 }

@@ -13,6 +13,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::fleet::{db, internal};
+use super::scope::Scope;
 use super::{Op, ServersConfig, dr_task};
 use crate::mariadb::checksum::{self, Shape};
 use crate::mariadb::{DbError, GtidPos, Node, cell, runbook};
@@ -170,14 +171,17 @@ async fn compare(
 ) -> Result<(String, Value), Failure> {
     let (g, mut src, mut dst) = consistent_point(op, s).await?;
     let wants = |t: &str| types.iter().any(|x| x == t);
-    let schemas = scope(&mut src, &s.task.objects).await.map_err(db)?;
+    let scope = Scope::from_objects(&s.task.objects);
+    let schemas = schemas(&mut src, &scope).await.map_err(db)?;
     let mut result = json!({"at_gtid": g.to_string()});
     let mut summary = json!({"at_gtid": g.to_string()});
     if wants("objects") {
         op.steps
             .begin("objects", format!("schemas: {}", schemas.join(", ")))
             .await?;
-        let set = objects(&mut src, &mut dst, &schemas).await.map_err(db)?;
+        let set = objects(&mut src, &mut dst, &schemas, &scope)
+            .await
+            .map_err(db)?;
         let ok = set.iter().all(|o| o["result"] == "CONSISTENT");
         summary["objects"] = json!(if ok { "CONSISTENT" } else { "INCONSISTENT" });
         op.steps
@@ -192,7 +196,8 @@ async fn compare(
     let mut diffs = Vec::new();
     if wants("lines") || wants("contents") {
         for schema in &schemas {
-            let names = base_tables(&mut src, schema).await.map_err(db)?;
+            let mut names = base_tables(&mut src, schema).await.map_err(db)?;
+            names.retain(|t| scope.covers(schema, t));
             let theirs: BTreeSet<String> = base_tables(&mut dst, schema)
                 .await
                 .map_err(db)?
@@ -282,19 +287,10 @@ async fn compare(
 }
 
 /// The task's schemas: its `objects`, or every user schema of the source.
-async fn scope(src: &mut Node, objects: &Value) -> Result<Vec<String>, DbError> {
-    let named: Vec<String> = objects
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|o| o["db_name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    if named.is_empty() {
-        runbook::user_schemas(src).await
-    } else {
-        Ok(named)
+async fn schemas(src: &mut Node, scope: &Scope) -> Result<Vec<String>, DbError> {
+    match scope {
+        Scope::All => runbook::user_schemas(src).await,
+        Scope::Some(s) => Ok(s.iter().map(|x| x.db.clone()).collect()),
     }
 }
 
@@ -319,6 +315,7 @@ async fn count(n: &mut Node, s: &Shape) -> Result<u64, DbError> {
 async fn names(
     n: &mut Node,
     schemas: &[String],
+    scope: &Scope,
 ) -> Result<BTreeMap<&'static str, BTreeSet<String>>, DbError> {
     let list = schemas
         .iter()
@@ -364,7 +361,7 @@ async fn names(
         (
             "trigger",
             format!(
-                "SELECT CONCAT(TRIGGER_SCHEMA, '.', TRIGGER_NAME) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN ({list})"
+                "SELECT CONCAT(TRIGGER_SCHEMA, '.', EVENT_OBJECT_TABLE, '.', TRIGGER_NAME) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN ({list})"
             ),
         ),
         (
@@ -383,7 +380,16 @@ async fn names(
     let mut out = BTreeMap::new();
     for (kind, sql) in queries {
         let rows = n.rows(&sql).await?;
-        out.insert(kind, rows.iter().map(|r| cell(r, 0)).collect());
+        let mut found: BTreeSet<String> = rows.iter().map(|r| cell(r, 0)).collect();
+        // These name a table second: only the selected tables count.
+        if matches!(kind, "table" | "column" | "index" | "view" | "trigger") {
+            found.retain(|name| {
+                let mut parts = name.splitn(3, '.');
+                let (db, table) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                scope.covers(db, table)
+            });
+        }
+        out.insert(kind, found);
     }
     Ok(out)
 }
@@ -392,9 +398,10 @@ async fn objects(
     src: &mut Node,
     dst: &mut Node,
     schemas: &[String],
+    scope: &Scope,
 ) -> Result<Vec<Value>, DbError> {
-    let a = names(src, schemas).await?;
-    let b = names(dst, schemas).await?;
+    let a = names(src, schemas, scope).await?;
+    let b = names(dst, schemas, scope).await?;
     Ok(a.iter()
         .map(|(kind, ours)| {
             let empty = BTreeSet::new();

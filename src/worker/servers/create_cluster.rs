@@ -78,6 +78,7 @@ pub async fn run(mut op: Op) -> Result<Done, Failure> {
             &members.primary.endpoint,
             &members.primary.login,
             &schemas,
+            &[],
             limit,
         )
         .await?;

@@ -8,11 +8,12 @@ use serde_json::{Value, json};
 
 use super::fleet::Fleet;
 use super::fleet::{Members, db, internal, refused};
+use super::scope::Scope;
 use super::shaping::Shaping;
 use super::{Op, detach, precheck, start_standby};
 use crate::clock::now_unix;
 use crate::mariadb::runbook::{self, REPL_GRANTS};
-use crate::mariadb::{Endpoint, Login};
+use crate::mariadb::{Endpoint, Login, Node};
 use crate::store::dr_tasks::{self, DrTask};
 use crate::store::effect::{Effect, EffectError};
 use crate::store::{StoreError, clusters};
@@ -145,7 +146,7 @@ pub async fn run_precheck(mut op: Op) -> Result<Done, Failure> {
             return Err(f);
         }
     };
-    let checked = precheck::run(
+    let mut checked = precheck::run(
         &op.fleet,
         &precheck::Sides {
             source: s.source.clone(),
@@ -156,6 +157,9 @@ pub async fn run_precheck(mut op: Op) -> Result<Done, Failure> {
         },
     )
     .await;
+    if let Some(i) = objects_item(&s).await {
+        checked.items.push(i);
+    }
     let result = checked.json();
     for i in &checked.items {
         if i.result != "PASSED" {
@@ -194,6 +198,34 @@ pub async fn run_precheck(mut op: Op) -> Result<Done, Failure> {
     Ok(Done {
         effect: nothing(),
         output: op.steps.output(&result),
+    })
+}
+
+/// Whether the task's `objects` are on the source (`None` for all of it,
+/// or when the source cannot be read: its own item says so).
+async fn objects_item(s: &Sides) -> Option<precheck::Item> {
+    let scope = Scope::from_objects(&s.task.objects);
+    if scope == Scope::All {
+        return None;
+    }
+    let mut src = Node::connect(&s.source, &s.login).await.ok()?;
+    let found = scope.resolve(&mut src).await.ok()?;
+    src.close().await;
+    let (result, failed_reason, fix) = match found {
+        Ok(_) => ("PASSED", String::new(), String::new()),
+        Err(why) => (
+            "FAILED",
+            why,
+            "create them on the source, or create the task with objects it has".to_string(),
+        ),
+    };
+    Some(precheck::Item {
+        item: "srcObjectsExist",
+        group: "data",
+        result,
+        failed_reason,
+        fix,
+        data: json!({"replicate_wild_do_table": scope.wild_do_table()}),
     })
 }
 
@@ -236,6 +268,17 @@ pub async fn run_start(mut op: Op) -> Result<Done, Failure> {
         )
         .await?;
         plan.shaping = Shaping::from_task(&s.task.flow_control, s.task.migrate_definer);
+        let scope = Scope::from_objects(&s.task.objects);
+        let mut src = Node::connect(&s.source, &s.login).await.map_err(db)?;
+        let copy = scope
+            .resolve(&mut src)
+            .await
+            .map_err(db)?
+            .map_err(refused)?;
+        src.close().await;
+        plan.schemas = copy.schemas;
+        plan.ignore = copy.ignore;
+        plan.filter = Some(scope.wild_do_table());
         let reporter = tokio::spawn(report_copy(
             op.fleet.clone(),
             id.clone(),
@@ -330,6 +373,18 @@ pub async fn run_stop(mut op: Op) -> Result<Done, Failure> {
     } else {
         Value::Null
     };
+    if Scope::from_objects(&t.objects) != Scope::All {
+        // The standby no longer replicates for this task: a later one must
+        // not inherit its selection.
+        op.steps
+            .begin("clear_filter", "replicate_wild_do_table=''")
+            .await?;
+        let members = op.fleet.members_of(&b)?;
+        let mut n = op.fleet.connect(&members.primary).await?;
+        runbook::set_filter(&mut n, "").await.map_err(db)?;
+        n.close().await;
+        op.steps.done("clear_filter", "").await?;
+    }
     status(
         &op,
         &id,

@@ -22,6 +22,7 @@ mod promote_standby;
 mod recover;
 mod reparent;
 pub mod sampler;
+mod scope;
 mod seed;
 mod set_readonly;
 mod shaping;

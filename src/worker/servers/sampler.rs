@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::fleet::Fleet;
 use super::live;
+use super::scope::Scope;
 use crate::clock::{format_ts, now_unix};
 use crate::mariadb::runbook::{self, META_DB};
 use crate::mariadb::{Login, Node, cell, ident};
@@ -25,6 +26,8 @@ const EVERY: Duration = Duration::from_secs(1);
 /// How long a heartbeat may take to show on the standby before the delay
 /// is computed from the row it still has.
 const HEARTBEAT_WAIT: Duration = Duration::from_millis(500);
+/// How long the applier is timed before its delay is reported as capped.
+const APPLY_WAIT: Duration = Duration::from_millis(500);
 
 pub async fn run(fleet: Fleet, mut stop: watch::Receiver<bool>) {
     let mut ready: HashSet<String> = HashSet::new();
@@ -139,7 +142,93 @@ async fn heartbeat(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) -> Op
     delay.is_finite().then_some(delay)
 }
 
+/// How long the standby takes to apply what it had received (ms, capped
+/// at [`APPLY_WAIT`]; the flag says the cap was hit): DRS's RTO as time.
+async fn apply_delay(fleet: &Fleet, t: &DrTask, received: &str) -> Option<(f64, bool)> {
+    if received.is_empty() {
+        return Some((0.0, false));
+    }
+    let standby = fleet.members(&t.standby_cluster).ok()??;
+    let mut s = Node::connect_within(
+        &standby.primary.endpoint,
+        &standby.primary.login,
+        Duration::from_secs(1),
+    )
+    .await
+    .ok()?;
+    let started = Instant::now();
+    let waited = s
+        .text(&format!(
+            "SELECT MASTER_GTID_WAIT({}, {})",
+            s.lit(received),
+            APPLY_WAIT.as_secs_f64()
+        ))
+        .await
+        .ok();
+    s.close().await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    match waited.as_deref() {
+        Some("0") => Some((ms, false)),
+        Some("-1") => Some((APPLY_WAIT.as_secs_f64() * 1000.0, true)),
+        _ => None,
+    }
+}
+
+/// A task's selection lives in a server variable that a restart clears:
+/// it is set again (the applier restarted), and the task's log says so.
+async fn keep_filter(fleet: &Fleet, t: &DrTask) {
+    let scope = Scope::from_objects(&t.objects);
+    if scope == Scope::All || !matches!(t.status.as_str(), "syncing" | "sync_failed") {
+        return;
+    }
+    let Some(m) = fleet.members(&t.standby_cluster).ok().flatten() else {
+        return;
+    };
+    let Ok(mut n) = Node::connect_within(
+        &m.primary.endpoint,
+        &m.primary.login,
+        Duration::from_secs(1),
+    )
+    .await
+    else {
+        return;
+    };
+    let want = scope.wild_do_table();
+    let have = n.text("SELECT @@replicate_wild_do_table").await;
+    if have.as_deref().map_or(true, |h| h == want) {
+        n.close().await;
+        return;
+    }
+    let restored = async {
+        runbook::set_filter(&mut n, &want).await?;
+        n.exec("START SLAVE").await
+    }
+    .await;
+    n.close().await;
+    let (id, message) = match restored {
+        Ok(()) => (
+            t.id.clone(),
+            format!(
+                "the standby had lost the task's replication filter (restarted?); set again: {want}"
+            ),
+        ),
+        Err(e) => (
+            t.id.clone(),
+            format!(
+                "the standby lost the task's replication filter and it could not be set again: {e}"
+            ),
+        ),
+    };
+    tracing::warn!(task = %t.id, "{message}");
+    let _ = fleet
+        .store
+        .writer
+        .write(move |c| dr_tasks::log(c, &id, "warning", "filter_restored", "", &message))
+        .await;
+}
+
 async fn sample(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) {
+    keep_filter(fleet, t).await;
     let delay = heartbeat(fleet, t, ready).await;
     let login = if t.source_cluster.is_none() {
         external_login(fleet, t)
@@ -150,11 +239,14 @@ async fn sample(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) {
         return;
     };
     let d = &l.detail;
+    let apply = apply_delay(fleet, t, d["received_gtid"].as_str().unwrap_or_default()).await;
     let progress = json!({
         "sync_status": l.sync_status,
         "rpo": {"gtid_set": d["primary_gtid"], "received_gtid": d["received_gtid"], "lag_trx": d["rpo_trx"],
                 "delay_ms": delay, "time": format_ts(now_unix())},
-        "rto": {"applied_gtid": d["applied_gtid"], "lag_trx": d["rto_trx"], "time": format_ts(now_unix())},
+        "rto": {"applied_gtid": d["applied_gtid"], "lag_trx": d["rto_trx"],
+                "delay_ms": apply.map(|a| a.0), "delay_capped": apply.map(|a| a.1),
+                "time": format_ts(now_unix())},
         "lag_trx": d["lag_trx"],
         "io_running": d["io_running"],
         "sql_running": d["sql_running"],

@@ -142,11 +142,13 @@ async fn run_tool(
     }))
 }
 
-/// Dumps `schemas` of the source (or, with none, only its position).
+/// Dumps `schemas` of the source but the `ignore`d `db.table`s (or, with
+/// no schemas, only its position).
 pub async fn dump(
     source: &Endpoint,
     login: &Login,
     schemas: &[String],
+    ignore: &[String],
     limit: Duration,
 ) -> Result<Dump, Failure> {
     let started = Instant::now();
@@ -170,7 +172,8 @@ pub async fn dump(
         // Nothing to copy: the header still carries the consistent position.
         cmd.args(["--no-data", "--no-create-info", "--skip-triggers", "mysql"]);
     } else {
-        cmd.args(["--routines", "--events", "--triggers", "--databases"])
+        cmd.args(ignore.iter().map(|t| format!("--ignore-table={t}")))
+            .args(["--routines", "--events", "--triggers", "--databases"])
             .args(schemas);
     }
     let ran = run_tool(cmd, "mariadb-dump", limit, Stdio::from(out), None).await;

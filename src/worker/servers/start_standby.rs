@@ -29,8 +29,12 @@ pub struct Plan {
     pub full: bool,
     pub standby: Members,
     pub source_state: NodeState,
-    /// For `full`: the source's user schemas.
+    /// For `full`: the schemas copied, and tables of them left out.
     pub schemas: Vec<String>,
+    pub ignore: Vec<String>,
+    /// The standby's `replicate_wild_do_table`, when a DR task sets it
+    /// (empty: everything); `None` leaves the server's own setting.
+    pub filter: Option<String>,
     /// How the copy is fed to the standby (a DR task's flow control).
     pub shaping: Shaping,
 }
@@ -118,6 +122,8 @@ pub async fn plan(
         standby,
         source_state,
         schemas: checked.schemas,
+        ignore: Vec::new(),
+        filter: None,
         shaping: Shaping::default(),
     })
 }
@@ -161,7 +167,14 @@ pub async fn establish(
             )
             .await?;
         let limit = Duration::from_secs(op.cfg.seed_timeout_secs);
-        let dump = seed::dump(&plan.source, &plan.login, &plan.schemas, limit).await?;
+        let dump = seed::dump(
+            &plan.source,
+            &plan.login,
+            &plan.schemas,
+            &plan.ignore,
+            limit,
+        )
+        .await?;
         op.steps
             .done(
                 "copy_source",
@@ -241,6 +254,11 @@ pub async fn establish(
         )
         .await?;
     let (first, rest) = nodes.split_at_mut(1);
+    if let Some(f) = &plan.filter {
+        // Only the node that replicates from the source filters: the nodes
+        // below it get what it binlogs, which is already the selection.
+        runbook::set_filter(&mut first[0], f).await.map_err(db)?;
+    }
     runbook::replicate_from(&mut first[0], &plan.source, &plan.login, !plan.full)
         .await
         .map_err(db)?;
