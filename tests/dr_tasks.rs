@@ -660,13 +660,21 @@ async fn objects_select_what_is_copied_replicated_and_compared() {
     let r = call(&mut c, "DeleteDRTasks", &[("dr_tasks.1", &wrong)]).await;
     assert_eq!(r["ret_code"], 0, "{r}");
 
+    // Told from the source's side (`direction=active`: the named standby
+    // cluster is the source), and started on a schedule.
     let r = call(
         &mut c,
         "CreateDRTask",
-        &create(
-            "some-objects",
-            r#"[{"db_name":"app"},{"db_name":"shop","table_name":"orders"}]"#,
-        ),
+        &[
+            ("name", "some-objects"),
+            ("direction", "active"),
+            ("standby_cluster", "cl-srce0006"),
+            ("source_cluster", "cl-stby0006"),
+            (
+                "objects",
+                r#"[{"db_name":"app"},{"db_name":"shop","table_name":"orders"}]"#,
+            ),
+        ],
     )
     .await;
     assert_eq!(r["ret_code"], 0, "{r}");
@@ -674,15 +682,29 @@ async fn objects_select_what_is_copied_replicated_and_compared() {
     let pc = precheck(&mut c, &task).await;
     assert_eq!(pc["result"], true, "{pc}");
     assert_eq!(item(&pc, "srcObjectsExist")["result"], "PASSED", "{pc}");
+    let r = call(&mut c, "DescribeDRTasks", &[("dr_tasks.1", &task)]).await;
+    let t = &r["dr_task_set"][0];
+    assert_eq!(t["standby_cluster"], "cl-stby0006", "{r}");
+    assert_eq!(t["source_cluster"], "cl-srce0006", "{r}");
+    let at = qcgate::clock::format_ts(qcgate::clock::now_unix() + 2);
     let r = call(
         &mut c,
         "StartDRTasks",
-        &[("dr_tasks.1", &task), ("confirm_alarms", "1")],
+        &[
+            ("dr_tasks.1", &task),
+            ("confirm_alarms", "1"),
+            ("start_time", &at),
+        ],
     )
     .await;
     assert_eq!(r["ret_code"], 0, "{r}");
+    let d = call(&mut c, "DescribeDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(d["dr_task_set"][0]["status"], "pending_start", "{d}");
+    assert_eq!(b1.source_port().await, None, "not before its time");
     let j = wait_ok(&mut c, &r["job_ids"][task.as_str()]).await;
     assert_eq!(j["status"], "successful", "{j}");
+    let d = call(&mut c, "DescribeDRTasks", &[("dr_tasks.1", &task)]).await;
+    assert_eq!(d["dr_task_set"][0]["status"], "syncing", "{d}");
 
     // The copy: the selection only.
     let tables = "SELECT GROUP_CONCAT(CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) ORDER BY 1) \
