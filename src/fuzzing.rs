@@ -108,7 +108,7 @@ pub fn service_params(data: &[u8]) {
         cluster: &cluster,
         owner: "usr-FUZZ0001",
         role: service.roles()[0],
-        conn: &conn,
+        model: &*conn,
     };
     if let Ok(prepared) = services::prepare(service, &cx, schema::Fields::new(map, false))
         && let Some(kept) = prepared.params.as_object()

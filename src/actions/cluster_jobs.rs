@@ -97,7 +97,7 @@ pub fn new_job(
         cluster,
         owner: &cx.caller.owner,
         role,
-        conn,
+        model: conn,
     };
     let prepared = services::prepare(kind, &pcx, Fields::new(fields, false))?;
     let task = Task {

@@ -105,7 +105,7 @@ fn new_job(
             cluster,
             owner,
             role: &role,
-            conn,
+            model: conn,
         };
         Ok(services::prepare(service, &pcx, fields))
     })??;

@@ -1,12 +1,12 @@
 //! What the account services share: which names are reserved, and checking
 //! the model when the job's effect is applied.
 
-use rusqlite::Connection;
+use crate::store::model::Model;
 
 use super::schema::{Fields, is_account_name};
 use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::store::effect::EffectError;
-use crate::store::{StoreError, accounts};
 
 /// MySQL accounts MySQL Plus keeps for itself (`add_user.md`, `delete_user.md`).
 pub const MYSQL_RESERVED: [&str; 4] = ["root", "qc_admin", "qc_repl", "qc_check"];
@@ -31,32 +31,32 @@ pub fn user(f: &mut Fields, reserved: &[&str]) -> Result<String, ApiError> {
 
 /// Why an account may not be added: it exists already. `None`: it may.
 pub fn exists_refusal(
-    conn: &Connection,
+    conn: &dyn Model,
     cluster_id: &str,
     engine: &str,
     user: &str,
     host: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
-    Ok(
-        accounts::exists(conn, cluster_id, engine, user, host)?.then(|| {
+    Ok(conn
+        .account_exists(cluster_id, engine, user, host)?
+        .then(|| {
             format!(
                 "account [{}] already exists on cluster [{cluster_id}]",
                 shown(user, host)
             )
-        }),
-    )
+        }))
 }
 
 /// Why an account may not be deleted: it does not exist. `None`: it may.
 pub fn missing_refusal(
-    conn: &Connection,
+    conn: &dyn Model,
     cluster_id: &str,
     engine: &str,
     user: &str,
     host: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
     Ok(
-        (!accounts::exists(conn, cluster_id, engine, user, host)?).then(|| {
+        (!conn.account_exists(cluster_id, engine, user, host)?).then(|| {
             format!(
                 "account [{}] does not exist on cluster [{cluster_id}]",
                 shown(user, host)

@@ -7,7 +7,7 @@ use super::account_rules::{self, CLICKHOUSE_RESERVED, denied, exists_refusal, re
 use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
-use crate::store::accounts::{self, NewAccount};
+use crate::store::accounts::NewAccount;
 use crate::store::effect::{Effect, EffectError};
 
 pub struct AddCkUser;
@@ -31,7 +31,7 @@ impl Service for AddCkUser {
         let user = account_rules::user(&mut f, &CLICKHOUSE_RESERVED)?;
         f.finish()?;
         denied(exists_refusal(
-            cx.conn,
+            cx.model,
             &cx.cluster.cluster_id,
             "clickhouse",
             &user,
@@ -58,7 +58,7 @@ impl Service for AddCkUser {
                 priv_type: "",
                 ssl: false,
             };
-            accounts::add(conn, &cluster_id, &account)
+            conn.add_account(&cluster_id, &account)
                 .map(drop)
                 .map_err(EffectError::Store)
         })

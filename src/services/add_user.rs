@@ -6,7 +6,7 @@ use super::account_rules::{self, MYSQL_RESERVED, denied, exists_refusal, refused
 use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
-use crate::store::accounts::{self, NewAccount};
+use crate::store::accounts::NewAccount;
 use crate::store::effect::{Effect, EffectError};
 
 pub struct AddUser;
@@ -61,7 +61,7 @@ impl Service for AddUser {
         }
         for host in &hosts {
             denied(exists_refusal(
-                cx.conn,
+                cx.model,
                 &c.cluster_id,
                 "mysql",
                 &user,
@@ -103,7 +103,8 @@ impl Service for AddUser {
                     priv_type: &text("priv"),
                     ssl: params["ssl"] == "YES",
                 };
-                accounts::add(conn, &cluster_id, &account).map_err(EffectError::Store)?;
+                conn.add_account(&cluster_id, &account)
+                    .map_err(EffectError::Store)?;
             }
             Ok(())
         })

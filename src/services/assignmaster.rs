@@ -7,7 +7,6 @@ use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, cluster_node, current};
 use crate::error::ApiError;
 use crate::store::effect::{Effect, EffectError};
-use crate::store::nodes;
 
 pub struct AssignMaster;
 
@@ -49,13 +48,13 @@ impl Service for AssignMaster {
         let node = params["node_id"].as_str().unwrap_or_default().to_string();
         Box::new(move |conn| {
             current(conn, &cluster_id)?;
-            let found = nodes::get(conn, &cluster_id, &node).map_err(EffectError::Store)?;
+            let found = conn.node(&cluster_id, &node).map_err(EffectError::Store)?;
             if found.is_none_or(|n| n.role != "maininstance") {
                 return Err(EffectError::Refused(format!(
                     "node [{node}] is no longer a maininstance node of cluster [{cluster_id}]"
                 )));
             }
-            nodes::assign_primary(conn, &cluster_id, &node)
+            conn.assign_primary(&cluster_id, &node)
                 .map(drop)
                 .map_err(EffectError::Store)
         })

@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
-use crate::store::clusters;
 use crate::store::effect::{Effect, EffectError};
 
 /// A job that moves a cluster to the status `to`.
@@ -66,7 +65,8 @@ impl Service for Power {
                     "PermissionDenied, cluster [{cluster_id}] is already {to}"
                 )));
             }
-            clusters::set_status(conn, &cluster_id, to).map_err(EffectError::Store)
+            conn.set_cluster_status(&cluster_id, to)
+                .map_err(EffectError::Store)
         })
     }
 }

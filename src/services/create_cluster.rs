@@ -10,9 +10,8 @@ use serde_json::{Value, json};
 use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
-use crate::store::clusters::{self, Layout};
+use crate::store::clusters::Layout;
 use crate::store::effect::{Effect, EffectError};
-use crate::store::nodes;
 
 pub struct CreateCluster;
 
@@ -116,8 +115,10 @@ fn settle(cluster_id: &str, status: &'static str) -> Effect {
                 c.status
             )));
         }
-        clusters::set_status(conn, &cluster_id, status).map_err(EffectError::Store)?;
-        nodes::set_status(conn, &cluster_id, status).map_err(EffectError::Store)
+        conn.set_cluster_status(&cluster_id, status)
+            .map_err(EffectError::Store)?;
+        conn.set_nodes_status(&cluster_id, status)
+            .map_err(EffectError::Store)
     })
 }
 

@@ -6,7 +6,6 @@ use super::account_rules::{self, CLICKHOUSE_RESERVED, denied, missing_refusal, r
 use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
-use crate::store::accounts;
 use crate::store::effect::{Effect, EffectError};
 
 pub struct DelCkUser;
@@ -28,7 +27,7 @@ impl Service for DelCkUser {
         let user = account_rules::user(&mut f, &CLICKHOUSE_RESERVED)?;
         f.finish()?;
         denied(missing_refusal(
-            cx.conn,
+            cx.model,
             &cx.cluster.cluster_id,
             "clickhouse",
             &user,
@@ -52,7 +51,7 @@ impl Service for DelCkUser {
                 &user,
                 None,
             ))?;
-            accounts::delete(conn, &cluster_id, "clickhouse", &user, None)
+            conn.delete_account(&cluster_id, "clickhouse", &user, None)
                 .map(drop)
                 .map_err(EffectError::Store)
         })

@@ -7,7 +7,6 @@ use super::account_rules::{self, MYSQL_RESERVED, denied, missing_refusal, refuse
 use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
-use crate::store::accounts;
 use crate::store::effect::{Effect, EffectError};
 
 pub struct DelUser;
@@ -32,7 +31,7 @@ impl Service for DelUser {
         f.finish()?;
         for host in &hosts {
             denied(missing_refusal(
-                cx.conn,
+                cx.model,
                 &cx.cluster.cluster_id,
                 "mysql",
                 &user,
@@ -59,7 +58,7 @@ impl Service for DelUser {
                     &user,
                     Some(host),
                 ))?;
-                accounts::delete(conn, &cluster_id, "mysql", &user, Some(host))
+                conn.delete_account(&cluster_id, "mysql", &user, Some(host))
                     .map_err(EffectError::Store)?;
             }
             Ok(())

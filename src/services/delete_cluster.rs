@@ -2,18 +2,19 @@
 //! with `direct_cease` 1. A cluster in a DR relationship is refused: its
 //! standbys would lose their source without being told.
 
+use crate::store::model::Model;
 use serde_json::{Value, json};
 
 use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
-use crate::store::clusters::{self, Cluster};
+use crate::store::StoreError;
+use crate::store::clusters::Cluster;
 use crate::store::effect::{Effect, EffectError};
-use crate::store::{StoreError, nodes};
 
 pub struct DeleteCluster;
 
-fn refusal(conn: &rusqlite::Connection, c: &Cluster) -> Result<Option<String>, StoreError> {
+fn refusal(conn: &dyn Model, c: &Cluster) -> Result<Option<String>, StoreError> {
     let id = &c.cluster_id;
     if matches!(c.status.as_str(), "deleted" | "ceased") {
         return Ok(Some(format!("cluster [{id}] is already {}", c.status)));
@@ -28,7 +29,7 @@ fn refusal(conn: &rusqlite::Connection, c: &Cluster) -> Result<Option<String>, S
             "cluster [{id}] is a DR standby of [{primary}]; run stop_standby or decouple first"
         )));
     }
-    let standbys = clusters::standbys_of(conn, id)?;
+    let standbys = conn.standbys_of(id)?;
     if !standbys.is_empty() {
         return Ok(Some(format!(
             "cluster [{id}] is the DR primary of [{}]; decouple its standbys first",
@@ -59,7 +60,7 @@ impl Service for DeleteCluster {
     fn prepare(&self, cx: &PrepareCx<'_>, mut f: Fields) -> Result<Prepared, ApiError> {
         let cease = f.opt_int("direct_cease", 0, 1, 0)? == 1;
         f.finish()?;
-        if let Some(why) = refusal(cx.conn, cx.cluster)? {
+        if let Some(why) = refusal(cx.model, cx.cluster)? {
             return Err(ApiError::PermissionDenied(why));
         }
         Ok(Prepared {
@@ -82,8 +83,10 @@ impl Service for DeleteCluster {
                     ApiError::PermissionDenied(why).to_string(),
                 ));
             }
-            clusters::set_status(conn, &cluster_id, status).map_err(EffectError::Store)?;
-            nodes::set_status(conn, &cluster_id, status).map_err(EffectError::Store)
+            conn.set_cluster_status(&cluster_id, status)
+                .map_err(EffectError::Store)?;
+            conn.set_nodes_status(&cluster_id, status)
+                .map_err(EffectError::Store)
         })
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
-use crate::store::clusters::{self, Cluster};
+use crate::store::clusters::Cluster;
 use crate::store::effect::{Effect, EffectError};
 
 /// What a feature is called in messages, its setting and its stop service.
@@ -52,7 +52,7 @@ impl Feature {
                     ApiError::PermissionDenied(self.already(&cluster_id)).to_string(),
                 ));
             }
-            clusters::set_setting(conn, &cluster_id, self.setting, &config)
+            conn.set_setting(&cluster_id, self.setting, &config)
                 .map_err(EffectError::Store)
         })
     }
@@ -108,7 +108,8 @@ impl Service for Stop {
                     ApiError::PermissionDenied(feature.not_running(&cluster_id)).to_string(),
                 ));
             }
-            clusters::clear_setting(conn, &cluster_id, feature.setting).map_err(EffectError::Store)
+            conn.clear_setting(&cluster_id, feature.setting)
+                .map_err(EffectError::Store)
         })
     }
 }

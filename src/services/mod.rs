@@ -34,7 +34,7 @@ mod stop_zabbix;
 mod switchover;
 pub mod topology;
 
-use rusqlite::Connection;
+use crate::store::model::Model;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -103,10 +103,10 @@ pub fn effect(service: &'static dyn Service, cluster_id: &str, params: &Value) -
 /// job's error message.
 pub fn still_allowed(
     service: &dyn Service,
-    conn: &Connection,
+    conn: &dyn Model,
     cluster_id: &str,
 ) -> Result<(), String> {
-    match store::clusters::get(conn, cluster_id) {
+    match conn.cluster(cluster_id) {
         Ok(Some(c)) => shared_checks(service, &c).map_err(|e| e.to_string()),
         Ok(None) => Err(format!("cluster [{cluster_id}] no longer exists")),
         Err(e) => {
@@ -142,9 +142,7 @@ pub fn prepare(
     let c = cx.cluster;
     shared_checks(service, c)?;
     // Every cluster has maininstance nodes: only other roles cost a lookup.
-    if !matches!(cx.role, "" | "maininstance")
-        && !store::nodes::has_role(cx.conn, &c.cluster_id, cx.role)?
-    {
+    if !matches!(cx.role, "" | "maininstance") && !cx.model.has_role(&c.cluster_id, cx.role)? {
         return Err(ApiError::PermissionDenied(format!(
             "cluster [{}] has no {} node",
             c.cluster_id, cx.role
@@ -165,8 +163,8 @@ pub struct PrepareCx<'a> {
     pub owner: &'a str,
     /// The node role the request names (empty for cluster-wide jobs).
     pub role: &'a str,
-    /// A read connection, for checks that involve other resources.
-    pub conn: &'a Connection,
+    /// The model, for checks that involve other resources.
+    pub model: &'a dyn Model,
 }
 
 static REGISTRY: &[&dyn Service] = &[
@@ -257,8 +255,8 @@ impl Task {
 }
 
 /// The cluster a job's effect applies to, as it is now.
-pub(crate) fn current(conn: &Connection, cluster_id: &str) -> Result<Cluster, EffectError> {
-    store::clusters::get(conn, cluster_id)
+pub(crate) fn current(conn: &dyn Model, cluster_id: &str) -> Result<Cluster, EffectError> {
+    conn.cluster(cluster_id)
         .map_err(EffectError::Store)?
         .ok_or_else(|| EffectError::Refused(format!("cluster [{cluster_id}] no longer exists")))
 }
@@ -274,7 +272,7 @@ pub(crate) fn cluster_node(
         schema::is_node_id,
     )?;
     let cluster = &cx.cluster.cluster_id;
-    match store::nodes::get(cx.conn, cluster, &id)? {
+    match cx.model.node(cluster, &id)? {
         Some(n) if cx.role.is_empty() || n.role == cx.role => Ok(n),
         Some(n) => Err(ApiError::invalid(
             "service_params.node_id",

@@ -1,7 +1,7 @@
 //! Services that act on one node named by `node_id` and record when they did
 //! (`restart_node`, `rebuildme`). Each is a `NodeOp` value in its own file.
 
-use rusqlite::Connection;
+use crate::store::model::Model;
 use serde_json::{Value, json};
 
 use super::schema::Fields;
@@ -16,7 +16,7 @@ pub struct NodeOp {
     /// What it does to the node, as refusals on a running standby say it.
     pub does: &'static str,
     /// Records it on the node; returns how many nodes matched.
-    pub record: fn(&Connection, &str, &str) -> Result<usize, StoreError>,
+    pub record: fn(&dyn Model, &str, &str) -> Result<usize, StoreError>,
 }
 
 impl Service for NodeOp {

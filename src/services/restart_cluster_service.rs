@@ -7,7 +7,6 @@ use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service, current};
 use crate::error::ApiError;
 use crate::store::effect::{Effect, EffectError};
-use crate::store::nodes;
 
 pub struct RestartClusterService;
 
@@ -44,7 +43,7 @@ impl Service for RestartClusterService {
             .map(str::to_string);
         Box::new(move |conn| {
             current(conn, &cluster_id)?;
-            nodes::restarted(conn, &cluster_id, None, role.as_deref())
+            conn.node_restarted(&cluster_id, None, role.as_deref())
                 .map(drop)
                 .map_err(EffectError::Store)
         })

@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service};
 use crate::error::ApiError;
-use crate::store::clusters;
 use crate::store::effect::{Effect, EffectError};
 
 /// A switch service: its `service_params` field and the setting it records.
@@ -51,7 +50,8 @@ impl Service for Switch {
         let (cluster_id, setting) = (cluster_id.to_string(), self.setting);
         let on = params[self.field] == "YES";
         Box::new(move |conn| {
-            if clusters::get(conn, &cluster_id)
+            if conn
+                .cluster(&cluster_id)
                 .map_err(EffectError::Store)?
                 .is_none()
             {
@@ -59,7 +59,7 @@ impl Service for Switch {
                     "cluster [{cluster_id}] no longer exists"
                 )));
             }
-            clusters::set_setting(conn, &cluster_id, setting, &Value::Bool(on))
+            conn.set_setting(&cluster_id, setting, &Value::Bool(on))
                 .map_err(EffectError::Store)
         })
     }

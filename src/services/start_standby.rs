@@ -1,14 +1,12 @@
 //! `start_standby`: make this cluster a DR standby of a source cluster
 //! (MySQL Plus `enable_standby.md`, seed 001). Runs on the standby.
 
-use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
 use super::schema::{Fields, is_db_user, is_host};
 use super::{PrepareCx, Prepared, Service};
 use crate::error::ApiError;
 use crate::ids::{is_cluster_id, is_zone};
-use crate::store::clusters;
 use crate::store::effect::{Effect, EffectError};
 
 pub struct StartStandby;
@@ -91,14 +89,10 @@ impl Service for StartStandby {
         let sync_way = params["sync_way"].as_str().unwrap_or("full").to_string();
         Box::new(move |conn| {
             // Re-checked here: another job on this cluster may have run since.
-            let standby_of: Option<Option<String>> = conn
-                .query_row(
-                    "SELECT standby_of FROM clusters WHERE id = ?1",
-                    [&cluster_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| EffectError::Store(e.into()))?;
+            let standby_of = conn
+                .cluster(&cluster_id)
+                .map_err(EffectError::Store)?
+                .map(|c| c.standby_of);
             let Some(standby_of) = standby_of else {
                 return Err(EffectError::Refused(format!(
                     "cluster [{cluster_id}] no longer exists"
@@ -106,7 +100,8 @@ impl Service for StartStandby {
             };
             refuse_if_standby(&cluster_id, standby_of.as_deref())
                 .map_err(|e| EffectError::Refused(e.to_string()))?;
-            clusters::set_standby(conn, &cluster_id, &source, &sync_way).map_err(EffectError::Store)
+            conn.set_standby(&cluster_id, &source, &sync_way)
+                .map_err(EffectError::Store)
         })
     }
 }

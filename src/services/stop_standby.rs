@@ -1,13 +1,11 @@
 //! `stop_standby`: stop DR sync on a standby (MySQL Plus `disable_standby.md`).
 //! The cluster keeps its data and becomes an independent primary again.
 
-use rusqlite::OptionalExtension;
 use serde_json::{Value, json};
 
 use super::schema::Fields;
 use super::{PrepareCx, Prepared, Service};
 use crate::error::ApiError;
-use crate::store::clusters;
 use crate::store::effect::{Effect, EffectError};
 
 pub struct StopStandby;
@@ -40,20 +38,13 @@ impl Service for StopStandby {
     fn model(&self, cluster_id: &str, _params: &Value) -> Effect {
         let cluster_id = cluster_id.to_string();
         Box::new(move |conn| {
-            let exists = conn
-                .query_row(
-                    "SELECT 1 FROM clusters WHERE id = ?1",
-                    [&cluster_id],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(|e| EffectError::Store(e.into()))?;
+            let exists = conn.cluster(&cluster_id).map_err(EffectError::Store)?;
             if exists.is_none() {
                 return Err(EffectError::Refused(format!(
                     "cluster [{cluster_id}] no longer exists"
                 )));
             }
-            clusters::clear_standby(conn, &cluster_id).map_err(EffectError::Store)
+            conn.clear_standby(&cluster_id).map_err(EffectError::Store)
         })
     }
 }

@@ -3,13 +3,13 @@
 //! checked when the request is validated and again when the job's effect is
 //! applied, since other jobs may have changed the topology in between.
 
-use rusqlite::Connection;
+use crate::store::model::Model;
 use serde_json::json;
 
 use super::{PrepareCx, Prepared};
 use crate::error::ApiError;
 use crate::store::StoreError;
-use crate::store::clusters::{self, Cluster};
+use crate::store::clusters::Cluster;
 use crate::store::effect::{Effect, EffectError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,12 +48,12 @@ impl From<StoreError> for Refusal {
 }
 
 /// A cluster of `owner`; another owner's cluster counts as not fronted here.
-fn owned(conn: &Connection, owner: &str, id: &str) -> Result<Option<Cluster>, StoreError> {
-    Ok(clusters::get(conn, id)?.filter(|c| c.owner == owner))
+fn owned(conn: &dyn Model, owner: &str, id: &str) -> Result<Option<Cluster>, StoreError> {
+    Ok(conn.cluster(id)?.filter(|c| c.owner == owner))
 }
 
 /// The prerequisites of `change` on `cluster`, as the seed documents them.
-fn check(conn: &Connection, change: Change, cluster: &Cluster) -> Result<(), Refusal> {
+fn check(conn: &dyn Model, change: Change, cluster: &Cluster) -> Result<(), Refusal> {
     let id = &cluster.cluster_id;
     let Some(primary_id) = cluster.standby_of.as_deref() else {
         return Err(Refusal::State(format!(
@@ -124,7 +124,7 @@ pub fn prepare(
     f: super::schema::Fields,
 ) -> Result<Prepared, ApiError> {
     f.finish()?;
-    match check(cx.conn, change, cx.cluster) {
+    match check(cx.model, change, cx.cluster) {
         Ok(()) => Ok(Prepared {
             params: json!({}),
             secrets: Vec::new(),
@@ -138,7 +138,8 @@ pub fn prepare(
 pub fn effect(change: Change, cluster_id: &str) -> Effect {
     let cluster_id = cluster_id.to_string();
     Box::new(move |conn| {
-        let cluster = clusters::get(conn, &cluster_id)
+        let cluster = conn
+            .cluster(&cluster_id)
             .map_err(EffectError::Store)?
             .ok_or_else(|| {
                 EffectError::Refused(format!("cluster [{cluster_id}] no longer exists"))
@@ -159,7 +160,8 @@ pub fn effect(change: Change, cluster_id: &str) -> Effect {
 pub fn observed(change: Change, cluster_id: &str) -> Effect {
     let cluster_id = cluster_id.to_string();
     Box::new(move |conn| {
-        let cluster = clusters::get(conn, &cluster_id)
+        let cluster = conn
+            .cluster(&cluster_id)
             .map_err(EffectError::Store)?
             .ok_or_else(|| {
                 EffectError::Refused(format!("cluster [{cluster_id}] no longer exists"))
@@ -168,15 +170,14 @@ pub fn observed(change: Change, cluster_id: &str) -> Effect {
     })
 }
 
-fn apply(conn: &Connection, change: Change, b: &Cluster) -> Result<(), StoreError> {
+fn apply(conn: &dyn Model, change: Change, b: &Cluster) -> Result<(), StoreError> {
     let b_id = b.cluster_id.as_str();
     if change == Change::Failover
         && let Some(a_id) = b.standby_of.as_deref()
     {
         // Two primaries of one relationship from now on: the old one is
         // flagged, so it is never shown as a healthy peer.
-        clusters::set_setting(
-            conn,
+        conn.set_setting(
             a_id,
             "dr_invalidated",
             &json!({"by": b_id, "time": crate::clock::format_ts(crate::clock::now_unix())}),
@@ -184,25 +185,26 @@ fn apply(conn: &Connection, change: Change, b: &Cluster) -> Result<(), StoreErro
     }
     if change != Change::Switchover {
         // Its own standbys keep following it.
-        return clusters::set_primary_of(conn, b_id, None);
+        return conn.set_primary_of(b_id, None);
     }
     let Some(a_id) = b.standby_of.as_deref() else {
         return Ok(());
     };
-    let siblings: Vec<String> = clusters::standbys_of(conn, a_id)?
+    let siblings: Vec<String> = conn
+        .standbys_of(a_id)?
         .into_iter()
         .filter(|s| s != b_id)
         .collect();
-    let children = clusters::standbys_of(conn, b_id)?;
-    clusters::set_primary_of(conn, b_id, None)?;
-    clusters::set_primary_of(conn, a_id, Some(b_id))?;
+    let children = conn.standbys_of(b_id)?;
+    conn.set_primary_of(b_id, None)?;
+    conn.set_primary_of(a_id, Some(b_id))?;
     // The old primary's other standbys follow the new primary…
     for s in &siblings {
-        clusters::set_primary_of(conn, s, Some(b_id))?;
+        conn.set_primary_of(s, Some(b_id))?;
     }
     // …and the new primary's standbys follow the new standby.
     for c in &children {
-        clusters::set_primary_of(conn, c, Some(a_id))?;
+        conn.set_primary_of(c, Some(a_id))?;
     }
     Ok(())
 }
@@ -258,7 +260,7 @@ fn role(c: &Cluster) -> String {
 
 /// The relationship of `id` as `owner` sees it; `None` if not theirs.
 pub fn relationship(
-    conn: &Connection,
+    conn: &dyn Model,
     owner: &str,
     id: &str,
 ) -> Result<Option<Relationship>, StoreError> {
@@ -285,7 +287,8 @@ pub fn relationship(
             .then(|| crate::clock::format_ts(crate::clock::now_unix())),
         sync_status: cluster.sync_status.clone(),
         primary: cluster.standby_of.clone(),
-        standbys: clusters::standbys_of(conn, id)?
+        standbys: conn
+            .standbys_of(id)?
             .into_iter()
             .filter(|s| owned(conn, owner, s).ok().flatten().is_some())
             .collect(),
@@ -298,7 +301,7 @@ pub fn relationship(
 }
 
 fn node(
-    conn: &Connection,
+    conn: &dyn Model,
     owner: &str,
     c: Cluster,
     visited: &mut Vec<String>,
@@ -306,7 +309,7 @@ fn node(
     visited.push(c.cluster_id.clone());
     let mut standbys = Vec::new();
     if visited.len() < MAX_DEPTH {
-        for s in clusters::standbys_of(conn, &c.cluster_id)? {
+        for s in conn.standbys_of(&c.cluster_id)? {
             if visited.contains(&s) {
                 continue;
             }

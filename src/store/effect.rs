@@ -1,12 +1,11 @@
 //! What a job does to the model: computed by an executor, applied by the
 //! worker in the same transaction that records the job's end.
 
-use rusqlite::Connection;
-
 use super::StoreError;
+use super::model::Model;
 
 /// What a job does to the model, applied in the transaction that records it.
-pub type Effect = Box<dyn FnMut(&Connection) -> Result<(), EffectError> + Send>;
+pub type Effect = Box<dyn FnMut(&dyn Model) -> Result<(), EffectError> + Send>;
 
 #[derive(Debug)]
 pub enum EffectError {

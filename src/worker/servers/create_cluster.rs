@@ -13,7 +13,6 @@ use super::fleet::{db, refused};
 use super::{Op, ServersConfig, seed};
 use crate::mariadb::runbook::{self, REPL_GRANTS};
 use crate::services;
-use crate::store::clusters;
 use crate::store::effect::EffectError;
 use crate::worker::executor::{Done, Failure};
 
@@ -192,7 +191,8 @@ pub async fn run(mut op: Op) -> Result<Done, Failure> {
     Ok(Done {
         effect: Box::new(move |conn| {
             settle(conn)?;
-            clusters::set_setting(conn, &id, "replication_mode", &mode).map_err(EffectError::Store)
+            conn.set_setting(&id, "replication_mode", &mode)
+                .map_err(EffectError::Store)
         }),
         output,
     })
@@ -213,7 +213,7 @@ pub async fn delete(op: Op) -> Result<Done, Failure> {
     Ok(Done {
         effect: Box::new(move |conn| {
             deleted(conn)?;
-            crate::store::servers::release(conn, &id).map_err(EffectError::Store)
+            conn.release_servers(&id).map_err(EffectError::Store)
         }),
         output: "the servers were released; their data was left as it is\n".into(),
     })

@@ -14,9 +14,9 @@ use super::{Op, detach, precheck, start_standby};
 use crate::clock::now_unix;
 use crate::mariadb::runbook::{self, REPL_GRANTS};
 use crate::mariadb::{Endpoint, Login, Node};
+use crate::store::StoreError;
 use crate::store::dr_tasks::{self, DrTask};
 use crate::store::effect::{Effect, EffectError};
-use crate::store::{StoreError, clusters};
 use crate::worker::executor::{Done, Failure};
 
 /// Privileges qcgate's account needs on a registered source to copy it.
@@ -321,8 +321,8 @@ pub async fn run_start(mut op: Op) -> Result<Done, Failure> {
             Ok(Done {
                 effect: Box::new(move |conn| {
                     let store = |e: StoreError| EffectError::Store(e);
-                    clusters::set_standby(conn, &b, &source, &way).map_err(store)?;
-                    clusters::set_sync_status(conn, &b, sync).map_err(store)
+                    conn.set_standby(&b, &source, &way).map_err(store)?;
+                    conn.set_sync_status(&b, sync).map_err(store)
                 }),
                 output,
             })
@@ -394,7 +394,7 @@ pub async fn run_stop(mut op: Op) -> Result<Done, Failure> {
     )
     .await?;
     Ok(Done {
-        effect: Box::new(move |conn| clusters::clear_standby(conn, &b).map_err(EffectError::Store)),
+        effect: Box::new(move |conn| conn.clear_standby(&b).map_err(EffectError::Store)),
         output: op.steps.output(&ev),
     })
 }

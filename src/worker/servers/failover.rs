@@ -15,7 +15,6 @@ use super::fleet::{Member, Members, db, refused};
 use super::{Op, ServersConfig};
 use crate::mariadb::{GtidPos, Node, NodeState, runbook};
 use crate::services::topology::{self, Change};
-use crate::store::clusters;
 use crate::store::effect::EffectError;
 use crate::worker::executor::{Done, Failure};
 
@@ -73,7 +72,7 @@ pub async fn run(mut op: Op) -> Result<Done, Failure> {
             Ok(Done {
                 effect: Box::new(move |conn| {
                     changed(conn)?;
-                    clusters::set_setting(conn, &a_id, "dr_invalidated", &note)
+                    conn.set_setting(&a_id, "dr_invalidated", &note)
                         .map_err(EffectError::Store)
                 }),
                 output: op.steps.output(&ev),

@@ -15,7 +15,6 @@ use super::shaping::Shaping;
 use super::{Op, ServersConfig, seed};
 use crate::mariadb::runbook::{self, REPL_GRANTS};
 use crate::mariadb::{Endpoint, Login, Node, NodeState};
-use crate::store::clusters;
 use crate::store::dr_tasks::{self, DrTask};
 use crate::store::effect::{Effect, EffectError};
 use crate::worker::executor::{Done, Failure};
@@ -316,20 +315,21 @@ fn effect(op: &Op, sync: &'static str, evidence: serde_json::Value) -> Effect {
     let task = implicit_task(op);
     Box::new(move |conn| {
         let store = |e| EffectError::Store(e);
-        clusters::set_standby(conn, &b, &source, &sync_way).map_err(store)?;
-        clusters::set_sync_status(conn, &b, sync).map_err(store)?;
-        clusters::set_setting(conn, &b, "dr_seed", &evidence).map_err(store)?;
+        conn.set_standby(&b, &source, &sync_way).map_err(store)?;
+        conn.set_sync_status(&b, sync).map_err(store)?;
+        conn.set_setting(&b, "dr_seed", &evidence).map_err(store)?;
         // Old scripts and new dashboards see the same relationship: a DR
         // task, unless one already follows this standby.
-        let followed = dr_tasks::live(conn)
+        let followed = conn
+            .live_tasks()
             .map_err(store)?
             .iter()
             .any(|t| t.standby_cluster == b);
         if !followed {
-            dr_tasks::insert(conn, &task).map_err(store)?;
-            dr_tasks::set_status(conn, &task.id, "syncing", None).map_err(store)?;
-            dr_tasks::log(
-                conn,
+            conn.insert_task(&task).map_err(store)?;
+            conn.set_task_status(&task.id, "syncing", None)
+                .map_err(store)?;
+            conn.task_log(
                 &task.id,
                 "info",
                 "created",

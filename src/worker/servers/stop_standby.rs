@@ -2,7 +2,6 @@
 //! independent primary again (notes §B.4).
 
 use super::{Op, detach};
-use crate::store::clusters;
 use crate::store::effect::EffectError;
 use crate::worker::executor::{Done, Failure};
 
@@ -11,7 +10,7 @@ pub async fn run(mut op: Op) -> Result<Done, Failure> {
     let output = op.steps.output(&done.evidence);
     let b = op.task.cluster.clone();
     Ok(Done {
-        effect: Box::new(move |conn| clusters::clear_standby(conn, &b).map_err(EffectError::Store)),
+        effect: Box::new(move |conn| conn.clear_standby(&b).map_err(EffectError::Store)),
         output,
     })
 }

@@ -4,10 +4,8 @@
 //! transaction: its sides follow a switchover, a task whose standby became
 //! an independent primary ends (`completed`, or `failed_over`).
 
-use rusqlite::Connection;
+use crate::store::model::Model;
 
-use crate::store::clusters;
-use crate::store::dr_tasks;
 use crate::store::effect::{Effect, EffectError};
 
 /// `effect`, then the tasks matched to what it recorded.
@@ -20,20 +18,19 @@ pub fn after(service: &str, job_id: &str, mut effect: Effect) -> Effect {
 }
 
 fn reconcile(
-    conn: &Connection,
+    conn: &dyn Model,
     service: &str,
     job_id: &str,
 ) -> Result<(), crate::store::StoreError> {
-    for t in dr_tasks::live(conn)? {
-        let Some(standby) = clusters::get(conn, &t.standby_cluster)? else {
+    for t in conn.live_tasks()? {
+        let Some(standby) = conn.cluster(&t.standby_cluster)? else {
             continue;
         };
         match (&standby.standby_of, &t.source_cluster) {
             // Still a standby of a registered cluster: that is its source.
-            (Some(up), Some(src)) if up != src && clusters::get(conn, up)?.is_some() => {
-                dr_tasks::set_sides(conn, &t.id, &t.standby_cluster, Some(up))?;
-                dr_tasks::log(
-                    conn,
+            (Some(up), Some(src)) if up != src && conn.cluster(up)?.is_some() => {
+                conn.set_task_sides(&t.id, &t.standby_cluster, Some(up))?;
+                conn.task_log(
                     &t.id,
                     "info",
                     service,
@@ -47,12 +44,12 @@ fn reconcile(
             (Some(_), _) => {}
             // Its standby is a primary now; roles swapped if its source follows it.
             (None, Some(src)) => {
-                let reversed = clusters::get(conn, src)?
+                let reversed = conn
+                    .cluster(src)?
                     .is_some_and(|s| s.standby_of.as_deref() == Some(t.standby_cluster.as_str()));
                 if reversed {
-                    dr_tasks::set_sides(conn, &t.id, src, Some(&t.standby_cluster))?;
-                    dr_tasks::log(
-                        conn,
+                    conn.set_task_sides(&t.id, src, Some(&t.standby_cluster))?;
+                    conn.task_log(
                         &t.id,
                         "info",
                         service,
@@ -73,7 +70,7 @@ fn reconcile(
 }
 
 fn end(
-    conn: &Connection,
+    conn: &dyn Model,
     id: &str,
     service: &str,
     job_id: &str,
@@ -83,9 +80,8 @@ fn end(
     } else {
         "completed"
     };
-    dr_tasks::set_status(conn, id, status, None)?;
-    dr_tasks::log(
-        conn,
+    conn.set_task_status(id, status, None)?;
+    conn.task_log(
         id,
         "info",
         service,

@@ -1,0 +1,88 @@
+//! The cluster model as services and executors see it: what a request is
+//! checked against and what a job's effect changes, inside the transaction
+//! that records the job. Cut at what the domain asks, not at tables, so
+//! that no service names the storage engine (the SQLite backend implements
+//! it in `store/sqlite/`).
+
+use serde_json::Value;
+
+use super::StoreError;
+use super::accounts::NewAccount;
+use super::clusters::Cluster;
+use super::dr_tasks::DrTask;
+use super::nodes::NodeView;
+
+pub trait Model {
+    // Clusters.
+    fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError>;
+    /// Ids of the clusters that replicate from `id`.
+    fn standbys_of(&self, id: &str) -> Result<Vec<String>, StoreError>;
+    fn set_cluster_status(&self, id: &str, status: &str) -> Result<(), StoreError>;
+    fn set_setting(&self, id: &str, key: &str, value: &Value) -> Result<(), StoreError>;
+    fn clear_setting(&self, id: &str, key: &str) -> Result<(), StoreError>;
+    fn set_standby(&self, id: &str, source: &str, sync_way: &str) -> Result<(), StoreError>;
+    fn clear_standby(&self, id: &str) -> Result<(), StoreError>;
+    fn set_primary_of(&self, id: &str, primary: Option<&str>) -> Result<(), StoreError>;
+    fn set_sync_status(&self, id: &str, status: &str) -> Result<(), StoreError>;
+
+    // Nodes.
+    fn node(&self, cluster: &str, node: &str) -> Result<Option<NodeView>, StoreError>;
+    fn has_role(&self, cluster: &str, role: &str) -> Result<bool, StoreError>;
+    fn set_nodes_status(&self, cluster: &str, status: &str) -> Result<(), StoreError>;
+    /// Nodes restarted (all, one, or those of a role); how many.
+    fn node_restarted(
+        &self,
+        cluster: &str,
+        node: Option<&str>,
+        role: Option<&str>,
+    ) -> Result<usize, StoreError>;
+    fn node_rebuilt(&self, cluster: &str, node: &str) -> Result<usize, StoreError>;
+    fn assign_primary(&self, cluster: &str, node: &str) -> Result<usize, StoreError>;
+
+    // Database accounts.
+    fn account_exists(
+        &self,
+        cluster: &str,
+        engine: &str,
+        user: &str,
+        host: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    fn add_account(&self, cluster: &str, a: &NewAccount<'_>) -> Result<bool, StoreError>;
+    fn delete_account(
+        &self,
+        cluster: &str,
+        engine: &str,
+        user: &str,
+        host: Option<&str>,
+    ) -> Result<usize, StoreError>;
+
+    // Servers.
+    /// The cluster's servers are free again.
+    fn release_servers(&self, cluster: &str) -> Result<(), StoreError>;
+
+    // DR tasks.
+    /// Tasks that follow a replication now.
+    fn live_tasks(&self) -> Result<Vec<DrTask>, StoreError>;
+    fn insert_task(&self, t: &DrTask) -> Result<bool, StoreError>;
+    /// Returns the status it had (`None`: no such task).
+    fn set_task_status(
+        &self,
+        id: &str,
+        status: &str,
+        last_error: Option<&str>,
+    ) -> Result<Option<String>, StoreError>;
+    fn set_task_sides(
+        &self,
+        id: &str,
+        standby: &str,
+        source: Option<&str>,
+    ) -> Result<(), StoreError>;
+    fn task_log(
+        &self,
+        id: &str,
+        level: &str,
+        code: &str,
+        job_id: &str,
+        message: &str,
+    ) -> Result<(), StoreError>;
+}

@@ -1,0 +1,3 @@
+//! The SQLite backend's implementations of the store's interfaces.
+
+mod model;

@@ -1,0 +1,125 @@
+//! [`Model`] on a SQLite connection: each use case is one of the table
+//! modules' statements.
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::store::accounts::{self, NewAccount};
+use crate::store::clusters::{self, Cluster};
+use crate::store::dr_tasks::{self, DrTask};
+use crate::store::model::Model;
+use crate::store::nodes::{self, NodeView};
+use crate::store::{StoreError, servers};
+
+impl Model for Connection {
+    fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError> {
+        clusters::get(self, id)
+    }
+    fn standbys_of(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        clusters::standbys_of(self, id)
+    }
+    fn set_cluster_status(&self, id: &str, status: &str) -> Result<(), StoreError> {
+        clusters::set_status(self, id, status)
+    }
+    fn set_setting(&self, id: &str, key: &str, value: &Value) -> Result<(), StoreError> {
+        clusters::set_setting(self, id, key, value)
+    }
+    fn clear_setting(&self, id: &str, key: &str) -> Result<(), StoreError> {
+        clusters::clear_setting(self, id, key)
+    }
+    fn set_standby(&self, id: &str, source: &str, sync_way: &str) -> Result<(), StoreError> {
+        clusters::set_standby(self, id, source, sync_way)
+    }
+    fn clear_standby(&self, id: &str) -> Result<(), StoreError> {
+        clusters::clear_standby(self, id)
+    }
+    fn set_primary_of(&self, id: &str, primary: Option<&str>) -> Result<(), StoreError> {
+        clusters::set_primary_of(self, id, primary)
+    }
+    fn set_sync_status(&self, id: &str, status: &str) -> Result<(), StoreError> {
+        clusters::set_sync_status(self, id, status)
+    }
+
+    fn node(&self, cluster: &str, node: &str) -> Result<Option<NodeView>, StoreError> {
+        nodes::get(self, cluster, node)
+    }
+    fn has_role(&self, cluster: &str, role: &str) -> Result<bool, StoreError> {
+        nodes::has_role(self, cluster, role)
+    }
+    fn set_nodes_status(&self, cluster: &str, status: &str) -> Result<(), StoreError> {
+        nodes::set_status(self, cluster, status)
+    }
+    fn node_restarted(
+        &self,
+        cluster: &str,
+        node: Option<&str>,
+        role: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        nodes::restarted(self, cluster, node, role)
+    }
+    fn node_rebuilt(&self, cluster: &str, node: &str) -> Result<usize, StoreError> {
+        nodes::rebuilt(self, cluster, node)
+    }
+    fn assign_primary(&self, cluster: &str, node: &str) -> Result<usize, StoreError> {
+        nodes::assign_primary(self, cluster, node)
+    }
+
+    fn account_exists(
+        &self,
+        cluster: &str,
+        engine: &str,
+        user: &str,
+        host: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        accounts::exists(self, cluster, engine, user, host)
+    }
+    fn add_account(&self, cluster: &str, a: &NewAccount<'_>) -> Result<bool, StoreError> {
+        accounts::add(self, cluster, a)
+    }
+    fn delete_account(
+        &self,
+        cluster: &str,
+        engine: &str,
+        user: &str,
+        host: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        accounts::delete(self, cluster, engine, user, host)
+    }
+
+    fn release_servers(&self, cluster: &str) -> Result<(), StoreError> {
+        servers::release(self, cluster)
+    }
+
+    fn live_tasks(&self) -> Result<Vec<DrTask>, StoreError> {
+        dr_tasks::live(self)
+    }
+    fn insert_task(&self, t: &DrTask) -> Result<bool, StoreError> {
+        dr_tasks::insert(self, t)
+    }
+    fn set_task_status(
+        &self,
+        id: &str,
+        status: &str,
+        last_error: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        dr_tasks::set_status(self, id, status, last_error)
+    }
+    fn set_task_sides(
+        &self,
+        id: &str,
+        standby: &str,
+        source: Option<&str>,
+    ) -> Result<(), StoreError> {
+        dr_tasks::set_sides(self, id, standby, source)
+    }
+    fn task_log(
+        &self,
+        id: &str,
+        level: &str,
+        code: &str,
+        job_id: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        dr_tasks::log(self, id, level, code, job_id, message)
+    }
+}
