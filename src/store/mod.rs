@@ -12,6 +12,7 @@ pub mod dr_tasks;
 pub mod effect;
 mod filter;
 pub mod job_ids;
+mod job_rows;
 pub mod jobs;
 pub mod keys;
 pub mod model;

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::jobs::JobEntry;
+use super::job_rows::JobEntry;
 use crate::written::Written;
 
 /// Examples kept per action: bursts of a few shapes at once still pack well.

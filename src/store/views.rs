@@ -21,7 +21,7 @@ use rusqlite::Connection;
 use rusqlite::hooks::Action;
 
 use super::job_ids::JobIds;
-use super::jobs::{self, JobEntry};
+use super::job_rows::{self, JobEntry};
 use super::packed::{Packed, Packer};
 use super::seq_ring::SeqRing;
 use super::writer::CommitListener;
@@ -201,7 +201,7 @@ impl JobViews {
             let only_inserted = rows.iter().all(|(a, _)| *a == Action::SQLITE_INSERT);
             let entry = match provided.remove(&seq) {
                 Some(e) if only_inserted => Some(e),
-                _ => jobs::entry_by_seq(conn, seq)?,
+                _ => job_rows::entry_by_seq(conn, seq)?,
             };
             staged.push((seq, entry.map(|e| packer.pack(&e))));
         }
@@ -268,7 +268,7 @@ mod tests {
 
     use super::*;
     use crate::clock::now_unix;
-    use crate::store::jobs::{Described, Ending, JobFilter, NewJob};
+    use crate::store::jobs::{self, Described, Ending, JobFilter, NewJob};
     use crate::store::next_seq::NextSeq;
     use crate::store::replays::Replays;
     use crate::store::writer::Writer;
