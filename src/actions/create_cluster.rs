@@ -11,7 +11,8 @@ use crate::redact;
 use crate::services::create_cluster::{ClusterConf, CreateCluster as Kind};
 use crate::services::schema::{self, Fields};
 use crate::services::{Service, Task};
-use crate::store::{StoreError, clusters, jobs, nodes, servers};
+use crate::store::model::{Model, NewCluster};
+use crate::store::{StoreError, jobs, nodes, servers};
 
 pub struct CreateCluster;
 
@@ -90,7 +91,15 @@ impl Action for CreateCluster {
             };
             let (id, nodes, name) = (cluster_id.clone(), node_ids.clone(), conf.name.clone());
             let job_id = super::enqueue_with(cx, vec![(String::new(), job)], move |c| {
-                if !clusters::create(c, &id, &zone, &owner, &name, &nodes, "pending")? {
+                let new = NewCluster {
+                    id: &id,
+                    zone: &zone,
+                    owner: &owner,
+                    name: &name,
+                    nodes: &nodes,
+                    status: "pending",
+                };
+                if !c.create_cluster(&new)? {
                     return Err(StoreError::Conflict(format!("cluster id {id} is taken")));
                 }
                 if on_servers {
@@ -153,21 +162,21 @@ fn on_servers(cx: &Context<'_>, zone: &str, conf: &ClusterConf) -> Result<bool, 
 /// Binds the zone's oldest free servers to the new nodes, in order (the
 /// first is the primary), in the transaction that creates the cluster.
 fn bind_free_servers(
-    c: &rusqlite::Connection,
+    c: &dyn Model,
     id: &str,
     zone: &str,
     nodes: &[(String, &str)],
 ) -> Result<(), StoreError> {
-    let free = servers::free_in_zone(c, zone)?;
+    let free = c.free_servers(zone)?;
     if free.len() < nodes.len() {
         return Err(StoreError::Conflict(format!(
             "zone {zone} no longer has {} free servers",
             nodes.len()
         )));
     }
-    clusters::set_backend(c, id, "servers")?;
+    c.set_backend(id, "servers")?;
     for ((node, _), server) in nodes.iter().zip(&free) {
-        servers::bind(c, &server.endpoint, id, node)?;
+        c.bind_server(&server.endpoint, id, node)?;
     }
     Ok(())
 }

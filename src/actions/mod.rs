@@ -25,6 +25,7 @@ use crate::params::Params;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::jobs::{self, Enqueued, NewJob, Once};
+use crate::store::model::Model;
 
 /// Everything a handler may use: the authenticated caller and the parameters.
 pub struct Context<'a> {
@@ -137,7 +138,7 @@ pub async fn enqueue(
 pub async fn enqueue_with(
     cx: &Context<'_>,
     jobs: Vec<(String, NewJob)>,
-    mut create: impl FnMut(&rusqlite::Connection) -> Result<(), StoreError> + Send + 'static,
+    mut create: impl FnMut(&dyn Model) -> Result<(), StoreError> + Send + 'static,
 ) -> Result<Vec<String>, ApiError> {
     let items: Vec<(NewJob, Once)> = jobs
         .into_iter()
@@ -163,7 +164,7 @@ pub async fn enqueue_with(
                 max_open,
             )?;
             if outcome.iter().all(|o| matches!(o, Enqueued::New(_))) {
-                create(c)?;
+                create(&**c)?;
             }
             Ok(outcome)
         })

@@ -11,10 +11,25 @@ use super::accounts::NewAccount;
 use super::clusters::Cluster;
 use super::dr_tasks::DrTask;
 use super::nodes::NodeView;
+use super::servers::Server;
+
+/// What [`Model::create_cluster`] stores.
+pub struct NewCluster<'a> {
+    pub id: &'a str,
+    pub zone: &'a str,
+    pub owner: &'a str,
+    pub name: &'a str,
+    pub nodes: &'a [(String, &'a str)],
+    pub status: &'a str,
+}
 
 pub trait Model {
     // Clusters.
     fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError>;
+    /// A new cluster and its nodes (`(node id, role)`); false if the id is taken.
+    fn create_cluster(&self, new: &NewCluster<'_>) -> Result<bool, StoreError>;
+    /// `model` or `servers`: which executor runs its jobs.
+    fn set_backend(&self, id: &str, backend: &str) -> Result<(), StoreError>;
     /// Ids of the clusters that replicate from `id`.
     fn standbys_of(&self, id: &str) -> Result<Vec<String>, StoreError>;
     fn set_cluster_status(&self, id: &str, status: &str) -> Result<(), StoreError>;
@@ -57,6 +72,10 @@ pub trait Model {
     ) -> Result<usize, StoreError>;
 
     // Servers.
+    /// Registered servers of the zone no cluster uses, oldest first.
+    fn free_servers(&self, zone: &str) -> Result<Vec<Server>, StoreError>;
+    /// The server now holds that node; false if it was taken meanwhile.
+    fn bind_server(&self, endpoint: &str, cluster: &str, node: &str) -> Result<bool, StoreError>;
     /// The cluster's servers are free again.
     fn release_servers(&self, cluster: &str) -> Result<(), StoreError>;
 
@@ -77,6 +96,8 @@ pub trait Model {
         standby: &str,
         source: Option<&str>,
     ) -> Result<(), StoreError>;
+    fn set_task_start_at(&self, id: &str, at: Option<i64>) -> Result<(), StoreError>;
+    fn insert_compare(&self, id: &str, task: &str, types: &Value) -> Result<(), StoreError>;
     fn task_log(
         &self,
         id: &str,

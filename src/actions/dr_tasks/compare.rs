@@ -75,9 +75,8 @@ impl Action for CreateDRTaskCompare {
             )?;
             let (task_id, cid, kinds) = (t.id.clone(), id.clone(), json!(types));
             let job_id = super::super::enqueue_with(cx, vec![(String::new(), job)], move |c| {
-                dr_tasks::insert_compare(c, &cid, &task_id, &kinds)?;
-                dr_tasks::log(
-                    c,
+                c.insert_compare(&cid, &task_id, &kinds)?;
+                c.task_log(
                     &task_id,
                     "info",
                     "compare_queued",

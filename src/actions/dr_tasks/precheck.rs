@@ -7,7 +7,6 @@ use super::super::{Action, Context, Reply};
 use crate::BoxFuture;
 use crate::error::ApiError;
 use crate::services::dr_task::PRECHECK;
-use crate::store::dr_tasks;
 
 pub struct PrecheckDRTasks;
 
@@ -38,8 +37,8 @@ impl Action for PrecheckDRTasks {
             let marked = ids.clone();
             let stored = super::super::enqueue_with(cx, jobs, move |c| {
                 for id in &marked {
-                    dr_tasks::set_status(c, id, "prechecking", None)?;
-                    dr_tasks::log(c, id, "info", "precheck_queued", "", "pre-check queued")?;
+                    c.set_task_status(id, "prechecking", None)?;
+                    c.task_log(id, "info", "precheck_queued", "", "pre-check queued")?;
                 }
                 Ok(())
             })

@@ -7,7 +7,6 @@ use super::super::{Action, Context, Reply};
 use crate::BoxFuture;
 use crate::error::ApiError;
 use crate::services::dr_task::RETRY;
-use crate::store::dr_tasks;
 
 pub struct RetryDRTasks;
 
@@ -37,7 +36,7 @@ impl Action for RetryDRTasks {
             let marked = ids.clone();
             let stored = super::super::enqueue_with(cx, jobs, move |c| {
                 for id in &marked {
-                    dr_tasks::log(c, id, "info", "retry_queued", "", "retry queued")?;
+                    c.task_log(id, "info", "retry_queued", "", "retry queued")?;
                 }
                 Ok(())
             })

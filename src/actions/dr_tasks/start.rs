@@ -56,13 +56,12 @@ impl Action for StartDRTasks {
                     } else {
                         "starting"
                     };
-                    dr_tasks::set_status(c, id, status, None)?;
-                    dr_tasks::set_start_at(c, id, later)?;
+                    c.set_task_status(id, status, None)?;
+                    c.set_task_start_at(id, later)?;
                     let when = later
                         .map(|t| format!(" at {}", crate::clock::format_ts(t)))
                         .unwrap_or_default();
-                    dr_tasks::log(
-                        c,
+                    c.task_log(
                         id,
                         "info",
                         "start_queued",

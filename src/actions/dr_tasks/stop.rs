@@ -7,7 +7,6 @@ use super::super::{Action, Context, Reply};
 use crate::BoxFuture;
 use crate::error::ApiError;
 use crate::services::dr_task::STOP;
-use crate::store::dr_tasks;
 
 pub struct StopDRTasks;
 
@@ -45,8 +44,8 @@ impl Action for StopDRTasks {
             let marked = ids.clone();
             let stored = super::super::enqueue_with(cx, jobs, move |c| {
                 for id in &marked {
-                    dr_tasks::set_status(c, id, "stopping", None)?;
-                    dr_tasks::log(c, id, "info", "stop_queued", "", "stop queued")?;
+                    c.set_task_status(id, "stopping", None)?;
+                    c.task_log(id, "info", "stop_queued", "", "stop queued")?;
                 }
                 Ok(())
             })

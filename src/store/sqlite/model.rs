@@ -4,16 +4,23 @@
 use rusqlite::Connection;
 use serde_json::Value;
 
+use crate::store::StoreError;
 use crate::store::accounts::{self, NewAccount};
 use crate::store::clusters::{self, Cluster};
 use crate::store::dr_tasks::{self, DrTask};
-use crate::store::model::Model;
+use crate::store::model::{Model, NewCluster};
 use crate::store::nodes::{self, NodeView};
-use crate::store::{StoreError, servers};
+use crate::store::servers::{self, Server};
 
 impl Model for Connection {
     fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError> {
         clusters::get(self, id)
+    }
+    fn create_cluster(&self, n: &NewCluster<'_>) -> Result<bool, StoreError> {
+        clusters::create(self, n.id, n.zone, n.owner, n.name, n.nodes, n.status)
+    }
+    fn set_backend(&self, id: &str, backend: &str) -> Result<(), StoreError> {
+        clusters::set_backend(self, id, backend)
     }
     fn standbys_of(&self, id: &str) -> Result<Vec<String>, StoreError> {
         clusters::standbys_of(self, id)
@@ -86,6 +93,12 @@ impl Model for Connection {
         accounts::delete(self, cluster, engine, user, host)
     }
 
+    fn free_servers(&self, zone: &str) -> Result<Vec<Server>, StoreError> {
+        servers::free_in_zone(self, zone)
+    }
+    fn bind_server(&self, endpoint: &str, cluster: &str, node: &str) -> Result<bool, StoreError> {
+        servers::bind(self, endpoint, cluster, node)
+    }
     fn release_servers(&self, cluster: &str) -> Result<(), StoreError> {
         servers::release(self, cluster)
     }
@@ -111,6 +124,12 @@ impl Model for Connection {
         source: Option<&str>,
     ) -> Result<(), StoreError> {
         dr_tasks::set_sides(self, id, standby, source)
+    }
+    fn set_task_start_at(&self, id: &str, at: Option<i64>) -> Result<(), StoreError> {
+        dr_tasks::set_start_at(self, id, at)
+    }
+    fn insert_compare(&self, id: &str, task: &str, types: &Value) -> Result<(), StoreError> {
+        dr_tasks::insert_compare(self, id, task, types)
     }
     fn task_log(
         &self,
