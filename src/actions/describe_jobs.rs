@@ -7,7 +7,8 @@ use crate::BoxFuture;
 use crate::error::ApiError;
 use crate::ids::is_job_id;
 use crate::params::printable;
-use crate::store::jobs::{self, Described, JobFilter, STATUSES};
+use crate::store::jobs::{Described, JobFilter, STATUSES};
+use crate::store::queue::Queue;
 
 pub struct DescribeJobs;
 
@@ -41,7 +42,7 @@ pub async fn describe(cx: &Context<'_>, cluster: Option<String>) -> Result<Reply
         limit,
     };
     let store = &cx.state.store;
-    let (set, total) = match jobs::describe(&store.readers, &store.views, &filter)? {
+    let (set, total) = match store.describe(&filter)? {
         Described::Page(set, total) => (set, total),
         Described::Missing(id) => return Err(ApiError::not_found(&id)),
     };

@@ -24,8 +24,9 @@ use crate::error::ApiError;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::store::jobs::{self, Enqueued, NewJob, Once};
+use crate::store::jobs::{Enqueued, NewJob, Once};
 use crate::store::model::Model;
+use crate::store::queue::Queue;
 
 /// Everything a handler may use: the authenticated caller and the parameters.
 pub struct Context<'a> {
@@ -138,36 +139,16 @@ pub async fn enqueue(
 pub async fn enqueue_with(
     cx: &Context<'_>,
     jobs: Vec<(String, NewJob)>,
-    mut create: impl FnMut(&dyn Model) -> Result<(), StoreError> + Send + 'static,
+    create: impl FnMut(&dyn Model) -> Result<(), StoreError> + Send + 'static,
 ) -> Result<Vec<String>, ApiError> {
     let items: Vec<(NewJob, Once)> = jobs
         .into_iter()
         .map(|(part, job)| (job, once(cx, &part)))
         .collect();
-    let max_open = cx.state.max_open_jobs_per_owner;
-    let replays = cx.state.store.replays.clone();
-    let views = cx.state.store.views.clone();
-    let next_seq = cx.state.store.next_seq.clone();
-    let ready = cx.state.store.job_ready.clone();
     let outcome = cx
         .state
         .store
-        .writer
-        .write(move |c| {
-            let outcome = jobs::enqueue(
-                c,
-                &replays,
-                Some(&views),
-                Some(&next_seq),
-                Some(&ready),
-                &items,
-                max_open,
-            )?;
-            if outcome.iter().all(|o| matches!(o, Enqueued::New(_))) {
-                create(&**c)?;
-            }
-            Ok(outcome)
-        })
+        .submit(items, cx.state.max_open_jobs_per_owner, Box::new(create))
         .await?;
     let mut ids = Vec::with_capacity(outcome.len());
     for o in outcome {

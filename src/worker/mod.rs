@@ -17,13 +17,13 @@ pub mod servers;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::Connection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::now_millis;
 use crate::services::{self, Service};
-use crate::store::jobs::{self, Claimed, Ending};
+use crate::store::jobs::{Claimed, Ending};
+use crate::store::queue::{Outcome, Queue};
 use crate::store::{Store, StoreError};
 use executor::{Executor, Failure};
 pub use rescue::rescue_orphans;
@@ -91,21 +91,15 @@ struct Worker {
 impl Worker {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         while !*stop.borrow() {
-            let (wid, lease) = (self.id.clone(), self.cfg.lease_secs);
-            match self
-                .store
-                .writer
-                .write(move |c| jobs::claim(c, &wid, lease))
-                .await
-            {
+            match self.store.claim(&self.id, self.cfg.lease_secs).await {
                 Ok(Some(job)) => {
                     // Another job may be ready too: pass the wake-up on.
-                    self.store.job_ready.notify_one();
+                    self.store.job_ready().notify_one();
                     self.run_job(job, stop.clone()).await;
                 }
                 Ok(None) => {
                     tokio::select! {
-                        _ = self.store.job_ready.notified() => {}
+                        _ = self.store.job_ready().notified() => {}
                         _ = tokio::time::sleep(self.cfg.poll) => {}
                         _ = stop.changed() => {}
                     }
@@ -166,17 +160,15 @@ impl Worker {
             Some(Err(Ending::Failed { .. })) => observed.or_else(|| failure_effect(&job.task)),
             _ => None,
         };
-        let (seq, lane, wid) = (job.seq, job.lane.clone(), self.id.clone());
-        let (mut outcome, mut on_failure) = (outcome, on_failure);
         let recorded = self
             .store
-            .writer
-            .write(move |c| {
-                let recorded = record(c, seq, &lane, &wid, &mut outcome, &mut on_failure)?;
-                if recorded.is_some() && !output.is_empty() {
-                    jobs::set_output(c, seq, &output)?;
-                }
-                Ok(recorded)
+            .record(Outcome {
+                seq: job.seq,
+                lane: job.lane.clone(),
+                worker: self.id.clone(),
+                result: outcome,
+                on_failure,
+                output,
             })
             .await;
         match recorded {
@@ -201,14 +193,7 @@ impl Worker {
             let every = Duration::from_secs((lease / 3).max(1) as u64);
             loop {
                 tokio::time::sleep(every).await;
-                let wid = wid.clone();
-                if !matches!(
-                    store
-                        .writer
-                        .write(move |c| jobs::heartbeat(c, seq, &wid, lease))
-                        .await,
-                    Ok(true)
-                ) {
+                if !matches!(store.heartbeat(seq, &wid, lease).await, Ok(true)) {
                     break;
                 }
             }
@@ -216,8 +201,6 @@ impl Worker {
     }
 }
 
-/// Applies the effect and records the ending in one transaction. Returns false
-/// (and changes nothing) if this worker no longer holds the lease.
 /// Retries are for idempotent services only, with exponential backoff
 /// (1 s, 2 s, 4 s … at most 60 s) up to the service's attempt limit.
 fn retry_or_fail(f: Failure, service: Option<&'static dyn Service>, attempts: i64) -> Ending {
@@ -255,61 +238,6 @@ fn retry_or_fail(f: Failure, service: Option<&'static dyn Service>, attempts: i6
 fn failure_effect(task: &str) -> Option<Effect> {
     let task: services::Task = serde_json::from_str(task).ok()?;
     services::find_job_kind(&task.service)?.on_failure(&task.cluster, &task.params)
-}
-
-/// `None` means the job was stopped before it did anything: back to pending.
-fn record(
-    conn: &Connection,
-    seq: i64,
-    lane: &str,
-    worker: &str,
-    outcome: &mut Option<Result<Effect, Ending>>,
-    on_failure: &mut Option<Effect>,
-) -> Result<Option<&'static str>, StoreError> {
-    if !jobs::holds_lease(conn, seq, worker)? {
-        return Ok(None);
-    }
-    let ending = match outcome {
-        None => Ending::Requeued,
-        Some(Err(ending)) => {
-            if let Some(Err(why)) = on_failure.as_mut().map(|e| apply(conn, e)).transpose()? {
-                tracing::warn!(seq, %why, "a failed job's model effect was refused");
-            }
-            ending.clone()
-        }
-        Some(Ok(effect)) => match apply(conn, effect)? {
-            Ok(()) => Ending::Successful,
-            Err(message) => Ending::Failed {
-                code: 1400,
-                message,
-            },
-        },
-    };
-    jobs::finish(conn, seq, lane, &ending)?;
-    Ok(Some(match ending {
-        Ending::Successful => "successful",
-        Ending::Failed { .. } => "failed",
-        Ending::Requeued => "requeued",
-        Ending::Retry { .. } => "retried",
-    }))
-}
-
-/// Applies an effect in a savepoint: all of it, or nothing and the refusal.
-fn apply(conn: &Connection, effect: &mut Effect) -> Result<Result<(), String>, StoreError> {
-    conn.execute_batch("SAVEPOINT effect")?;
-    match effect(conn) {
-        Ok(()) => {
-            conn.execute_batch("RELEASE effect")?;
-            Ok(Ok(()))
-        }
-        Err(err) => {
-            conn.execute_batch("ROLLBACK TO effect; RELEASE effect")?;
-            match err {
-                EffectError::Refused(message) => Ok(Err(message)),
-                EffectError::Store(e) => Err(e),
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -5,12 +5,10 @@ use tokio::sync::watch;
 
 use super::WorkerConfig;
 use crate::clock::now_unix;
-use crate::store::jobs;
+use crate::store::queue::Queue;
 use crate::store::{Store, StoreError};
 
 const BATCH: usize = 500;
-/// Expired rows of `replay_spill` deleted by one writer operation (~1 ms).
-const SPILL_BATCH: usize = 4000;
 
 pub(super) async fn run(store: Store, cfg: WorkerConfig, mut stop: watch::Receiver<bool>) {
     loop {
@@ -20,12 +18,7 @@ pub(super) async fn run(store: Store, cfg: WorkerConfig, mut stop: watch::Receiv
         }
         let before = now_unix() - cfg.retention_secs;
         loop {
-            let replays = store.replays.clone();
-            match store
-                .writer
-                .write(move |c| jobs::prune(c, &replays, before, BATCH))
-                .await
-            {
+            match store.prune(before, BATCH).await {
                 Ok(n) if n == BATCH && !*stop.borrow() => tokio::task::yield_now().await,
                 Ok(n) => {
                     if n > 0 {
@@ -36,22 +29,6 @@ pub(super) async fn run(store: Store, cfg: WorkerConfig, mut stop: watch::Receiv
                 Err(StoreError::Closed) => return,
                 Err(e) => {
                     tracing::error!(error = %e, "prune failed");
-                    break;
-                }
-            }
-        }
-        loop {
-            let replays = store.replays.clone();
-            match store
-                .writer
-                .write(move |c| replays.drop_expired_spill(c, SPILL_BATCH))
-                .await
-            {
-                Ok(n) if n == SPILL_BATCH && !*stop.borrow() => tokio::task::yield_now().await,
-                Ok(_) => break,
-                Err(StoreError::Closed) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "dropping expired replay records failed");
                     break;
                 }
             }

@@ -72,7 +72,7 @@ pub fn rescue_orphans(conn: &Connection, expired_before: i64) -> Result<usize, S
         tracing::warn!(job_id = %o.job_id, ?ending, "rescued an orphaned job");
         if matches!(ending, Ending::Failed { .. })
             && let Some(Err(why)) = super::failure_effect(&o.task)
-                .map(|mut e| super::apply(conn, &mut e))
+                .map(|mut e| crate::store::sqlite::apply(conn, &mut e))
                 .transpose()?
         {
             tracing::warn!(job_id = %o.job_id, %why, "a failed job's model effect was refused");

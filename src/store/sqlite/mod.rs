@@ -1,3 +1,6 @@
 //! The SQLite backend's implementations of the store's interfaces.
 
 mod model;
+mod queue;
+
+pub use queue::apply;

@@ -1,0 +1,159 @@
+//! [`Queue`] on the SQLite store: every write through its one writer thread
+//! (group commit), `DescribeJobs` from the in-memory views when it can.
+
+use rusqlite::Connection;
+use tokio::sync::Notify;
+
+use crate::BoxFuture;
+use crate::store::effect::{Effect, EffectError};
+use crate::store::jobs::{self, Claimed, Described, Ending, Enqueued, JobFilter, NewJob, Once};
+use crate::store::queue::{Creator, Outcome, Queue};
+use crate::store::{Store, StoreError};
+
+impl Queue for Store {
+    fn submit(
+        &self,
+        items: Vec<(NewJob, Once)>,
+        max_open: u64,
+        mut create: Creator,
+    ) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>> {
+        let replays = self.replays.clone();
+        let views = self.views.clone();
+        let next_seq = self.next_seq.clone();
+        let ready = self.job_ready.clone();
+        Box::pin(self.writer.write(move |c| {
+            let outcome = jobs::enqueue(
+                c,
+                &replays,
+                Some(&views),
+                Some(&next_seq),
+                Some(&ready),
+                &items,
+                max_open,
+            )?;
+            if outcome.iter().all(|o| matches!(o, Enqueued::New(_))) {
+                create(&**c)?;
+            }
+            Ok(outcome)
+        }))
+    }
+
+    fn describe(&self, filter: &JobFilter) -> Result<Described, StoreError> {
+        jobs::describe(&self.readers, &self.views, filter)
+    }
+
+    fn claim(
+        &self,
+        worker: &str,
+        lease_secs: i64,
+    ) -> BoxFuture<'_, Result<Option<Claimed>, StoreError>> {
+        let worker = worker.to_string();
+        Box::pin(
+            self.writer
+                .write(move |c| jobs::claim(c, &worker, lease_secs)),
+        )
+    }
+
+    fn heartbeat(
+        &self,
+        seq: i64,
+        worker: &str,
+        lease_secs: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let worker = worker.to_string();
+        Box::pin(
+            self.writer
+                .write(move |c| jobs::heartbeat(c, seq, &worker, lease_secs)),
+        )
+    }
+
+    fn record(&self, mut o: Outcome) -> BoxFuture<'_, Result<Option<&'static str>, StoreError>> {
+        Box::pin(self.writer.write(move |c| {
+            let recorded = record(c, &mut o)?;
+            if recorded.is_some() && !o.output.is_empty() {
+                jobs::set_output(c, o.seq, &o.output)?;
+            }
+            Ok(recorded)
+        }))
+    }
+
+    fn prune(&self, before: i64, batch: usize) -> BoxFuture<'_, Result<usize, StoreError>> {
+        let replays = self.replays.clone();
+        Box::pin(async move {
+            let n = self
+                .writer
+                .write(move |c| jobs::prune(c, &replays, before, batch))
+                .await?;
+            if n < batch {
+                // Then expired replay records, a bounded batch per writer
+                // operation so that requests are never held up behind them.
+                loop {
+                    let replays = self.replays.clone();
+                    let dropped = self
+                        .writer
+                        .write(move |c| replays.drop_expired_spill(c, SPILL_BATCH))
+                        .await?;
+                    if dropped < SPILL_BATCH {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+            Ok(n)
+        })
+    }
+
+    fn job_ready(&self) -> &Notify {
+        &self.job_ready
+    }
+}
+
+/// Expired rows of `replay_spill` deleted by one writer operation (~1 ms).
+const SPILL_BATCH: usize = 4000;
+
+fn record(conn: &Connection, o: &mut Outcome) -> Result<Option<&'static str>, StoreError> {
+    if !jobs::holds_lease(conn, o.seq, &o.worker)? {
+        return Ok(None);
+    }
+    let ending = match &mut o.result {
+        None => Ending::Requeued,
+        Some(Err(ending)) => {
+            if let Some(Err(why)) = o.on_failure.as_mut().map(|e| apply(conn, e)).transpose()? {
+                tracing::warn!(seq = o.seq, %why, "a failed job's model effect was refused");
+            }
+            ending.clone()
+        }
+        Some(Ok(effect)) => match apply(conn, effect)? {
+            Ok(()) => Ending::Successful,
+            Err(message) => Ending::Failed {
+                code: 1400,
+                message,
+            },
+        },
+    };
+    jobs::finish(conn, o.seq, &o.lane, &ending)?;
+    Ok(Some(match ending {
+        Ending::Successful => "successful",
+        Ending::Failed { .. } => "failed",
+        Ending::Requeued => "requeued",
+        Ending::Retry { .. } => "retried",
+    }))
+}
+
+/// Applies an effect in a savepoint: all of it, or nothing and the refusal.
+pub fn apply(conn: &Connection, effect: &mut Effect) -> Result<Result<(), String>, StoreError> {
+    conn.execute_batch("SAVEPOINT effect")?;
+    match effect(conn) {
+        Ok(()) => {
+            conn.execute_batch("RELEASE effect")?;
+            Ok(Ok(()))
+        }
+        Err(err) => {
+            conn.execute_batch("ROLLBACK TO effect; RELEASE effect")?;
+            match err {
+                EffectError::Refused(message) => Ok(Err(message)),
+                EffectError::Store(e) => Err(e),
+            }
+        }
+    }
+}
