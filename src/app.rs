@@ -103,7 +103,8 @@ async fn start_with(
         Ok(keys::count(c)? == 0)
     })?;
     // Only one serve runs per data dir, so every working job is an orphan now.
-    let rescued = store::with_tx(&mut conn, |c| worker::rescue_orphans(c, i64::MAX))?;
+    let decide: store::queue::Rescuer = Box::new(worker::rescue_decision);
+    let rescued = store::with_tx(&mut conn, |c| store::sqlite::rescue(c, i64::MAX, &decide))?;
     if rescued > 0 {
         tracing::warn!(rescued, "recovered jobs interrupted by the last shutdown");
     }

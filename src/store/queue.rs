@@ -7,8 +7,9 @@ use tokio::sync::Notify;
 
 use super::StoreError;
 use super::effect::Effect;
-pub use super::jobs::{Claimed, Described, Ending, Enqueued, JobFilter, NewJob, Once};
+pub use super::jobs::{Claimed, Described, Ending, Enqueued, JobFilter, NewJob, Once, Orphan};
 use super::model::Model;
+pub use super::steps::Step;
 use crate::BoxFuture;
 
 /// What a submission creates beside its jobs, in the same transaction, when
@@ -29,6 +30,18 @@ pub struct Outcome {
     /// What the executor printed, secrets removed.
     pub output: String,
 }
+
+/// How a job whose worker died ends, as the worker side decides it from the
+/// job and the steps it recorded.
+pub struct Rescue {
+    pub ending: Ending,
+    /// A step appended to the job's record first (`gateway_stopped`).
+    pub note: Option<(String, String)>,
+    /// Applied when the ending is `failed`.
+    pub on_failure: Option<Effect>,
+}
+
+pub type Rescuer = Box<dyn Fn(&Orphan, &[Step]) -> Rescue + Send + Sync>;
 
 pub trait Queue: Send + Sync {
     /// Stores the jobs, all or none: each is new, the one an identical
@@ -63,6 +76,14 @@ pub trait Queue: Send + Sync {
     /// (and nothing changed) when the lease was lost meanwhile, else the
     /// status recorded.
     fn record(&self, outcome: Outcome) -> BoxFuture<'_, Result<Option<&'static str>, StoreError>>;
+
+    /// Ends, as `decide` says, every working job whose lease expired
+    /// before `expired_before`; how many.
+    fn rescue(
+        &self,
+        expired_before: i64,
+        decide: Rescuer,
+    ) -> BoxFuture<'_, Result<usize, StoreError>>;
 
     /// Deletes up to `batch` jobs that ended before `before`; how many.
     fn prune(&self, before: i64, batch: usize) -> BoxFuture<'_, Result<usize, StoreError>>;

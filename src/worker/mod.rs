@@ -26,7 +26,7 @@ use crate::store::jobs::{Claimed, Ending};
 use crate::store::queue::{Outcome, Queue};
 use crate::store::{Store, StoreError};
 use executor::{Executor, Failure};
-pub use rescue::rescue_orphans;
+pub use rescue::decide as rescue_decision;
 
 pub use crate::store::effect::{Effect, EffectError};
 

@@ -3,4 +3,4 @@
 mod model;
 mod queue;
 
-pub use queue::apply;
+pub use queue::{apply, rescue};

@@ -7,7 +7,8 @@ use tokio::sync::Notify;
 use crate::BoxFuture;
 use crate::store::effect::{Effect, EffectError};
 use crate::store::jobs::{self, Claimed, Described, Ending, Enqueued, JobFilter, NewJob, Once};
-use crate::store::queue::{Creator, Outcome, Queue};
+use crate::store::queue::{Creator, Outcome, Queue, Rescue, Rescuer};
+use crate::store::steps;
 use crate::store::{Store, StoreError};
 
 impl Queue for Store {
@@ -75,6 +76,17 @@ impl Queue for Store {
             }
             Ok(recorded)
         }))
+    }
+
+    fn rescue(
+        &self,
+        expired_before: i64,
+        decide: Rescuer,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(
+            self.writer
+                .write(move |c| rescue(c, expired_before, &decide)),
+        )
     }
 
     fn prune(&self, before: i64, batch: usize) -> BoxFuture<'_, Result<usize, StoreError>> {
@@ -156,4 +168,40 @@ pub fn apply(conn: &Connection, effect: &mut Effect) -> Result<Result<(), String
             }
         }
     }
+}
+
+/// [`Queue::rescue`] on a connection: also run at start-up, before the
+/// writer owns the file.
+pub fn rescue(
+    conn: &Connection,
+    expired_before: i64,
+    decide: &Rescuer,
+) -> Result<usize, StoreError> {
+    let orphans = jobs::orphans(conn, expired_before)?;
+    for o in &orphans {
+        let steps = steps::of_job(conn, o.seq)?;
+        let Rescue {
+            ending,
+            note,
+            on_failure,
+        } = decide(o, &steps);
+        tracing::warn!(job_id = %o.job_id, ?ending, "rescued an orphaned job");
+        if let Some((step, detail)) = note {
+            steps::append(
+                conn,
+                o.seq,
+                crate::clock::now_millis(),
+                &step,
+                "info",
+                &detail,
+            )?;
+        }
+        if matches!(ending, Ending::Failed { .. })
+            && let Some(Err(why)) = on_failure.map(|mut e| apply(conn, &mut e)).transpose()?
+        {
+            tracing::warn!(job_id = %o.job_id, %why, "a failed job's model effect was refused");
+        }
+        jobs::finish(conn, o.seq, &o.lane, &ending)?;
+    }
+    Ok(orphans.len())
 }
