@@ -131,13 +131,7 @@ async fn start_with(
         })?;
     let addr = listener.local_addr().map_err(StoreError::from)?;
     let first_key = if needs_key {
-        let master = store.master.clone();
-        Some(
-            store
-                .writer
-                .write(move |c| keys::create(c, &master, &crate::ids::owner_id()))
-                .await?,
-        )
+        Some(store.create_key(&crate::ids::owner_id()).await?)
     } else {
         None
     };

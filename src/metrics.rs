@@ -15,7 +15,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 
-use crate::store::{Store, StoreError, dr_tasks};
+use crate::store::queue::Queue;
+use crate::store::{Store, StoreError};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -187,15 +188,8 @@ pub fn render(store: &Store, cfg: &MetricsConfig) -> Result<String, StoreError> 
 fn scrape(store: &Store, cfg: &MetricsConfig) -> Result<Registry, StoreError> {
     let mut r = Registry::default();
     let open = Family::<Labels, Gauge>::default();
-    let (counts, tasks) = store.readers.with(|c| {
-        let mut stmt = c.prepare_cached(
-            "SELECT status, COUNT(*) FROM jobs WHERE status IN ('pending', 'working') GROUP BY status",
-        )?;
-        let counts: Vec<(String, i64)> = stmt
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok((counts, dr_tasks::sampled(c)?))
-    })?;
+    let counts = store.open_jobs()?;
+    let tasks = store.read(|m| m.sampled_tasks())?;
     for status in ["pending", "working"] {
         let n = counts
             .iter()

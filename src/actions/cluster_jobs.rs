@@ -10,6 +10,7 @@ use crate::services::schema::Fields;
 use crate::services::{self, PrepareCx, Service, Task};
 use crate::store::clusters::Cluster;
 use crate::store::jobs;
+use crate::store::model::Model;
 
 /// Most clusters in one request.
 const MAX_CLUSTERS: usize = 100;
@@ -61,7 +62,7 @@ pub async fn run(
                 Some(z) => ApiError::not_found_in_zone(id, z),
                 None => ApiError::not_found(id),
             })?;
-        let job = store.readers.with(|conn| {
+        let job = store.read(|conn| {
             Ok(new_job(
                 cx,
                 conn,
@@ -86,7 +87,7 @@ pub async fn run(
 /// Validates a cluster-action job against the cluster and builds it.
 pub fn new_job(
     cx: &Context<'_>,
-    conn: &rusqlite::Connection,
+    conn: &dyn Model,
     action: &str,
     kind: &'static dyn Service,
     cluster: &Cluster,

@@ -12,7 +12,7 @@ use crate::services::create_cluster::{ClusterConf, CreateCluster as Kind};
 use crate::services::schema::{self, Fields};
 use crate::services::{Service, Task};
 use crate::store::model::{Model, NewCluster};
-use crate::store::{StoreError, jobs, nodes, servers};
+use crate::store::{StoreError, jobs};
 
 pub struct CreateCluster;
 
@@ -48,11 +48,11 @@ impl Action for CreateCluster {
         Box::pin(async move {
             let p = cx.params;
             if let Some(job_id) = super::replayed(cx, "")? {
-                let found = cx.state.store.readers.with(|c| {
-                    let Some(cluster) = jobs::lane_of(c, &job_id)? else {
+                let found = cx.state.store.read(|c| {
+                    let Some(cluster) = c.lane_of(&job_id)? else {
                         return Ok(None);
                     };
-                    let nodes = nodes::list(c, &cluster, &[], None)?;
+                    let nodes = c.nodes(&cluster, &[], None)?;
                     Ok(Some((cluster, nodes)))
                 })?;
                 if let Some((cluster, nodes)) = found {
@@ -122,12 +122,10 @@ impl Action for CreateCluster {
 /// Whether the new cluster is built on the zone's registered servers (a
 /// zone with any is a zone of servers), after the checks that implies.
 fn on_servers(cx: &Context<'_>, zone: &str, conf: &ClusterConf) -> Result<bool, ApiError> {
-    let (any, free) = cx.state.store.readers.with(|c| {
-        Ok((
-            servers::zone_has_servers(c, zone)?,
-            servers::free_in_zone(c, zone)?.len(),
-        ))
-    })?;
+    let (any, free) = cx
+        .state
+        .store
+        .read(|c| Ok((c.zone_has_servers(zone)?, c.free_servers(zone)?.len())))?;
     if !any {
         return Ok(false);
     }

@@ -4,7 +4,6 @@
 use super::{Action, Context, Reply, describe_jobs};
 use crate::BoxFuture;
 use crate::error::ApiError;
-use crate::store::clusters;
 
 pub struct DescribeClusterJobs;
 
@@ -27,8 +26,7 @@ impl Action for DescribeClusterJobs {
             if cx
                 .state
                 .store
-                .readers
-                .with(|c| clusters::get_owned(c, owner, id))?
+                .read(|c| c.cluster_owned(owner, id))?
                 .is_none()
             {
                 return Err(ApiError::not_found(id));

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{Action, Context, Reply};
 use crate::BoxFuture;
 use crate::error::ApiError;
-use crate::store::{clusters, nodes};
+use crate::store::nodes;
 
 pub struct DescribeClusterNodes;
 
@@ -40,11 +40,11 @@ impl Action for DescribeClusterNodes {
             } else {
                 p.optional("cluster")
             };
-            let nodes = cx.state.store.readers.with(|c| {
+            let nodes = cx.state.store.read(|c| {
                 Ok(match cluster {
-                    None => Some(nodes::owned_by_id(c, owner, &ids, role)?),
-                    Some(id) => match clusters::get_owned(c, owner, id)? {
-                        Some(_) => Some(nodes::list(c, id, &ids, role)?),
+                    None => Some(c.nodes_owned(owner, &ids, role)?),
+                    Some(id) => match c.cluster_owned(owner, id)? {
+                        Some(_) => Some(c.nodes(id, &ids, role)?),
                         None => None,
                     },
                 })

@@ -23,8 +23,7 @@ impl Action for DescribeClusterStandbys {
             let found = cx
                 .state
                 .store
-                .readers
-                .with(|c| topology::relationship(c, owner, id))?;
+                .read(|c| topology::relationship(c, owner, id))?;
             let mut rel = found.ok_or_else(|| ApiError::not_found(id))?;
             live(cx, &mut rel).await;
             match serde_json::to_value(rel) {

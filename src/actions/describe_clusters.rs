@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{Action, Context, Reply};
 use crate::BoxFuture;
 use crate::error::ApiError;
-use crate::store::clusters::{self, ClusterFilter};
+use crate::store::clusters::ClusterFilter;
 
 pub struct DescribeClusters;
 
@@ -38,11 +38,7 @@ impl Action for DescribeClusters {
                 offset,
                 limit,
             };
-            let (set, total) = cx
-                .state
-                .store
-                .readers
-                .with(|c| clusters::describe(c, &filter))?;
+            let (set, total) = cx.state.store.read(|c| c.describe_clusters(&filter))?;
             let mut reply = Reply::new();
             reply.insert(
                 "cluster_set".into(),

@@ -85,12 +85,7 @@ pub fn names() -> Vec<&'static str> {
 /// the others use [`unless_replayed`].
 pub fn replayed(cx: &Context<'_>, part: &str) -> Result<Option<String>, ApiError> {
     let once = once(cx, part);
-    let replays = &cx.state.store.replays;
-    Ok(cx
-        .state
-        .store
-        .readers
-        .with(|c| replays.committed(c, &once))?)
+    Ok(cx.state.store.replayed(&once)?)
 }
 
 /// `refused`, unless this signed request already created its job: then that

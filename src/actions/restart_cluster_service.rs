@@ -46,7 +46,7 @@ impl Action for RestartClusterService {
                     None => ApiError::not_found(id),
                 })
                 .and_then(|c| {
-                    store.readers.with(|conn| {
+                    store.read(|conn| {
                         Ok(cluster_jobs::new_job(
                             cx,
                             conn,

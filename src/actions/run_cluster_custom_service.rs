@@ -100,7 +100,7 @@ fn new_job(
     let fields = Fields::new(schema::parse(raw)?, raw.is_none());
     // Most services look at nothing but the cluster: the connection is
     // taken from the pool but reads only if a check asks it to.
-    let prepared = cx.state.store.readers.with(|conn| {
+    let prepared = cx.state.store.read(|conn| {
         let pcx = PrepareCx {
             cluster,
             owner,

@@ -25,7 +25,6 @@ use crate::clock::now_unix;
 use crate::error::ApiError;
 use crate::params::{Params, printable};
 use crate::state::AppState;
-use crate::store::keys;
 
 /// Largest query string or form body.
 pub const MAX_INPUT: usize = 1024 * 1024;
@@ -218,9 +217,7 @@ async fn api(state: &AppState, req: Request<Incoming>, seen: &mut Seen) -> Outco
     })?;
     let store = &state.store;
     let caller = auth::authenticate(&signed, &state.window, now_unix(), |id| {
-        Ok(store.keys.get(id, || {
-            store.readers.with(|c| keys::lookup(c, &store.master, id))
-        })?)
+        Ok(store.access_key(id)?)
     })
     .map_err(|e| {
         if matches!(e, ApiError::AuthFailure) {

@@ -185,6 +185,41 @@ impl Store {
     }
 }
 
+impl Store {
+    /// An access key, unsealed, from memory unless keys changed since it
+    /// was last read (every signed request looks one up).
+    pub fn access_key(&self, id: &str) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        self.keys.get(id, || {
+            self.readers.with(|c| keys::lookup(c, &self.master, id))
+        })
+    }
+
+    /// A new access key for `owner`; its secret is shown once, by the caller.
+    pub async fn create_key(&self, owner: &str) -> Result<keys::NewKey, StoreError> {
+        let (master, owner) = (self.master.clone(), owner.to_string());
+        self.writer
+            .write(move |c| keys::create(c, &master, &owner))
+            .await
+    }
+
+    /// Reads the model (a snapshot; never waits for writes).
+    pub fn read<R>(
+        &self,
+        f: impl FnOnce(&dyn model::Model) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.readers.with(|c| f(c))
+    }
+
+    /// Changes the model in one transaction, committed with others'.
+    pub async fn change<R, F>(&self, mut f: F) -> Result<R, StoreError>
+    where
+        F: FnMut(&dyn model::Model) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.writer.write(move |c| f(&**c)).await
+    }
+}
+
 /// One update hook (SQLite keeps one per connection) for the state kept in
 /// memory beside the writer's tables.
 pub(crate) fn watch_rows(

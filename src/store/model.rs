@@ -8,10 +8,13 @@ use serde_json::Value;
 
 use super::StoreError;
 use super::accounts::NewAccount;
-use super::clusters::Cluster;
-use super::dr_tasks::DrTask;
+use super::clusters::{Cluster, ClusterFilter, ClusterView};
+use super::dr_tasks::{Compare, DrTask, LogLine, TaskFilter};
 use super::nodes::NodeView;
 use super::servers::Server;
+use super::steps::Step;
+use crate::sealing::MasterKey;
+use crate::secret::Secret;
 
 /// What [`Model::create_cluster`] stores.
 pub struct NewCluster<'a> {
@@ -26,6 +29,10 @@ pub struct NewCluster<'a> {
 pub trait Model {
     // Clusters.
     fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError>;
+    /// The cluster when `owner` owns it.
+    fn cluster_owned(&self, owner: &str, id: &str) -> Result<Option<Cluster>, StoreError>;
+    /// `DescribeClusters`: the page and the total.
+    fn describe_clusters(&self, f: &ClusterFilter) -> Result<(Vec<ClusterView>, u64), StoreError>;
     /// A new cluster and its nodes (`(node id, role)`); false if the id is taken.
     fn create_cluster(&self, new: &NewCluster<'_>) -> Result<bool, StoreError>;
     /// `model` or `servers`: which executor runs its jobs.
@@ -42,6 +49,20 @@ pub trait Model {
 
     // Nodes.
     fn node(&self, cluster: &str, node: &str) -> Result<Option<NodeView>, StoreError>;
+    /// A cluster's nodes, all or those named, of a role or any.
+    fn nodes(
+        &self,
+        cluster: &str,
+        ids: &[String],
+        role: Option<&str>,
+    ) -> Result<Vec<NodeView>, StoreError>;
+    /// Nodes by id across `owner`'s clusters.
+    fn nodes_owned(
+        &self,
+        owner: &str,
+        ids: &[String],
+        role: Option<&str>,
+    ) -> Result<Vec<NodeView>, StoreError>;
     fn has_role(&self, cluster: &str, role: &str) -> Result<bool, StoreError>;
     fn set_nodes_status(&self, cluster: &str, status: &str) -> Result<(), StoreError>;
     /// Nodes restarted (all, one, or those of a role); how many.
@@ -72,6 +93,11 @@ pub trait Model {
     ) -> Result<usize, StoreError>;
 
     // Servers.
+    fn server(&self, endpoint: &str) -> Result<Option<Server>, StoreError>;
+    fn zone_has_servers(&self, zone: &str) -> Result<bool, StoreError>;
+    fn servers_of(&self, cluster: &str) -> Result<Vec<Server>, StoreError>;
+    /// The replication account's password (made and sealed the first time).
+    fn repl_password(&self, master: &MasterKey) -> Result<Secret, StoreError>;
     /// Registered servers of the zone no cluster uses, oldest first.
     fn free_servers(&self, zone: &str) -> Result<Vec<Server>, StoreError>;
     /// The server now holds that node; false if it was taken meanwhile.
@@ -80,6 +106,30 @@ pub trait Model {
     fn release_servers(&self, cluster: &str) -> Result<(), StoreError>;
 
     // DR tasks.
+    fn task(&self, id: &str) -> Result<Option<DrTask>, StoreError>;
+    fn task_owned(&self, owner: &str, id: &str) -> Result<Option<DrTask>, StoreError>;
+    /// `DescribeDRTasks`: the page and the total.
+    fn tasks(&self, f: &TaskFilter) -> Result<(Vec<DrTask>, u64), StoreError>;
+    /// Tasks the sampler reads replication for.
+    fn sampled_tasks(&self) -> Result<Vec<DrTask>, StoreError>;
+    fn task_logs(
+        &self,
+        id: &str,
+        levels: &[String],
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<LogLine>, u64), StoreError>;
+    fn set_task_progress(&self, id: &str, progress: &Value) -> Result<(), StoreError>;
+    fn set_task_precheck(&self, id: &str, result: &Value) -> Result<(), StoreError>;
+    fn compares(&self, task: &str) -> Result<Vec<Compare>, StoreError>;
+    fn compare(&self, task: &str, id: &str) -> Result<Option<Compare>, StoreError>;
+    fn compare_running(&self, id: &str) -> Result<(), StoreError>;
+    fn finish_compare(
+        &self,
+        id: &str,
+        at_gtid: &str,
+        result: Result<&Value, &str>,
+    ) -> Result<(), StoreError>;
     /// Tasks that follow a replication now.
     fn live_tasks(&self) -> Result<Vec<DrTask>, StoreError>;
     fn insert_task(&self, t: &DrTask) -> Result<bool, StoreError>;
@@ -106,4 +156,18 @@ pub trait Model {
         job_id: &str,
         message: &str,
     ) -> Result<(), StoreError>;
+
+    // A job's steps on servers, and its lane.
+    fn append_step(
+        &self,
+        seq: i64,
+        at_ms: i64,
+        step: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<(), StoreError>;
+    fn has_steps(&self, seq: i64) -> Result<bool, StoreError>;
+    fn steps_of(&self, seq: i64) -> Result<Vec<Step>, StoreError>;
+    /// The lane (cluster) of a job.
+    fn lane_of(&self, job_id: &str) -> Result<Option<String>, StoreError>;
 }

@@ -53,6 +53,12 @@ pub trait Queue: Send + Sync {
         create: Creator,
     ) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>>;
 
+    /// The job an identical signed request already stored, if any.
+    fn replayed(&self, once: &Once) -> Result<Option<String>, StoreError>;
+
+    /// How many jobs are pending and working, by status.
+    fn open_jobs(&self) -> Result<Vec<(String, i64)>, StoreError>;
+
     /// `DescribeJobs`: newest first, the page and the total.
     fn describe(&self, filter: &JobFilter) -> Result<Described, StoreError>;
 

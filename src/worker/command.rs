@@ -121,8 +121,7 @@ impl CommandExecutor {
         // DR standby, stopped it): the program never runs what is now refused.
         let allowed = self
             .store
-            .readers
-            .with(|c| Ok(services::still_allowed(service, c, &task.cluster)));
+            .read(|c| Ok(services::still_allowed(service, c, &task.cluster)));
         match allowed {
             Ok(Ok(())) => {}
             Ok(Err(why)) => return Err(Failure::new(1400, why, false)),
@@ -288,16 +287,8 @@ async fn spawn_and_wait(
     if let Some(pid) = child.id() {
         let detail = super::orphans::describe(pid);
         let recorded = store
-            .writer
-            .write(move |c| {
-                crate::store::steps::append(
-                    c,
-                    seq,
-                    crate::clock::now_millis(),
-                    "program",
-                    "info",
-                    &detail,
-                )
+            .change(move |c| {
+                c.append_step(seq, crate::clock::now_millis(), "program", "info", &detail)
             })
             .await;
         if let Err(e) = recorded {

@@ -9,7 +9,6 @@ use crate::BoxFuture;
 use crate::error::ApiError;
 use crate::ids::compare_id;
 use crate::services::dr_task::COMPARE;
-use crate::store::dr_tasks;
 
 pub struct CreateDRTaskCompare;
 
@@ -45,8 +44,7 @@ impl Action for CreateDRTaskCompare {
             let unfinished = cx
                 .state
                 .store
-                .readers
-                .with(|c| dr_tasks::compares(c, &t.id))?
+                .read(|c| c.compares(&t.id))?
                 .into_iter()
                 .find(|c| c.status == "RUNNING" || c.status == "WAITING_FOR_RUNNING");
             let refused = if t.status != "syncing" {

@@ -9,7 +9,6 @@ use super::super::{Action, Context, Reply};
 use crate::BoxFuture;
 use crate::error::ApiError;
 use crate::ids::is_compare_id;
-use crate::store::dr_tasks;
 
 pub struct DescribeDRTaskCompareResults;
 
@@ -30,8 +29,7 @@ impl Action for DescribeDRTaskCompareResults {
             let c = cx
                 .state
                 .store
-                .readers
-                .with(|c| dr_tasks::compare(c, &t.id, id))?
+                .read(|c| c.compare(&t.id, id))?
                 .ok_or_else(|| ApiError::not_found(id))?;
             let mut r = Reply::new();
             r.insert("compare_id".into(), Value::String(c.id.clone()));

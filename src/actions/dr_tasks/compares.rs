@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 use super::super::{Action, Context, Reply};
 use crate::BoxFuture;
 use crate::error::ApiError;
-use crate::store::dr_tasks;
 
 pub struct DescribeDRTaskCompares;
 
@@ -26,8 +25,7 @@ impl Action for DescribeDRTaskCompares {
             let set: Vec<Value> = cx
                 .state
                 .store
-                .readers
-                .with(|c| dr_tasks::compares(c, &t.id))?
+                .read(|c| c.compares(&t.id))?
                 .into_iter()
                 .filter(|c| ids.is_empty() || ids.contains(&c.id))
                 .map(|c| {

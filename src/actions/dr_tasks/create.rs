@@ -322,13 +322,11 @@ impl Action for CreateDRTask {
             let inserted = cx
                 .state
                 .store
-                .writer
-                .write(move |c| {
-                    if !dr_tasks::insert(c, &row)? {
+                .change(move |c| {
+                    if !c.insert_task(&row)? {
                         return Err(StoreError::Conflict(format!("task id {} is taken", row.id)));
                     }
-                    dr_tasks::log(
-                        c,
+                    c.task_log(
                         &row.id,
                         "info",
                         "created",

@@ -6,7 +6,6 @@ use serde_json::json;
 use super::super::{Action, Context, Reply};
 use crate::BoxFuture;
 use crate::error::ApiError;
-use crate::store::dr_tasks;
 
 pub struct DeleteDRTasks;
 
@@ -39,11 +38,10 @@ impl Action for DeleteDRTasks {
             let done = ids.clone();
             cx.state
                 .store
-                .writer
-                .write(move |c| {
+                .change(move |c| {
                     for id in &done {
-                        dr_tasks::set_status(c, id, "deleted", None)?;
-                        dr_tasks::log(c, id, "info", "deleted", "", "task deleted")?;
+                        c.set_task_status(id, "deleted", None)?;
+                        c.task_log(id, "info", "deleted", "", "task deleted")?;
                     }
                     Ok(())
                 })

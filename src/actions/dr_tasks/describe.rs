@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::super::{Action, Context, Reply};
 use crate::BoxFuture;
 use crate::error::ApiError;
-use crate::store::dr_tasks::{self, TaskFilter};
+use crate::store::dr_tasks::TaskFilter;
 
 pub struct DescribeDRTasks;
 
@@ -26,11 +26,7 @@ impl Action for DescribeDRTasks {
                 offset,
                 limit,
             };
-            let (set, total) = cx
-                .state
-                .store
-                .readers
-                .with(|c| dr_tasks::list(c, &filter))?;
+            let (set, total) = cx.state.store.read(|c| c.tasks(&filter))?;
             let mut r = Reply::new();
             r.insert(
                 "dr_task_set".into(),

@@ -6,7 +6,6 @@ use serde_json::Value;
 use super::super::{Action, Context, Reply};
 use crate::BoxFuture;
 use crate::error::ApiError;
-use crate::store::dr_tasks;
 
 pub struct DescribeDRTaskLogs;
 
@@ -36,8 +35,7 @@ impl Action for DescribeDRTaskLogs {
             let (set, total) = cx
                 .state
                 .store
-                .readers
-                .with(|c| dr_tasks::logs(c, &t.id, &levels, offset, limit))?;
+                .read(|c| c.task_logs(&t.id, &levels, offset, limit))?;
             let mut r = Reply::new();
             r.insert("dr_task_id".into(), Value::String(t.id));
             r.insert(

@@ -24,7 +24,7 @@ use crate::error::ApiError;
 use crate::ids::is_dr_task_id;
 use crate::redact;
 use crate::services::{Service, Task};
-use crate::store::dr_tasks::{self, DrTask};
+use crate::store::dr_tasks::DrTask;
 use crate::store::jobs::NewJob;
 
 /// Most tasks in one request.
@@ -78,8 +78,7 @@ pub fn owned(cx: &Context<'_>, id: &str) -> Result<DrTask, ApiError> {
     let owner = cx.caller.owner.as_str();
     cx.state
         .store
-        .readers
-        .with(|c| dr_tasks::get_owned(c, owner, id))?
+        .read(|c| c.task_owned(owner, id))?
         .ok_or_else(|| ApiError::not_found(id))
 }
 

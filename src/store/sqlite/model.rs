@@ -4,17 +4,27 @@
 use rusqlite::Connection;
 use serde_json::Value;
 
+use crate::sealing::MasterKey;
+use crate::secret::Secret;
 use crate::store::StoreError;
 use crate::store::accounts::{self, NewAccount};
-use crate::store::clusters::{self, Cluster};
-use crate::store::dr_tasks::{self, DrTask};
+use crate::store::clusters::{self, Cluster, ClusterFilter, ClusterView};
+use crate::store::dr_tasks::{self, Compare, DrTask, LogLine, TaskFilter};
+use crate::store::jobs;
 use crate::store::model::{Model, NewCluster};
 use crate::store::nodes::{self, NodeView};
 use crate::store::servers::{self, Server};
+use crate::store::steps::{self, Step};
 
 impl Model for Connection {
     fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError> {
         clusters::get(self, id)
+    }
+    fn cluster_owned(&self, owner: &str, id: &str) -> Result<Option<Cluster>, StoreError> {
+        clusters::get_owned(self, owner, id)
+    }
+    fn describe_clusters(&self, f: &ClusterFilter) -> Result<(Vec<ClusterView>, u64), StoreError> {
+        clusters::describe(self, f)
     }
     fn create_cluster(&self, n: &NewCluster<'_>) -> Result<bool, StoreError> {
         clusters::create(self, n.id, n.zone, n.owner, n.name, n.nodes, n.status)
@@ -49,6 +59,22 @@ impl Model for Connection {
 
     fn node(&self, cluster: &str, node: &str) -> Result<Option<NodeView>, StoreError> {
         nodes::get(self, cluster, node)
+    }
+    fn nodes(
+        &self,
+        cluster: &str,
+        ids: &[String],
+        role: Option<&str>,
+    ) -> Result<Vec<NodeView>, StoreError> {
+        nodes::list(self, cluster, ids, role)
+    }
+    fn nodes_owned(
+        &self,
+        owner: &str,
+        ids: &[String],
+        role: Option<&str>,
+    ) -> Result<Vec<NodeView>, StoreError> {
+        nodes::owned_by_id(self, owner, ids, role)
     }
     fn has_role(&self, cluster: &str, role: &str) -> Result<bool, StoreError> {
         nodes::has_role(self, cluster, role)
@@ -93,6 +119,18 @@ impl Model for Connection {
         accounts::delete(self, cluster, engine, user, host)
     }
 
+    fn server(&self, endpoint: &str) -> Result<Option<Server>, StoreError> {
+        servers::get(self, endpoint)
+    }
+    fn zone_has_servers(&self, zone: &str) -> Result<bool, StoreError> {
+        servers::zone_has_servers(self, zone)
+    }
+    fn servers_of(&self, cluster: &str) -> Result<Vec<Server>, StoreError> {
+        servers::of_cluster(self, cluster)
+    }
+    fn repl_password(&self, master: &MasterKey) -> Result<Secret, StoreError> {
+        servers::repl_password(self, master)
+    }
     fn free_servers(&self, zone: &str) -> Result<Vec<Server>, StoreError> {
         servers::free_in_zone(self, zone)
     }
@@ -103,6 +141,50 @@ impl Model for Connection {
         servers::release(self, cluster)
     }
 
+    fn task(&self, id: &str) -> Result<Option<DrTask>, StoreError> {
+        dr_tasks::get(self, id)
+    }
+    fn task_owned(&self, owner: &str, id: &str) -> Result<Option<DrTask>, StoreError> {
+        dr_tasks::get_owned(self, owner, id)
+    }
+    fn tasks(&self, f: &TaskFilter) -> Result<(Vec<DrTask>, u64), StoreError> {
+        dr_tasks::list(self, f)
+    }
+    fn sampled_tasks(&self) -> Result<Vec<DrTask>, StoreError> {
+        dr_tasks::sampled(self)
+    }
+    fn task_logs(
+        &self,
+        id: &str,
+        levels: &[String],
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<LogLine>, u64), StoreError> {
+        dr_tasks::logs(self, id, levels, offset, limit)
+    }
+    fn set_task_progress(&self, id: &str, progress: &Value) -> Result<(), StoreError> {
+        dr_tasks::set_progress(self, id, progress)
+    }
+    fn set_task_precheck(&self, id: &str, result: &Value) -> Result<(), StoreError> {
+        dr_tasks::set_precheck(self, id, result)
+    }
+    fn compares(&self, task: &str) -> Result<Vec<Compare>, StoreError> {
+        dr_tasks::compares(self, task)
+    }
+    fn compare(&self, task: &str, id: &str) -> Result<Option<Compare>, StoreError> {
+        dr_tasks::compare(self, task, id)
+    }
+    fn compare_running(&self, id: &str) -> Result<(), StoreError> {
+        dr_tasks::compare_running(self, id)
+    }
+    fn finish_compare(
+        &self,
+        id: &str,
+        at_gtid: &str,
+        result: Result<&Value, &str>,
+    ) -> Result<(), StoreError> {
+        dr_tasks::finish_compare(self, id, at_gtid, result)
+    }
     fn live_tasks(&self) -> Result<Vec<DrTask>, StoreError> {
         dr_tasks::live(self)
     }
@@ -140,5 +222,25 @@ impl Model for Connection {
         message: &str,
     ) -> Result<(), StoreError> {
         dr_tasks::log(self, id, level, code, job_id, message)
+    }
+
+    fn append_step(
+        &self,
+        seq: i64,
+        at_ms: i64,
+        step: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        steps::append(self, seq, at_ms, step, outcome, detail)
+    }
+    fn has_steps(&self, seq: i64) -> Result<bool, StoreError> {
+        steps::any(self, seq)
+    }
+    fn steps_of(&self, seq: i64) -> Result<Vec<Step>, StoreError> {
+        steps::of_job(self, seq)
+    }
+    fn lane_of(&self, job_id: &str) -> Result<Option<String>, StoreError> {
+        jobs::lane_of(self, job_id)
     }
 }

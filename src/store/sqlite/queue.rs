@@ -39,6 +39,22 @@ impl Queue for Store {
         }))
     }
 
+    fn replayed(&self, once: &Once) -> Result<Option<String>, StoreError> {
+        self.readers.with(|c| self.replays.committed(c, once))
+    }
+
+    fn open_jobs(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.readers.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT status, COUNT(*) FROM jobs WHERE status IN ('pending', 'working') GROUP BY status",
+            )?;
+            let counts = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(counts)
+        })
+    }
+
     fn describe(&self, filter: &JobFilter) -> Result<Described, StoreError> {
         jobs::describe(&self.readers, &self.views, filter)
     }

@@ -17,7 +17,6 @@ use super::scope::Scope;
 use super::{Op, ServersConfig, dr_task};
 use crate::mariadb::checksum::{self, Shape};
 use crate::mariadb::{DbError, GtidPos, Node, cell, runbook};
-use crate::store::dr_tasks;
 use crate::worker::executor::{Done, Failure};
 
 /// Rows per chunk of the content comparison.
@@ -40,8 +39,7 @@ pub async fn run(mut op: Op) -> Result<Done, Failure> {
     let id = cid.clone();
     op.fleet
         .store
-        .writer
-        .write(move |c| dr_tasks::compare_running(c, &id))
+        .change(move |c| c.compare_running(&id))
         .await
         .map_err(internal)?;
     let started = Instant::now();
@@ -61,10 +59,9 @@ pub async fn run(mut op: Op) -> Result<Done, Failure> {
     };
     op.fleet
         .store
-        .writer
-        .write(move |c| match &stored {
-            Ok(v) => dr_tasks::finish_compare(c, &id, &at2, Ok(v)),
-            Err(e) => dr_tasks::finish_compare(c, &id, &at2, Err(e)),
+        .change(move |c| match &stored {
+            Ok(v) => c.finish_compare(&id, &at2, Ok(v)),
+            Err(e) => c.finish_compare(&id, &at2, Err(e)),
         })
         .await
         .map_err(internal)?;

@@ -115,12 +115,7 @@ pub async fn run(op: &mut Op, what: &str) -> Result<Detached, Failure> {
 async fn primary_position(op: &Op, host: &str, port: u16) -> Option<GtidPos> {
     let key = format!("{host}:{port}");
     let master = op.fleet.store.master.clone();
-    let server = op
-        .fleet
-        .store
-        .readers
-        .with(|c| crate::store::servers::get(c, &key))
-        .ok()??;
+    let server = op.fleet.store.read(|c| c.server(&key)).ok()??;
     let login = crate::mariadb::Login {
         user: server.admin_user.clone(),
         password: crate::store::servers::open_password(&master, &server).ok()?,

@@ -37,8 +37,7 @@ pub fn task(op: &mut Op) -> Result<DrTask, Failure> {
     let t = op
         .fleet
         .store
-        .readers
-        .with(|c| dr_tasks::get(c, &id))
+        .read(|c| c.task(&id))
         .map_err(internal)?
         .filter(|t| t.status != "deleted")
         .ok_or_else(|| refused(format!("DR task [{id}] no longer exists")))?;
@@ -104,18 +103,10 @@ pub async fn status(
     );
     op.fleet
         .store
-        .writer
-        .write(move |c| {
+        .change(move |c| {
             let error = (level == "error").then_some(message.as_str());
-            dr_tasks::set_status(c, &task, &status, error)?;
-            dr_tasks::log(
-                c,
-                &task,
-                &level,
-                &format!("status_{status}"),
-                &job,
-                &message,
-            )
+            c.set_task_status(&task, &status, error)?;
+            c.task_log(&task, &level, &format!("status_{status}"), &job, &message)
         })
         .await
         .map_err(internal)
@@ -179,8 +170,7 @@ pub async fn run_precheck(mut op: Op) -> Result<Done, Failure> {
     let (id, stored) = (s.task.id.clone(), result.clone());
     op.fleet
         .store
-        .writer
-        .write(move |c| dr_tasks::set_precheck(c, &id, &stored))
+        .change(move |c| c.set_task_precheck(&id, &stored))
         .await
         .map_err(internal)?;
     let summary = format!(
@@ -243,12 +233,7 @@ pub async fn run_start(mut op: Op) -> Result<Done, Failure> {
                 Duration::from_secs(1).min(Duration::from_secs((at - now_unix()).max(0) as u64)),
             )
             .await;
-            let still = op
-                .fleet
-                .store
-                .readers
-                .with(|c| dr_tasks::get(c, &id))
-                .map_err(internal)?;
+            let still = op.fleet.store.read(|c| c.task(&id)).map_err(internal)?;
             if still.is_none_or(|t| t.status != "pending_start") {
                 return Err(refused(format!("DR task [{id}] no longer waits to start")));
             }
@@ -328,12 +313,7 @@ pub async fn run_start(mut op: Op) -> Result<Done, Failure> {
             })
         }
         Err(f) => {
-            let now = op
-                .fleet
-                .store
-                .readers
-                .with(|c| dr_tasks::get(c, &id))
-                .map_err(internal)?;
+            let now = op.fleet.store.read(|c| c.task(&id)).map_err(internal)?;
             let failed = if now.is_some_and(|t| t.status == "initializing") {
                 "init_failed"
             } else {
@@ -477,8 +457,7 @@ async fn report_copy(fleet: Fleet, task: String, shaping: Shaping) {
         let id = task.clone();
         let _ = fleet
             .store
-            .writer
-            .write(move |c| dr_tasks::set_progress(c, &id, &progress))
+            .change(move |c| c.set_task_progress(&id, &progress))
             .await;
     }
 }

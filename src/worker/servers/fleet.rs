@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use crate::mariadb::{DbError, Endpoint, Login, Node};
 use crate::secret::Secret;
-use crate::store::clusters::{self, Cluster};
-use crate::store::{Store, StoreError, nodes, servers};
+use crate::store::clusters::Cluster;
+use crate::store::{Store, StoreError, servers};
 use crate::worker::allow::AllowList;
 use crate::worker::executor::Failure;
 
@@ -70,24 +70,21 @@ pub fn refused(why: impl std::fmt::Display) -> Failure {
 
 impl Fleet {
     pub fn cluster(&self, id: &str) -> Result<Option<Cluster>, Failure> {
-        self.store
-            .readers
-            .with(|c| clusters::get(c, id))
-            .map_err(internal)
+        self.store.read(|c| c.cluster(id)).map_err(internal)
     }
 
     /// The members of a server-backed cluster; `None` for a model cluster.
     pub fn members(&self, id: &str) -> Result<Option<Members>, Failure> {
         let master = self.store.master.clone();
-        let found = self.store.readers.with(|c| {
-            let Some(cluster) = clusters::get(c, id)? else {
+        let found = self.store.read(|c| {
+            let Some(cluster) = c.cluster(id)? else {
                 return Ok(None);
             };
             if !cluster.on_servers() {
                 return Ok(None);
             }
-            let nodes = nodes::list(c, id, &[], Some("maininstance"))?;
-            let servers = servers::of_cluster(c, id)?;
+            let nodes = c.nodes(id, &[], Some("maininstance"))?;
+            let servers = c.servers_of(id)?;
             let mut members = Vec::new();
             for n in nodes {
                 let Some(s) = servers
@@ -143,10 +140,7 @@ impl Fleet {
 
     /// The standby clusters directly following `id`.
     pub fn standbys_of(&self, id: &str) -> Result<Vec<String>, Failure> {
-        self.store
-            .readers
-            .with(|c| clusters::standbys_of(c, id))
-            .map_err(internal)
+        self.store.read(|c| c.standbys_of(id)).map_err(internal)
     }
 
     pub fn check_allowed(&self, endpoint: &Endpoint) -> Result<(), Failure> {
@@ -170,8 +164,7 @@ impl Fleet {
         let master = self.store.master.clone();
         let password: Secret = self
             .store
-            .writer
-            .write(move |c| servers::repl_password(c, &master))
+            .change(move |c| c.repl_password(&master))
             .await
             .map_err(internal)?;
         Ok(Login {

@@ -35,15 +35,13 @@ fn login_of(fleet: &Fleet, ep: &Endpoint) -> Option<Login> {
     let loopback = format!("127.0.0.1:{}", ep.port);
     let s = fleet
         .store
-        .readers
-        .with(|c| {
-            Ok(
-                servers::get(c, &key)?.or(if super::checks::same_host(&ep.host, "127.0.0.1") {
-                    servers::get(c, &loopback)?
+        .read(|c| {
+            Ok(c.server(&key)?
+                .or(if super::checks::same_host(&ep.host, "127.0.0.1") {
+                    c.server(&loopback)?
                 } else {
                     None
-                }),
-            )
+                }))
         })
         .ok()??;
     Some(Login {

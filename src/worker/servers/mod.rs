@@ -45,8 +45,8 @@ use super::model::job_kind;
 use crate::BoxFuture;
 use crate::secret::Secret;
 use crate::services::{self, Task};
+use crate::store::Store;
 use crate::store::jobs::{self, Claimed};
-use crate::store::{Store, steps as stored_steps};
 use fleet::{Fleet, internal, refused};
 use steps::Steps;
 
@@ -216,10 +216,7 @@ impl ServersExecutor {
         // one change the others' servers.
         let family = self.family(&task.cluster)?;
         let _held = self.locks.lock_all(&family).await;
-        let interrupted = store
-            .readers
-            .with(|c| stored_steps::any(c, job.seq))
-            .map_err(internal)?;
+        let interrupted = store.read(|c| c.has_steps(job.seq)).map_err(internal)?;
         let op = Op {
             steps: Steps::new(
                 store.clone(),
@@ -238,8 +235,7 @@ impl ServersExecutor {
             return recover::run(op).await;
         }
         let allowed = store
-            .readers
-            .with(|c| Ok(services::still_allowed(service, c, &task.cluster)))
+            .read(|c| Ok(services::still_allowed(service, c, &task.cluster)))
             .map_err(internal)?;
         if let Err(why) = allowed {
             return Err(Failure::new(1400, why, false));

@@ -10,7 +10,6 @@ use super::Op;
 use super::fleet::Members;
 use crate::mariadb::runbook;
 use crate::services::topology::{self, Change};
-use crate::store::steps as stored_steps;
 use crate::worker::executor::Failure;
 
 /// One primary node as found.
@@ -27,8 +26,7 @@ pub async fn run(mut op: Op) -> Result<crate::worker::executor::Done, Failure> {
     let recorded = op
         .fleet
         .store
-        .readers
-        .with(|c| stored_steps::of_job(c, op.job.seq))
+        .read(|c| c.steps_of(op.job.seq))
         .map_err(super::fleet::internal)?;
     let last = recorded
         .iter()

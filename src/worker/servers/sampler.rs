@@ -36,7 +36,7 @@ pub async fn run(fleet: Fleet, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(EVERY) => {}
             _ = stop.changed() => return,
         }
-        let tasks = match fleet.store.readers.with(dr_tasks::sampled) {
+        let tasks = match fleet.store.read(|m| m.sampled_tasks()) {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(error = %e, "reading DR tasks to sample");
@@ -222,8 +222,7 @@ async fn keep_filter(fleet: &Fleet, t: &DrTask) {
     tracing::warn!(task = %t.id, "{message}");
     let _ = fleet
         .store
-        .writer
-        .write(move |c| dr_tasks::log(c, &id, "warning", "filter_restored", "", &message))
+        .change(move |c| c.task_log(&id, "warning", "filter_restored", "", &message))
         .await;
 }
 
@@ -264,14 +263,12 @@ async fn sample(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) {
     let lag = d["lag_trx"].clone();
     let written = fleet
         .store
-        .writer
-        .write(move |c| {
-            dr_tasks::set_progress(c, &id, &progress)?;
+        .change(move |c| {
+            c.set_task_progress(&id, &progress)?;
             let broken = sync == "BROKEN" || sync == "STOPPED";
             if status == "syncing" && broken {
-                dr_tasks::set_status(c, &id, "sync_failed", Some(&error))?;
-                dr_tasks::log(
-                    c,
+                c.set_task_status(&id, "sync_failed", Some(&error))?;
+                c.task_log(
                     &id,
                     "error",
                     "replication_broken",
@@ -279,9 +276,8 @@ async fn sample(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) {
                     &format!("replication {sync}: {error}"),
                 )?;
             } else if status == "sync_failed" && !broken {
-                dr_tasks::set_status(c, &id, "syncing", Some(""))?;
-                dr_tasks::log(
-                    c,
+                c.set_task_status(&id, "syncing", Some(""))?;
+                c.task_log(
                     &id,
                     "info",
                     "replication_recovered",
@@ -290,16 +286,14 @@ async fn sample(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) {
                 )?;
             }
             match (previous.as_deref(), sync.as_str()) {
-                (Some(p), "LAGGING") if p != "LAGGING" => dr_tasks::log(
-                    c,
+                (Some(p), "LAGGING") if p != "LAGGING" => c.task_log(
                     &id,
                     "warning",
                     "lag_alarm",
                     "",
                     &format!("lag alarm: {lag} transaction(s) behind"),
                 )?,
-                (Some("LAGGING"), s) if s != "LAGGING" => dr_tasks::log(
-                    c,
+                (Some("LAGGING"), s) if s != "LAGGING" => c.task_log(
                     &id,
                     "info",
                     "lag_cleared",

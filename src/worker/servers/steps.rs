@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::fleet::internal;
 use crate::clock::now_millis;
-use crate::store::{Store, steps};
+use crate::store::Store;
 use crate::worker::executor::Failure;
 
 pub struct Steps {
@@ -84,9 +84,8 @@ impl Steps {
         let (seq, step, outcome) = (self.seq, step.to_string(), outcome.to_string());
         let task = self.task.clone();
         self.store
-            .writer
-            .write(move |c| {
-                steps::append(c, seq, at, &step, &outcome, &detail)?;
+            .change(move |c| {
+                c.append_step(seq, at, &step, &outcome, &detail)?;
                 if let Some((task_id, job_id)) = &task {
                     let level = match (outcome.as_str(), step.as_str()) {
                         ("failed", _) => "error",
@@ -98,7 +97,7 @@ impl Steps {
                     } else {
                         format!("{step} {outcome}: {detail}")
                     };
-                    crate::store::dr_tasks::log(c, task_id, level, &step, job_id, &message)?;
+                    c.task_log(task_id, level, &step, job_id, &message)?;
                 }
                 Ok(())
             })
