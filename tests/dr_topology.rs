@@ -131,7 +131,17 @@ async fn switchover_failover_decouple_on_real_servers() {
     assert_eq!(a2.source_port().await, Some(a1.port), "A's HA node stays");
     let g = b1.gtid().await;
     for m in [&a1, &a2, &c1, &x1] {
-        assert!(m.wait_for(&g).await, "{} reaches {g}", m.port);
+        if !m.wait_for(&g).await {
+            panic!(
+                "{} does not reach {g}: at {}, IO {} SQL {}, errors [{}] [{}]",
+                m.port,
+                m.gtid().await,
+                m.slave_field("Slave_IO_Running").await,
+                m.slave_field("Slave_SQL_Running").await,
+                m.slave_field("Last_IO_Error").await,
+                m.slave_field("Last_SQL_Error").await
+            );
+        }
     }
     // Every acknowledged write is on the new primary; all members agree.
     let ids = b1
