@@ -93,24 +93,27 @@ pub enum Durability {
     Full,
 }
 
+/// The SQLite store. Its parts stay inside `store/`: the rest of the code
+/// uses the interfaces (`queue::Queue`, `model::Model` through `read` and
+/// `change`, `access_key`, `cluster`).
 #[derive(Clone)]
 pub struct Store {
-    pub writer: Writer,
+    pub(in crate::store) writer: Writer,
     /// Opens and seals secrets at rest.
     pub master: Arc<MasterKey>,
-    pub readers: Arc<ReadPool>,
+    pub(in crate::store) readers: Arc<ReadPool>,
     /// Wakes an idle worker when a job is committed.
-    pub job_ready: Arc<Notify>,
+    pub(in crate::store) job_ready: Arc<Notify>,
     /// Access keys, unsealed, for the request path.
-    pub keys: Arc<Announced<KeyRecord>>,
+    pub(in crate::store) keys: Arc<Announced<KeyRecord>>,
     /// Clusters as the request path checks them (see [`Store::cluster`]).
-    pub clusters: Arc<Announced<clusters::Cluster>>,
+    pub(in crate::store) clusters: Arc<Announced<clusters::Cluster>>,
     /// Signed requests that already stored their jobs.
-    pub replays: Arc<replays::Replays>,
+    pub(in crate::store) replays: Arc<replays::Replays>,
     /// Recent jobs as `DescribeJobs` shows them.
-    pub views: Arc<views::JobViews>,
+    pub(in crate::store) views: Arc<views::JobViews>,
     /// The next job's seq, for the writer's inserts.
-    pub next_seq: Arc<next_seq::NextSeq>,
+    pub(in crate::store) next_seq: Arc<next_seq::NextSeq>,
 }
 
 impl Store {
