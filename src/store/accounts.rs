@@ -4,19 +4,8 @@
 use rusqlite::{Connection, params};
 
 use super::StoreError;
+pub use super::types::{Account, NewAccount};
 use crate::clock::{format_ts, now_unix};
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Account {
-    /// `mysql` or `clickhouse`.
-    pub engine: String,
-    pub user: String,
-    pub host: String,
-    pub database: String,
-    pub priv_type: String,
-    pub ssl: bool,
-    pub create_time: String,
-}
 
 pub fn list(conn: &Connection, cluster_id: &str) -> Result<Vec<Account>, StoreError> {
     let mut stmt = conn.prepare_cached(
@@ -50,16 +39,6 @@ pub fn exists(
             "SELECT 1 FROM accounts WHERE cluster_id = ?1 AND engine = ?2 AND user = ?3 AND (?4 IS NULL OR host = ?4)",
         )?
         .exists(params![cluster_id, engine, user, host])?)
-}
-
-/// What an account is made of, besides its password.
-pub struct NewAccount<'a> {
-    pub engine: &'a str,
-    pub user: &'a str,
-    pub host: &'a str,
-    pub database: &'a str,
-    pub priv_type: &'a str,
-    pub ssl: bool,
 }
 
 /// Adds the account; false if it exists.

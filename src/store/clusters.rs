@@ -3,27 +3,8 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
+pub use super::types::{Cluster, ClusterFilter, ClusterView, Layout};
 use crate::clock::now_unix;
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Cluster {
-    pub cluster_id: String,
-    pub owner: String,
-    pub zone: String,
-    pub name: String,
-    pub status: String,
-    /// `primary` or `standby` in a DR relationship.
-    pub dr_role: String,
-    pub standby_of: Option<String>,
-    pub sync_way: Option<String>,
-    pub sync_status: Option<String>,
-    pub create_time: i64,
-    pub status_time: i64,
-    /// What custom services have recorded: `readonly`, `ssl`, `migration`, …
-    pub settings: serde_json::Value,
-    /// Who runs its jobs: `model` (simulated) or `servers` (its MariaDB servers).
-    pub backend: String,
-}
 
 /// Announces changes to clusters made by another process: running gateways
 /// keep the clusters they check in memory (see [`super::announced`]).
@@ -60,18 +41,6 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Cluster> {
         settings: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
         backend: r.get(12)?,
     })
-}
-
-impl Cluster {
-    /// Whether its jobs run on real servers rather than the model.
-    pub fn on_servers(&self) -> bool {
-        self.backend == "servers"
-    }
-
-    /// A setting that is a switch (`true` when on).
-    pub fn switch_on(&self, key: &str) -> bool {
-        self.settings.get(key) == Some(&serde_json::Value::Bool(true))
-    }
 }
 
 /// Registers a cluster with its nodes; false if the id is taken.
@@ -113,50 +82,6 @@ pub fn create(
         )?;
     }
     Ok(true)
-}
-
-/// The nodes a cluster has, by role. The default is MySQL Plus's HA pair.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Layout {
-    /// `maininstance` nodes: 1 without HA, 2 or 3 with.
-    pub main: u8,
-    pub read: u8,
-    pub analysis: u8,
-    pub proxy: u8,
-}
-
-impl Default for Layout {
-    fn default() -> Self {
-        Layout {
-            main: 2,
-            read: 0,
-            analysis: 0,
-            proxy: 0,
-        }
-    }
-}
-
-impl Layout {
-    /// New node ids with their roles, in creation order; the first is the primary.
-    pub fn nodes(&self) -> Vec<(String, &'static str)> {
-        self.roles()
-            .into_iter()
-            .map(|r| (crate::ids::node_id(), r))
-            .collect()
-    }
-
-    fn roles(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        for (n, role) in [
-            (self.main, "maininstance"),
-            (self.read, "readinstance"),
-            (self.analysis, "analysis"),
-            (self.proxy, "proxy"),
-        ] {
-            v.extend(std::iter::repeat_n(role, n as usize));
-        }
-        v
-    }
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<Cluster>, StoreError> {
@@ -282,40 +207,6 @@ pub fn set_status(conn: &Connection, id: &str, status: &str) -> Result<(), Store
         params![id, status, now_unix()],
     )?;
     Ok(())
-}
-
-/// One row of `cluster_set`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ClusterView {
-    pub cluster_id: String,
-    pub name: String,
-    pub owner: String,
-    pub zone: String,
-    pub status: String,
-    /// Non-empty while a job runs on the cluster.
-    pub transition_status: String,
-    pub create_time: String,
-    pub status_time: String,
-    /// The DR relationship (extension): `role`, `primary`, `sync_status`, `sync_way`.
-    pub dr: serde_json::Value,
-    /// What custom services have set (extension): `readonly`, `ssl`, …
-    pub settings: serde_json::Value,
-    /// Who runs its jobs (extension): `model` (simulated, nothing is
-    /// dialled) or `servers` (its registered MariaDB servers).
-    pub executor: String,
-    /// Accounts made by `add_user` / `add_ck_user` (extension; no passwords).
-    pub accounts: Vec<super::accounts::Account>,
-}
-
-#[derive(Debug, Default)]
-pub struct ClusterFilter {
-    pub owner: String,
-    pub zone: Option<String>,
-    pub ids: Vec<String>,
-    pub statuses: Vec<String>,
-    pub search_word: Option<String>,
-    pub offset: u64,
-    pub limit: u64,
 }
 
 /// QingCloud's `transition_status`: what the cluster is going through now.

@@ -5,69 +5,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
 use super::StoreError;
+pub use super::types::{Compare, DrTask, LogLine, TaskFilter};
 use crate::clock::{now_millis, now_unix};
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
-
-#[derive(Debug, Clone)]
-pub struct DrTask {
-    pub id: String,
-    pub owner: String,
-    pub zone: String,
-    pub name: String,
-    pub description: String,
-    pub direction: String,
-    pub standby_cluster: String,
-    pub source_cluster: Option<String>,
-    pub source_endpoint: String,
-    pub source_user: String,
-    /// An external source's password, sealed ([`open_source_password`]).
-    pub source_secret: Option<String>,
-    pub sync_way: String,
-    pub objects: Value,
-    pub flow_control: Value,
-    pub migrate_definer: bool,
-    pub status: String,
-    pub status_time: i64,
-    pub create_time: i64,
-    pub last_error: String,
-    pub precheck: Option<Value>,
-    pub precheck_time: Option<i64>,
-    pub start_at: Option<i64>,
-    pub progress: Option<Value>,
-}
-
-impl DrTask {
-    /// A new task in `configuration` with the defaults; the caller sets
-    /// its source and options.
-    pub fn new(id: String, owner: &str, zone: &str, name: &str, standby_cluster: &str) -> DrTask {
-        DrTask {
-            id,
-            owner: owner.to_string(),
-            zone: zone.to_string(),
-            name: name.to_string(),
-            description: String::new(),
-            direction: "standby".into(),
-            standby_cluster: standby_cluster.to_string(),
-            source_cluster: None,
-            source_endpoint: String::new(),
-            source_user: String::new(),
-            source_secret: None,
-            sync_way: "full".into(),
-            objects: serde_json::json!(["*"]),
-            flow_control: serde_json::json!({}),
-            migrate_definer: true,
-            status: "configuration".into(),
-            status_time: 0,
-            create_time: 0,
-            last_error: String::new(),
-            precheck: None,
-            precheck_time: None,
-            start_at: None,
-            progress: None,
-        }
-    }
-}
 
 const COLUMNS: &str = "id, owner, zone, name, description, direction, standby_cluster, source_cluster, \
     source_endpoint, source_user, source_secret, sync_way, objects, flow_control, migrate_definer, status, \
@@ -163,16 +104,6 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<DrTask>, StoreError> {
 /// A task of `owner`; another owner's is simply not found.
 pub fn get_owned(conn: &Connection, owner: &str, id: &str) -> Result<Option<DrTask>, StoreError> {
     Ok(get(conn, id)?.filter(|t| t.owner == owner && t.status != "deleted"))
-}
-
-#[derive(Debug, Default)]
-pub struct TaskFilter {
-    pub owner: String,
-    pub ids: Vec<String>,
-    pub statuses: Vec<String>,
-    pub search_word: Option<String>,
-    pub offset: u64,
-    pub limit: u64,
 }
 
 /// Newest first; the total counts every match before paging.
@@ -275,16 +206,6 @@ pub fn set_progress(conn: &Connection, id: &str, progress: &Value) -> Result<(),
     Ok(())
 }
 
-/// One line of a task's log.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LogLine {
-    pub time: String,
-    pub level: String,
-    pub code: String,
-    pub job_id: String,
-    pub message: String,
-}
-
 pub fn log(
     conn: &Connection,
     task_id: &str,
@@ -334,20 +255,6 @@ pub fn logs(
         .take(limit as usize)
         .collect();
     Ok((page, total))
-}
-
-/// A comparison of a task's two sides.
-#[derive(Debug, Clone)]
-pub struct Compare {
-    pub id: String,
-    pub task_id: String,
-    pub types: Value,
-    pub status: String,
-    pub at_gtid: String,
-    pub create_time: i64,
-    pub finish_time: Option<i64>,
-    pub result: Value,
-    pub error: String,
 }
 
 fn compare_row(r: &Row<'_>) -> rusqlite::Result<Compare> {

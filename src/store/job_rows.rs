@@ -5,55 +5,7 @@
 use rusqlite::{Connection, OptionalExtension};
 
 use super::StoreError;
-use crate::written::{self, Written};
-
-/// One row of `job_set`. Fields in alphabetical order: replies are written
-/// straight from this struct ([`JobView::written`]), and every other object
-/// in them has sorted keys. The serde derive is the reference tests hold
-/// that writing to.
-#[derive(Debug, Clone)]
-#[cfg_attr(test, derive(serde::Serialize))]
-pub struct JobView {
-    pub create_time: String,
-    pub directive: String,
-    pub error_codes: String,
-    #[cfg_attr(test, serde(skip_serializing_if = "String::is_empty"))]
-    pub error_message: String,
-    pub job_action: String,
-    pub job_id: String,
-    /// What a command executor printed, secrets removed (extension).
-    #[cfg_attr(test, serde(skip_serializing_if = "String::is_empty"))]
-    pub output: String,
-    pub owner: String,
-    pub resource_ids: String,
-    pub status: String,
-    pub status_time: String,
-}
-
-impl JobView {
-    /// What serde_json writes for this struct, with its long strings
-    /// escaped faster (see [`written::Object`]).
-    pub fn written(&self) -> Written {
-        let strings = self.directive.len() + self.output.len() + self.error_message.len();
-        let mut o = written::Object::with_capacity(strings + strings / 4 + 256);
-        o.str("create_time", &self.create_time)
-            .str("directive", &self.directive)
-            .str("error_codes", &self.error_codes);
-        if !self.error_message.is_empty() {
-            o.str("error_message", &self.error_message);
-        }
-        o.str("job_action", &self.job_action)
-            .str("job_id", &self.job_id);
-        if !self.output.is_empty() {
-            o.str("output", &self.output);
-        }
-        o.str("owner", &self.owner)
-            .str("resource_ids", &self.resource_ids)
-            .str("status", &self.status)
-            .str("status_time", &self.status_time);
-        o.written()
-    }
-}
+pub use super::queue::{JobEntry, JobView};
 
 /// The columns [`entry_row`] reads, as a macro so statements can be `concat!`ed.
 macro_rules! view_columns {
@@ -63,20 +15,6 @@ macro_rules! view_columns {
 }
 pub(super) use view_columns;
 pub const VIEW_COLUMNS: &str = view_columns!();
-
-/// One job as `DescribeJobs` shows it: its `job_set` entry, written once,
-/// and the fields that filters compare.
-#[derive(Debug)]
-pub struct JobEntry {
-    pub seq: i64,
-    pub id: String,
-    pub owner: String,
-    pub zone: String,
-    pub status: String,
-    pub action: String,
-    pub resource_ids: String,
-    pub json: Written,
-}
 
 impl JobEntry {
     pub(super) fn new(seq: i64, zone: String, view: JobView) -> JobEntry {

@@ -8,6 +8,7 @@ use super::StoreError;
 use super::job_rows::{JobEntry, entry_row, view_columns};
 pub use super::job_rows::{JobView, VIEW_COLUMNS, entry_by_seq};
 use super::next_seq::{self, NextSeq};
+pub use super::queue::{Claimed, Described, Ending, Enqueued, JobFilter, NewJob, Orphan};
 use super::read_pool::ReadPool;
 pub use super::replays::Once;
 use super::replays::{self, Replays};
@@ -19,21 +20,6 @@ use crate::secret::Secret;
 use crate::written;
 
 pub const STATUSES: [&str; 4] = ["pending", "working", "successful", "failed"];
-
-/// A job as an action hands it to the store.
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    pub owner: String,
-    pub zone: String,
-    pub action: String,
-    /// Jobs of one lane (usually one cluster) run one at a time, in order.
-    pub lane: String,
-    pub resource_ids: Vec<String>,
-    pub directive: String,
-    pub task: String,
-    /// Sealed secret fields (see [`seal_secrets`]); cleared when the job ends.
-    pub secrets: Option<String>,
-}
 
 fn secrets_aad(owner: &str, lane: &str) -> String {
     format!("job_secrets:{owner}:{lane}")
@@ -183,15 +169,6 @@ impl NewJob {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Enqueued {
-    New(String),
-    /// The same signed request already stored this job.
-    Replayed(String),
-    /// The owner already has this many open jobs.
-    OverQuota(u64),
-}
-
 /// Stores jobs unless the same signed request already did (per job), or the
 /// owner's queue has no room for all of them: all or nothing, inside one
 /// writer transaction. All jobs belong to one owner.
@@ -299,19 +276,6 @@ pub fn prune(
     Ok(n)
 }
 
-#[derive(Debug, Default)]
-pub struct JobFilter {
-    pub owner: String,
-    pub zone: Option<String>,
-    pub ids: Vec<String>,
-    pub statuses: Vec<String>,
-    pub action: Option<String>,
-    /// Only the jobs of this lane (one cluster's jobs).
-    pub lane: Option<String>,
-    pub offset: u64,
-    pub limit: u64,
-}
-
 impl JobFilter {
     fn where_clause(&self) -> (String, Vec<SqlValue>) {
         let mut sql = String::from("owner = ?");
@@ -360,13 +324,6 @@ fn inserted_entry(seq: i64, id: &str, job: &NewJob, now: i64) -> JobEntry {
         status: "pending".into(),
     };
     JobEntry::new(seq, job.zone.clone(), view)
-}
-
-/// The result of a describe: the page, the total before paging, or the first
-/// requested id the owner cannot see.
-pub enum Described {
-    Page(Vec<JobEntry>, u64),
-    Missing(String),
 }
 
 /// Newest first; `total` counts every match before paging. Jobs named by id
@@ -456,23 +413,6 @@ fn describe_ids(
     Ok(Described::Page(page, total))
 }
 
-/// A job a worker holds the lease on.
-#[derive(Debug, Clone)]
-pub struct Claimed {
-    pub seq: i64,
-    pub job_id: String,
-    pub owner: String,
-    pub zone: String,
-    pub action: String,
-    pub lane: String,
-    pub task: String,
-    /// The secret fields, sealed (see [`open_secrets`]).
-    pub secrets: Option<String>,
-    pub attempts: i64,
-    pub enqueued_ms: i64,
-    pub started_ms: i64,
-}
-
 /// Takes the oldest pending job of a lane that has nothing running.
 pub fn claim(
     conn: &Connection,
@@ -558,24 +498,6 @@ pub fn holds_lease(conn: &Connection, seq: i64, worker: &str) -> Result<bool, St
         .is_some())
 }
 
-/// How a job ended.
-#[derive(Debug, Clone)]
-pub enum Ending {
-    Successful,
-    Failed {
-        code: u32,
-        message: String,
-    },
-    /// Back to the queue (an idempotent job whose lease ran out).
-    Requeued,
-    /// Back to the queue after a transient failure; its lane waits until `at`.
-    Retry {
-        at: i64,
-        code: u32,
-        message: String,
-    },
-}
-
 /// Records the end of a job and frees its lane.
 pub fn finish(conn: &Connection, seq: i64, lane: &str, ending: &Ending) -> Result<(), StoreError> {
     let now = now_unix();
@@ -657,16 +579,6 @@ pub fn set_output(conn: &Connection, seq: i64, output: &str) -> Result<(), Store
     conn.prepare_cached("UPDATE jobs SET output = ?2 WHERE seq = ?1")?
         .execute(params![seq, output])?;
     Ok(())
-}
-
-/// A working job whose lease ran out (or, at start-up, any working job).
-#[derive(Debug, Clone)]
-pub struct Orphan {
-    pub seq: i64,
-    pub job_id: String,
-    pub lane: String,
-    pub task: String,
-    pub attempts: i64,
 }
 
 pub fn orphans(conn: &Connection, expired_before: i64) -> Result<Vec<Orphan>, StoreError> {

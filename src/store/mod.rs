@@ -27,6 +27,7 @@ pub mod servers;
 pub mod sqlite;
 pub mod steps;
 mod tx;
+pub mod types;
 pub mod views;
 mod writer;
 

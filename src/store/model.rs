@@ -7,12 +7,10 @@
 use serde_json::Value;
 
 use super::StoreError;
-use super::accounts::NewAccount;
-use super::clusters::{Cluster, ClusterFilter, ClusterView};
-use super::dr_tasks::{Compare, DrTask, LogLine, TaskFilter};
-use super::nodes::NodeView;
-use super::servers::Server;
-use super::steps::Step;
+use super::types::{
+    Cluster, ClusterFilter, ClusterView, Compare, DrTask, LogLine, NewAccount, NodeView, Server,
+    Step, TaskFilter,
+};
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
 

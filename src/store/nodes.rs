@@ -3,34 +3,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
+pub use super::types::NodeView;
 use crate::clock::{format_ts, now_unix};
-
-/// One row of `node_set`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct NodeView {
-    pub node_id: String,
-    pub cluster_id: String,
-    pub role: String,
-    /// The maininstance node that takes writes.
-    pub is_primary: bool,
-    pub status: String,
-    pub create_time: String,
-    /// Last restart (`restart_node`, `RestartClusterService`); empty if never.
-    pub restart_time: String,
-    /// Last `rebuildme`; empty if never.
-    pub rebuild_time: String,
-    /// A server-backed node's server (`HOST:PORT`); absent on model nodes.
-    #[serde(skip)]
-    pub server: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub private_ip: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-    /// On a server-backed node: what the server says now (read-only,
-    /// replicating from whom, its GTID position).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_state: Option<serde_json::Value>,
-}
 
 fn ts(v: Option<i64>) -> String {
     v.map(format_ts).unwrap_or_default()

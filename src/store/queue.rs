@@ -7,10 +7,10 @@ use tokio::sync::Notify;
 
 use super::StoreError;
 use super::effect::Effect;
-pub use super::jobs::{Claimed, Described, Ending, Enqueued, JobFilter, NewJob, Once, Orphan};
 use super::model::Model;
-pub use super::steps::Step;
+pub use super::types::Step;
 use crate::BoxFuture;
+use crate::written::{self, Written};
 
 /// What a submission creates beside its jobs, in the same transaction, when
 /// every job is new (a cluster, a DR task's status): it exists exactly when
@@ -96,4 +96,165 @@ pub trait Queue: Send + Sync {
 
     /// Signalled when a job may be ready to claim.
     fn job_ready(&self) -> &Notify;
+}
+
+// The queue's types.
+
+/// A job as an action hands it to the store.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub owner: String,
+    pub zone: String,
+    pub action: String,
+    /// Jobs of one lane (usually one cluster) run one at a time, in order.
+    pub lane: String,
+    pub resource_ids: Vec<String>,
+    pub directive: String,
+    pub task: String,
+    /// Sealed secret fields (see [`seal_secrets`]); cleared when the job ends.
+    pub secrets: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    New(String),
+    /// The same signed request already stored this job.
+    Replayed(String),
+    /// The owner already has this many open jobs.
+    OverQuota(u64),
+}
+
+#[derive(Debug, Default)]
+pub struct JobFilter {
+    pub owner: String,
+    pub zone: Option<String>,
+    pub ids: Vec<String>,
+    pub statuses: Vec<String>,
+    pub action: Option<String>,
+    /// Only the jobs of this lane (one cluster's jobs).
+    pub lane: Option<String>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// The result of a describe: the page, the total before paging, or the first
+/// requested id the owner cannot see.
+pub enum Described {
+    Page(Vec<JobEntry>, u64),
+    Missing(String),
+}
+
+/// A job a worker holds the lease on.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub seq: i64,
+    pub job_id: String,
+    pub owner: String,
+    pub zone: String,
+    pub action: String,
+    pub lane: String,
+    pub task: String,
+    /// The secret fields, sealed (see [`open_secrets`]).
+    pub secrets: Option<String>,
+    pub attempts: i64,
+    pub enqueued_ms: i64,
+    pub started_ms: i64,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub enum Ending {
+    Successful,
+    Failed {
+        code: u32,
+        message: String,
+    },
+    /// Back to the queue (an idempotent job whose lease ran out).
+    Requeued,
+    /// Back to the queue after a transient failure; its lane waits until `at`.
+    Retry {
+        at: i64,
+        code: u32,
+        message: String,
+    },
+}
+
+/// A working job whose lease ran out (or, at start-up, any working job).
+#[derive(Debug, Clone)]
+pub struct Orphan {
+    pub seq: i64,
+    pub job_id: String,
+    pub lane: String,
+    pub task: String,
+    pub attempts: i64,
+}
+
+/// One row of `job_set`. Fields in alphabetical order: replies are written
+/// straight from this struct ([`JobView::written`]), and every other object
+/// in them has sorted keys. The serde derive is the reference tests hold
+/// that writing to.
+#[derive(Debug, Clone)]
+#[cfg_attr(test, derive(serde::Serialize))]
+pub struct JobView {
+    pub create_time: String,
+    pub directive: String,
+    pub error_codes: String,
+    #[cfg_attr(test, serde(skip_serializing_if = "String::is_empty"))]
+    pub error_message: String,
+    pub job_action: String,
+    pub job_id: String,
+    /// What a command executor printed, secrets removed (extension).
+    #[cfg_attr(test, serde(skip_serializing_if = "String::is_empty"))]
+    pub output: String,
+    pub owner: String,
+    pub resource_ids: String,
+    pub status: String,
+    pub status_time: String,
+}
+
+impl JobView {
+    /// What serde_json writes for this struct, with its long strings
+    /// escaped faster (see [`written::Object`]).
+    pub fn written(&self) -> Written {
+        let strings = self.directive.len() + self.output.len() + self.error_message.len();
+        let mut o = written::Object::with_capacity(strings + strings / 4 + 256);
+        o.str("create_time", &self.create_time)
+            .str("directive", &self.directive)
+            .str("error_codes", &self.error_codes);
+        if !self.error_message.is_empty() {
+            o.str("error_message", &self.error_message);
+        }
+        o.str("job_action", &self.job_action)
+            .str("job_id", &self.job_id);
+        if !self.output.is_empty() {
+            o.str("output", &self.output);
+        }
+        o.str("owner", &self.owner)
+            .str("resource_ids", &self.resource_ids)
+            .str("status", &self.status)
+            .str("status_time", &self.status_time);
+        o.written()
+    }
+}
+
+/// One job as `DescribeJobs` shows it: its `job_set` entry, written once,
+/// and the fields that filters compare.
+#[derive(Debug)]
+pub struct JobEntry {
+    pub seq: i64,
+    pub id: String,
+    pub owner: String,
+    pub zone: String,
+    pub status: String,
+    pub action: String,
+    pub resource_ids: String,
+    pub json: Written,
+}
+
+/// Identifies a signed request, so receiving it again creates no second job.
+#[derive(Debug, Clone)]
+pub struct Once {
+    pub digest: String,
+    /// Until when the signed request could be sent again.
+    pub expires: i64,
 }

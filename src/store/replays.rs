@@ -42,13 +42,7 @@ use sha2::Digest;
 use super::StoreError;
 use super::writer::CommitListener;
 
-/// Identifies a signed request, so receiving it again creates no second job.
-#[derive(Debug, Clone)]
-pub struct Once {
-    pub digest: String,
-    /// Until when the signed request could be sent again.
-    pub expires: i64,
-}
+pub use super::queue::Once;
 use crate::clock::now_unix;
 
 /// Entries kept in memory, both generations: each is 7/8 of 2^18, the most

@@ -4,23 +4,10 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
+pub use super::types::{NewServer, Server};
 use crate::clock::now_unix;
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
-
-/// One registered server.
-#[derive(Debug, Clone)]
-pub struct Server {
-    pub endpoint: String,
-    pub zone: String,
-    pub admin_user: String,
-    /// The admin password, sealed (see [`open_password`]).
-    pub admin_secret: String,
-    pub server_id: u32,
-    pub version: String,
-    pub cluster_id: Option<String>,
-    pub node_id: Option<String>,
-}
 
 const COLUMNS: &str =
     "endpoint, zone, admin_user, admin_secret, server_id, version, cluster_id, node_id";
@@ -40,16 +27,6 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Server> {
 
 fn aad(endpoint: &str) -> String {
     format!("server_admin:{endpoint}")
-}
-
-/// What `servers add` stores.
-pub struct NewServer<'a> {
-    pub endpoint: &'a str,
-    pub zone: &'a str,
-    pub admin_user: &'a str,
-    pub admin_password: &'a Secret,
-    pub server_id: u32,
-    pub version: &'a str,
 }
 
 /// Registers a server; false if its endpoint is already registered.

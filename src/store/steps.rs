@@ -4,16 +4,7 @@
 use rusqlite::{Connection, params};
 
 use super::StoreError;
-
-/// One recorded step.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Step {
-    pub at_ms: i64,
-    pub step: String,
-    /// `begin`, `done`, `failed` or `info`.
-    pub outcome: String,
-    pub detail: String,
-}
+pub use super::types::Step;
 
 pub fn append(
     conn: &Connection,
