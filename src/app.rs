@@ -62,10 +62,12 @@ pub async fn start(cfg: &Config) -> Result<Gateway, StartError> {
         let commands =
             CommandExecutor::new(&cfg.executor, store, model).map_err(StartError::Config)?;
         let allow = AllowList::parse(&cfg.executor.allow_hosts).map_err(StartError::Config)?;
+        let mut servers = cfg.servers.clone();
+        servers.scratch_dir = Some(scratch_dir(&cfg.data_dir));
         let exec = ServersExecutor::new(
             store,
             allow,
-            cfg.servers.clone(),
+            servers,
             cfg.executor.commands.keys().cloned().collect(),
             Arc::new(commands),
         );
@@ -91,6 +93,11 @@ async fn start_with(
     crate::metrics::init(crate::actions::names());
     std::fs::create_dir_all(&cfg.data_dir).map_err(StoreError::from)?;
     let lock = lock_data_dir(cfg)?;
+    // Holding the lock, this is the only gateway on the data dir: what a
+    // copy left in scratch belongs to one that died (data, option files).
+    let scratch = scratch_dir(&cfg.data_dir);
+    let _ = std::fs::remove_dir_all(&scratch);
+    private_dir(&scratch).map_err(StoreError::from)?;
 
     let master = Arc::new(MasterKey::load_or_create(&cfg.data_dir).map_err(StoreError::from)?);
     // Bootstrap on a direct connection before the writer owns the file.
@@ -204,6 +211,19 @@ impl Gateway {
 struct Background {
     pool: WorkerPool,
     sampler: JoinHandle<()>,
+}
+
+/// Copies and the tools' option files, while they run.
+fn scratch_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("scratch")
+}
+
+/// A directory only this user may enter.
+fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.recursive(true).create(path)
 }
 
 fn lock_data_dir(cfg: &Config) -> Result<File, StartError> {

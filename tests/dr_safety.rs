@@ -1,7 +1,9 @@
 //! What must never go wrong on real servers: each pre-check refusal leaves
 //! the servers untouched, a catch-up timeout undoes the fence, and a
 //! gateway killed with `kill -9` mid-switchover leaves one writable
-//! primary and a failed job that was not run again.
+//! primary and a failed job that was not run again; killed mid-copy, it
+//! leaves a read-only standby, no tool running, no copy on disk, and a
+//! task that says the copy failed.
 
 mod common;
 
@@ -290,4 +292,125 @@ async fn kill_9_of_the_gateway_mid_switchover_leaves_one_writable_primary() {
     assert_eq!(r["role"], "STANDBY", "{r}");
     let _ = gw.kill();
     let _ = gw.wait();
+}
+
+/// A gateway killed with `kill -9` while a DR task's initial copy runs:
+/// the copy's tools die with it, the standby stays read-only and does not
+/// replicate, and the restarted gateway fails the start without running it
+/// again; the task says the copy failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_gateway_mid_copy_is_not_run_again() {
+    let (a1, c1) = tokio::join!(Mariadb::start(63), Mariadb::start(64));
+    a1.make_primary_with_data(100).await;
+    a1.exec(
+        "CREATE TABLE app.big (id INT PRIMARY KEY, pad CHAR(200) NOT NULL); \
+         INSERT INTO app.big SELECT seq, REPEAT('p', 200) FROM app.seq_1_to_20000",
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("qcgate.toml");
+    std::fs::write(&config, "").expect("config");
+    let data = dir.path().join("data");
+    let served = served::serve(&data, &config);
+    let mut gw = served.child;
+    let creds = served.key.expect("a first key");
+    let mut c = Client::new(&served.endpoint, creds.clone()).expect("client");
+    let owner = served::first_owner(&data);
+    for m in [&a1, &c1] {
+        ok(register(&data, m, ZONE));
+    }
+    ok(bind(&data, "cl-srce0063", ZONE, &owner, &[&a1]));
+    ok(bind(&data, "cl-stby0063", ZONE, &owner, &[&c1]));
+    let r = call(
+        &mut c,
+        "CreateDRTask",
+        &[
+            ("name", "crash-copy"),
+            ("standby_cluster", "cl-stby0063"),
+            ("source_cluster", "cl-srce0063"),
+            ("flow_control", r#"{"max_mbps":1}"#),
+        ],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let task = r["dr_task_id"].as_str().expect("id").to_string();
+    let r = call(&mut c, "PrecheckDRTasks", &[("dr_tasks.1", &task)]).await;
+    let (j, _) = wait_job(
+        &mut c,
+        r["job_ids"][task.as_str()].as_str().expect("job"),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(j["status"], "successful", "{j}");
+    let r = call(
+        &mut c,
+        "StartDRTasks",
+        &[("dr_tasks.1", &task), ("confirm_alarms", "1")],
+    )
+    .await;
+    assert_eq!(r["ret_code"], 0, "{r}");
+    let job_id = r["job_ids"][task.as_str()]
+        .as_str()
+        .expect("job")
+        .to_string();
+    // Killed once the copy is being fed to the standby.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = call(&mut c, "DescribeDRTaskProgress", &[("dr_tasks.1", &task)]).await;
+        let pct = p["progress_set"][0]["init"]["percent"]
+            .as_u64()
+            .unwrap_or(0);
+        if pct > 0 && pct < 100 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the copy never showed: {p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    gw.kill().expect("kill -9");
+    gw.wait().expect("reaped");
+    // The restore died with the gateway: the standby stops growing.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows = c1.text("SELECT IFNULL((SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'big'), 0)").await;
+    let clients = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'qcadmin' AND COMMAND <> 'Sleep'";
+    assert_eq!(
+        c1.text(clients).await,
+        "0",
+        "no copy still writes (rows {rows})"
+    );
+    assert!(c1.read_only().await, "the standby stays read-only");
+    assert!(!a1.read_only().await, "the source takes writes");
+    assert_eq!(c1.source_port().await, None, "nothing replicates yet");
+    // The copy was written in the data dir's scratch, not the system's
+    // temporary directory, and the next start removes it.
+    let scratch = data.join("scratch");
+    let left = |d: &Path| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
+    assert!(left(&scratch) > 0, "the killed copy's files are in scratch");
+
+    let served = served::serve(&data, &config);
+    assert_eq!(left(&scratch), 0, "scratch emptied at start");
+    let mut gw = served.child;
+    let mut c = Client::new(&served.endpoint, creds).expect("client");
+    let (j, _) = wait_job(&mut c, &job_id, Duration::from_secs(30)).await;
+    assert_eq!(j["status"], "failed", "{j}");
+    let msg = j["error_message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("JobInterrupted") && msg.contains("not run again"),
+        "{msg}"
+    );
+    assert_eq!(c1.source_port().await, None, "not started again");
+    assert!(c1.read_only().await);
+    let r = call(&mut c, "DescribeDRTasks", &[("dr_tasks.1", &task)]).await;
+    let status = r["dr_task_set"][0]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(status, "init_failed", "{r}");
+    let _ = gw.kill();
+    let _ = gw.wait();
+}
+
+async fn call(c: &mut Client, action: &str, params: &[(&str, &str)]) -> Value {
+    let mut p = params.to_vec();
+    p.push(("zone", ZONE));
+    c.call(action, &p).await.expect("reply")
 }

@@ -66,6 +66,34 @@ impl Service for DrTaskJob {
         })
     }
 
+    /// A job that ends `failed` without saying so to its task (it was
+    /// interrupted: the gateway was killed) must not leave the task in a
+    /// status that claims work is under way.
+    fn on_failure(&self, _cluster_id: &str, params: &Value) -> Option<Effect> {
+        let id = params["dr_task"].as_str()?.to_string();
+        let job = self.name;
+        Some(Box::new(move |m| {
+            let store = EffectError::Store;
+            let Some(t) = m.task(&id).map_err(store)? else {
+                return Ok(());
+            };
+            let to = match (job, t.status.as_str()) {
+                ("dr_start", "initializing") => "init_failed",
+                ("dr_start", "starting" | "pending_start") => "start_failed",
+                ("dr_precheck", "prechecking") => "configuration",
+                ("dr_stop", "stopping") => "sync_failed",
+                _ => return Ok(()),
+            };
+            let why = format!(
+                "its {job} job ended failed while it was {}: see DescribeJobs",
+                t.status
+            );
+            m.set_task_status(&id, to, Some(&why)).map_err(store)?;
+            m.task_log(&id, "error", &format!("status_{to}"), "", &why)
+                .map_err(store)
+        }))
+    }
+
     fn model(&self, cluster_id: &str, _params: &Value) -> Effect {
         let cluster_id = cluster_id.to_string();
         Box::new(move |_| {

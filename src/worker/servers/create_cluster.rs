@@ -73,12 +73,14 @@ pub async fn run(mut op: Op) -> Result<Done, Failure> {
             .begin("copy", format!("schemas: {}", schemas.join(", ")))
             .await?;
         let limit = Duration::from_secs(op.cfg.seed_timeout_secs);
-        let dump = seed::dump(
+        let (dump, _) = seed::dump_settled(
             &members.primary.endpoint,
             &members.primary.login,
-            &schemas,
+            schemas,
             &[],
+            true,
             limit,
+            op.cfg.scratch_dir.as_deref(),
         )
         .await?;
         for m in &standbys {
@@ -87,7 +89,15 @@ pub async fn run(mut op: Op) -> Result<Done, Failure> {
             n.exec("SET GLOBAL read_only=ON; RESET MASTER")
                 .await
                 .map_err(db)?;
-            seed::restore(&dump, &m.endpoint, &m.login, limit, &Default::default()).await?;
+            seed::restore(
+                &dump,
+                &m.endpoint,
+                &m.login,
+                limit,
+                &Default::default(),
+                op.cfg.scratch_dir.as_deref(),
+            )
+            .await?;
             let g = n.lit(&dump.gtid.to_string());
             n.exec(&format!(
                 "SET GLOBAL gtid_binlog_state={g}; SET GLOBAL gtid_slave_pos={g}"

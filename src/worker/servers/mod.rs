@@ -76,6 +76,12 @@ pub struct ServersConfig {
     pub semi_sync_timeout_ms: u64,
     /// Longest a full copy (dump and restore) may take.
     pub seed_timeout_secs: u64,
+    /// Where copies and the tools' option files are written while they
+    /// run: `<data dir>/scratch`, emptied at start, so that a gateway
+    /// killed mid-copy leaves no data or password behind (not configurable;
+    /// unset, the system's temporary directory).
+    #[serde(skip)]
+    pub scratch_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServersConfig {
@@ -91,6 +97,7 @@ impl Default for ServersConfig {
             relay_apply_timeout_ms: 30_000,
             semi_sync_timeout_ms: 10_000,
             seed_timeout_secs: 3600,
+            scratch_dir: None,
         }
     }
 }

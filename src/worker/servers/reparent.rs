@@ -300,6 +300,27 @@ pub async fn run(op: &mut Op, plan: &Reparent, ev: &mut Value) -> Result<(), Ste
             .await
             .map_err(after)?;
         let mut n = op.fleet.connect(m).await.map_err(after)?;
+        if std::ptr::eq(target, pm) {
+            // It followed the new primary, so it may hold its first writes:
+            // the old primary must have them before it serves this node
+            // (else strict mode refuses the node as ahead of its source).
+            n.exec("STOP SLAVE").await.map_err(|e| after(db(e)))?;
+            let at = n.state().await.map_err(|e| after(db(e)))?.slave_pos;
+            let within = ServersConfig::ms(op.cfg.relay_apply_timeout_ms);
+            if !p.gtid_wait(&at, within).await.map_err(|e| after(db(e)))? {
+                return Err(after(Failure::new(
+                    5000,
+                    format!(
+                        "ReplicationFailed, {} did not reach {at}, where {} stands, within {} ms; {} is not replicating",
+                        pm.name(),
+                        m.name(),
+                        op.cfg.relay_apply_timeout_ms,
+                        m.name()
+                    ),
+                    false,
+                )));
+            }
+        }
         runbook::replicate_from(&mut n, &target.endpoint, &repl, false)
             .await
             .map_err(|e| after(db(e)))?;

@@ -14,7 +14,7 @@ use tokio::process::Command;
 
 use super::fleet::refused;
 use super::shaping::Shaping;
-use crate::mariadb::{Endpoint, GtidPos, Login};
+use crate::mariadb::{Endpoint, GtidPos, Login, Node, runbook};
 use crate::worker::executor::Failure;
 
 /// A dump on disk, deleted when dropped.
@@ -142,6 +142,17 @@ async fn run_tool(
     }))
 }
 
+/// A private directory for one run, in `scratch` when given.
+fn work_dir(prefix: &str, scratch: Option<&Path>) -> Result<tempfile::TempDir, Failure> {
+    let mut b = tempfile::Builder::new();
+    b.prefix(prefix);
+    match scratch {
+        Some(d) => b.tempdir_in(d),
+        None => b.tempdir(),
+    }
+    .map_err(io_failure)
+}
+
 /// Dumps `schemas` of the source but the `ignore`d `db.table`s (or, with
 /// no schemas, only its position).
 pub async fn dump(
@@ -150,12 +161,10 @@ pub async fn dump(
     schemas: &[String],
     ignore: &[String],
     limit: Duration,
+    scratch: Option<&Path>,
 ) -> Result<Dump, Failure> {
     let started = Instant::now();
-    let dir = tempfile::Builder::new()
-        .prefix("qcgate-seed-")
-        .tempdir()
-        .map_err(io_failure)?;
+    let dir = work_dir("qcgate-seed-", scratch)?;
     let opts = options_file(dir.path(), "source.cnf", source, login)?;
     let path = dir.path().join("dump.sql");
     let out = std::fs::File::create(&path).map_err(io_failure)?;
@@ -197,6 +206,44 @@ pub async fn dump(
         bytes,
         took: started.elapsed(),
     })
+}
+
+/// [`dump`], again while schemas appeared on the source between their
+/// listing and the dump's snapshot: their creation is then below the
+/// dump's position, so replication would never bring them (only
+/// `qcgate_meta` counts when `whole` is false: a selection of objects).
+#[allow(clippy::too_many_arguments)]
+pub async fn dump_settled(
+    source: &Endpoint,
+    login: &Login,
+    mut schemas: Vec<String>,
+    ignore: &[String],
+    whole: bool,
+    limit: Duration,
+    scratch: Option<&Path>,
+) -> Result<(Dump, Vec<String>), Failure> {
+    for _ in 0..3 {
+        let dump = dump(source, login, &schemas, ignore, limit, scratch).await?;
+        let mut src = Node::connect(source, login)
+            .await
+            .map_err(super::fleet::db)?;
+        let now = runbook::copy_schemas(&mut src)
+            .await
+            .map_err(super::fleet::db)?;
+        src.close().await;
+        let missing: Vec<String> = now
+            .into_iter()
+            .filter(|s| !schemas.contains(s) && (whole || s == runbook::META_DB))
+            .collect();
+        if missing.is_empty() {
+            return Ok((dump, schemas));
+        }
+        tracing::info!(?missing, %source, "schemas appeared during the copy; copying again");
+        schemas.extend(missing);
+    }
+    Err(refused(format!(
+        "schemas kept appearing on the source [{source}] during the copy; run it again when they settle"
+    )))
 }
 
 /// The position the dump is consistent with, from its
@@ -241,11 +288,9 @@ pub async fn restore(
     login: &Login,
     limit: Duration,
     shaping: &Shaping,
+    scratch: Option<&Path>,
 ) -> Result<(), Failure> {
-    let dir = tempfile::Builder::new()
-        .prefix("qcgate-restore-")
-        .tempdir()
-        .map_err(io_failure)?;
+    let dir = work_dir("qcgate-restore-", scratch)?;
     let opts = options_file(dir.path(), "target.cnf", target, login)?;
     let mut cmd = Command::new("mariadb");
     cmd.arg(format!("--defaults-extra-file={}", opts.display()))

@@ -166,14 +166,28 @@ pub async fn establish(
             )
             .await?;
         let limit = Duration::from_secs(op.cfg.seed_timeout_secs);
-        let dump = seed::dump(
+        let whole = plan.filter.as_deref().is_none_or(str::is_empty);
+        let (dump, copied) = seed::dump_settled(
             &plan.source,
             &plan.login,
-            &plan.schemas,
+            plan.schemas.clone(),
             &plan.ignore,
+            whole,
             limit,
+            op.cfg.scratch_dir.as_deref(),
         )
         .await?;
+        if copied.len() > plan.schemas.len() {
+            op.steps
+                .info(
+                    "copy_again",
+                    format!(
+                        "schemas appeared during the copy: {}",
+                        copied[plan.schemas.len()..].join(", ")
+                    ),
+                )
+                .await?;
+        }
         op.steps
             .done(
                 "copy_source",
@@ -200,7 +214,15 @@ pub async fn establish(
             .begin("restore", "into every node, sql_log_bin=0")
             .await?;
         for m in &members {
-            seed::restore(&dump, &m.endpoint, &m.login, limit, &plan.shaping).await?;
+            seed::restore(
+                &dump,
+                &m.endpoint,
+                &m.login,
+                limit,
+                &plan.shaping,
+                op.cfg.scratch_dir.as_deref(),
+            )
+            .await?;
         }
         op.steps.done("restore", "").await?;
         op.steps
