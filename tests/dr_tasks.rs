@@ -90,6 +90,24 @@ async fn compare(c: &mut Client, task: &str) -> Value {
     r
 }
 
+/// A gateway where `src` and `standby` are registered and each bound to a
+/// cluster of owner A.
+async fn source_and_standby(
+    src: &Mariadb,
+    src_id: &str,
+    standby: &Mariadb,
+    standby_id: &str,
+) -> Harness {
+    let h = Harness::start(0).await;
+    let d = h.dir.path();
+    for m in [src, standby] {
+        ok(register(d, m, ZONE));
+    }
+    ok(bind(d, src_id, ZONE, &h.owner_a, &[src]));
+    ok(bind(d, standby_id, ZONE, &h.owner_a, &[standby]));
+    h
+}
+
 fn table<'a>(r: &'a Value, name: &str) -> &'a Value {
     r["table_set"]
         .as_array()
@@ -103,13 +121,7 @@ async fn seed_002_dr_task_on_real_servers() {
     a1.make_primary_with_data(3000).await;
     a1.exec("CREATE TABLE app.nopk (v INT) ENGINE=InnoDB; INSERT INTO app.nopk VALUES (1), (2)")
         .await;
-    let h = Harness::start(0).await;
-    let d = h.dir.path();
-    for m in [&a1, &b1] {
-        ok(register(d, m, ZONE));
-    }
-    ok(bind(d, "cl-srce0004", ZONE, &h.owner_a, &[&a1]));
-    ok(bind(d, "cl-stby0004", ZONE, &h.owner_a, &[&b1]));
+    let h = source_and_standby(&a1, "cl-srce0004", &b1, "cl-stby0004").await;
     h.add_cluster("cl-model004", ZONE, &h.owner_a);
     let mut c = h.client_a();
 
@@ -535,13 +547,7 @@ async fn flow_control_and_definers_shape_the_initial_copy() {
          CREATE DEFINER=`root`@`localhost` VIEW app.v AS SELECT id FROM app.t",
     )
     .await;
-    let h = Harness::start(0).await;
-    let d = h.dir.path();
-    for m in [&a1, &c1] {
-        ok(register(d, m, ZONE));
-    }
-    ok(bind(d, "cl-srce0005", ZONE, &h.owner_a, &[&a1]));
-    ok(bind(d, "cl-stby0005", ZONE, &h.owner_a, &[&c1]));
+    let h = source_and_standby(&a1, "cl-srce0005", &c1, "cl-stby0005").await;
     let mut c = h.client_a();
     let r = call(
         &mut c,
@@ -617,13 +623,7 @@ async fn objects_select_what_is_copied_replicated_and_compared() {
          INSERT INTO other.x VALUES (1, 1)",
     )
     .await;
-    let h = Harness::start(0).await;
-    let d = h.dir.path();
-    for m in [&a1, &b1] {
-        ok(register(d, m, ZONE));
-    }
-    ok(bind(d, "cl-srce0006", ZONE, &h.owner_a, &[&a1]));
-    ok(bind(d, "cl-stby0006", ZONE, &h.owner_a, &[&b1]));
+    let h = source_and_standby(&a1, "cl-srce0006", &b1, "cl-stby0006").await;
     let mut c = h.client_a();
     let create = |name: &'static str, objects: &'static str| {
         [
