@@ -47,6 +47,8 @@ pub struct Gateway {
     pub addr: SocketAddr,
     /// The access key created on an empty data dir, to be shown once.
     pub first_key: Option<NewKey>,
+    /// What the gateway stores in (for what it prints at start).
+    pub store: Store,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
 }
@@ -99,36 +101,10 @@ async fn start_with(
     let _ = std::fs::remove_dir_all(&scratch);
     private_dir(&scratch).map_err(StoreError::from)?;
 
-    let master = Arc::new(MasterKey::load_or_create(&cfg.data_dir).map_err(StoreError::from)?);
-    // Bootstrap on a direct connection before the writer owns the file.
-    let mut conn = store::open_rw(&store::db_path(&cfg.data_dir))?;
-    // The first key is created only once the gateway has started (below):
-    // a start that fails (port in use, a bad config) must not leave a key
-    // whose secret was never shown.
-    let needs_key = store::with_tx(&mut conn, |c| {
-        keys::seal_legacy(c, &master)?;
-        Ok(keys::count(c)? == 0)
-    })?;
-    // Only one serve runs per data dir, so every working job is an orphan now.
-    let decide: store::queue::Rescuer = Box::new(worker::rescue_decision);
-    let rescued = store::with_tx(&mut conn, |c| store::sqlite::rescue(c, i64::MAX, &decide))?;
-    if rescued > 0 {
-        tracing::warn!(rescued, "recovered jobs interrupted by the last shutdown");
-    }
-    drop(conn);
-
-    // A request accepted now stays valid at most this long (its time_stamp
-    // may run `skew` ahead, then `skew` or `max_expires` more), plus a margin.
-    let replay_window = 2 * cfg.time_skew_secs.max(0) + cfg.max_expires_secs.max(0) + 60;
-    let views_bytes =
-        usize::try_from(cfg.job_views_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
-    let (store, writer_thread) = Store::open(
-        &cfg.data_dir,
-        cfg.durability,
-        master,
-        replay_window,
-        views_bytes,
-    )?;
+    let (store, writer_thread, needs_key) = match cfg.store.as_deref() {
+        None => open_sqlite(cfg)?,
+        Some(url) => open_postgres(cfg, url).await?,
+    };
     let executor = make(&store)?;
     let listener = TcpListener::bind(cfg.listen)
         .await
@@ -161,6 +137,7 @@ async fn start_with(
         store: store.clone(),
         allow: Arc::new(allow),
     };
+    let banner_store = store.clone();
     let state = Arc::new(AppState {
         fleet,
         metrics: cfg.metrics.clone(),
@@ -193,6 +170,7 @@ async fn start_with(
     Ok(Gateway {
         addr,
         first_key,
+        store: banner_store,
         stop,
         server,
     })
@@ -202,8 +180,16 @@ impl Gateway {
     /// Stops accepting, finishes in-flight requests, lets running jobs reach
     /// their safe point, and closes the store.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = self.server.await;
+        // The store's writer ends once its last handle is dropped.
+        let Gateway {
+            stop,
+            server,
+            store,
+            ..
+        } = self;
+        drop(store);
+        let _ = stop.send(true);
+        let _ = server.await;
     }
 }
 
@@ -211,6 +197,70 @@ impl Gateway {
 struct Background {
     pool: WorkerPool,
     sampler: JoinHandle<()>,
+}
+
+/// The SQLite file in the data dir: this gateway is its only user.
+fn open_sqlite(
+    cfg: &Config,
+) -> Result<(Store, Option<std::thread::JoinHandle<()>>, bool), StartError> {
+    let master = Arc::new(MasterKey::load_or_create(&cfg.data_dir).map_err(StoreError::from)?);
+    // Bootstrap on a direct connection before the writer owns the file.
+    let mut conn = store::open_rw(&store::db_path(&cfg.data_dir))?;
+    // The first key is created only once the gateway has started: a start
+    // that fails (port in use, a bad config) must not leave a key whose
+    // secret was never shown.
+    let needs_key = store::with_tx(&mut conn, |c| {
+        keys::seal_legacy(c, &master)?;
+        Ok(keys::count(c)? == 0)
+    })?;
+    // Only one serve runs per data dir, so every working job is an orphan now.
+    let decide: store::queue::Rescuer = Box::new(worker::rescue_decision);
+    let rescued = store::with_tx(&mut conn, |c| store::sqlite::rescue(c, i64::MAX, &decide))?;
+    if rescued > 0 {
+        tracing::warn!(rescued, "recovered jobs interrupted by the last shutdown");
+    }
+    drop(conn);
+    // A request accepted now stays valid at most this long (its time_stamp
+    // may run `skew` ahead, then `skew` or `max_expires` more), plus a margin.
+    let replay_window = 2 * cfg.time_skew_secs.max(0) + cfg.max_expires_secs.max(0) + 60;
+    let views_bytes =
+        usize::try_from(cfg.job_views_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    let (sqlite, writer_thread) = store::Sqlite::open(
+        &cfg.data_dir,
+        cfg.durability,
+        master,
+        replay_window,
+        views_bytes,
+    )?;
+    Ok((Store::from(sqlite), Some(writer_thread), needs_key))
+}
+
+/// A PostgreSQL database other gateways may share: the master key must be
+/// given (the same on every gateway), and only jobs whose lease ran out
+/// are rescued, since the others may be running on another gateway now.
+async fn open_postgres(
+    cfg: &Config,
+    url: &str,
+) -> Result<(Store, Option<std::thread::JoinHandle<()>>, bool), StartError> {
+    if !store::postgres::is_url(url) {
+        return Err(StartError::Config(format!(
+            "store must be a postgres://USER@HOST:PORT/DB URL (or left out for SQLite in the data dir), got {:?}",
+            crate::redact::url(url)
+        )));
+    }
+    let master = Arc::new(
+        MasterKey::load_given(cfg.master_key_file.as_deref())
+            .map_err(|e| StartError::Config(e.to_string()))?,
+    );
+    let pg = store::postgres::Pg::open(url, master)?;
+    let needs_key = store::postgres::keys::count(&pg)? == 0;
+    let store = Store::from(pg);
+    let decide: store::queue::Rescuer = Box::new(worker::rescue_decision);
+    let rescued = store::queue::Queue::rescue(&store, crate::clock::now_unix(), decide).await?;
+    if rescued > 0 {
+        tracing::warn!(rescued, "recovered jobs whose gateway stopped holding them");
+    }
+    Ok((store, None, needs_key))
 }
 
 /// Copies and the tools' option files, while they run.
@@ -239,7 +289,7 @@ async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     background: Background,
-    writer_thread: std::thread::JoinHandle<()>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
     lock: File,
     cfg: Config,
     mut stop: watch::Receiver<bool>,
@@ -304,12 +354,14 @@ async fn serve(
     let _ = background.sampler.await;
     // The writer stops once every handle to it is gone and its queue is drained.
     drop(state);
-    let joined = tokio::task::spawn_blocking(move || writer_thread.join());
-    if tokio::time::timeout(Duration::from_secs(10), joined)
-        .await
-        .is_err()
-    {
-        tracing::warn!("the store writer did not stop within 10 s");
+    if let Some(writer_thread) = writer_thread {
+        let joined = tokio::task::spawn_blocking(move || writer_thread.join());
+        if tokio::time::timeout(Duration::from_secs(10), joined)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the store writer did not stop within 10 s");
+        }
     }
     drop(lock);
     tracing::info!("stopped");

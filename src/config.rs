@@ -14,6 +14,12 @@ use crate::worker::servers::ServersConfig;
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// `postgres://USER@HOST:PORT/DB`: a database several gateways share;
+    /// unset, the SQLite file in `data_dir`.
+    pub store: Option<String>,
+    /// The master key's file when the store is shared (else
+    /// `QCGATE_MASTER_KEY`); the same key on every gateway.
+    pub master_key_file: Option<PathBuf>,
     /// How long the model executor takes per job.
     pub model_delay_ms: u64,
     pub workers: usize,
@@ -67,6 +73,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7777)),
             data_dir: PathBuf::from("./qcgate-data"),
+            store: None,
+            master_key_file: None,
             model_delay_ms: 1000,
             workers: 8,
             time_skew_secs: 60,

@@ -61,6 +61,21 @@ pub fn directive(params: &Params, scrubbed_service_params: Option<&str>) -> Stri
     o.finish()
 }
 
+/// A connection URL as it may be shown: its password, if any, masked.
+pub fn url(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_string();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(parts) => parts,
+        None => return text.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:******@{host}"),
+        None => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +111,18 @@ mod tests {
         );
         assert!(is_secret_name("Login_PassWord") && is_secret_name("x_private_key"));
         assert!(!is_secret_name("user") && !is_secret_name("passes"));
+    }
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(
+            url("postgres://qc:s3cr%40t@127.0.0.1:5432/qcgate"),
+            "postgres://qc:******@127.0.0.1:5432/qcgate"
+        );
+        assert_eq!(
+            url("postgres://qc@127.0.0.1:5432/qcgate"),
+            "postgres://qc@127.0.0.1:5432/qcgate"
+        );
+        assert_eq!(url("nonsense"), "nonsense");
     }
 }

@@ -72,6 +72,23 @@ impl MasterKey {
         }
     }
 
+    /// The key a shared store needs, never made here (every gateway must use
+    /// the same one): from the environment, else from `file`.
+    pub fn load_given(file: Option<&Path>) -> Result<MasterKey, SealError> {
+        if let Ok(text) = std::env::var(KEY_ENV) {
+            return Self::from_base64(text.trim());
+        }
+        let Some(path) = file else {
+            return Err(SealError::Key(format!(
+                "a shared store needs the master key given, the same on every gateway: \
+                 set {KEY_ENV} or master_key_file (--master-key-file)"
+            )));
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SealError::Key(format!("the master key file {}: {e}", path.display())))?;
+        Self::from_base64(text.trim())
+    }
+
     pub fn from_base64(text: &str) -> Result<MasterKey, SealError> {
         let bytes = B64
             .decode(text)

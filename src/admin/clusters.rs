@@ -3,13 +3,14 @@
 //! --server` and the DR benchmarks.
 
 use crate::mariadb::{Endpoint, Login, Node};
-use crate::sealing::MasterKey;
-use crate::store::{self, clusters, servers};
+use crate::store::local::Local;
+use crate::store::model::NewCluster;
+use crate::store::{StoreError, servers};
 
 /// Binds registered servers as a new cluster's nodes; returns the report.
 /// Runs its own runtime: call it off any async runtime.
 pub fn bind_servers(
-    data_dir: &std::path::Path,
+    db: &mut Local,
     id: &str,
     zone: &str,
     owner: &str,
@@ -19,8 +20,6 @@ pub fn bind_servers(
     if endpoints.len() > 3 {
         return Err("at most 3 --server (a primary and two HA standby nodes)".into());
     }
-    let mut conn = store::open_rw(&store::db_path(data_dir))?;
-    let master = MasterKey::load_or_create(data_dir)?;
     let mut members = Vec::new();
     for text in endpoints {
         let ep = Endpoint::parse(text)
@@ -29,7 +28,7 @@ pub fn bind_servers(
         if members.iter().any(|(e, _): &(Endpoint, _)| *e == ep) {
             return Err(format!("{key} is named twice").into());
         }
-        let s = servers::get(&conn, &key)?.ok_or_else(|| {
+        let s = db.read(|m| m.server(&key))?.ok_or_else(|| {
             format!("{key} is not registered (qcgate servers add --endpoint {key} …)")
         })?;
         if s.zone != zone {
@@ -40,7 +39,7 @@ pub fn bind_servers(
         }
         let login = Login {
             user: s.admin_user.clone(),
-            password: servers::open_password(&master, &s)?,
+            password: servers::open_password(&db.master(), &s)?,
         };
         members.push((ep, login));
     }
@@ -81,13 +80,12 @@ pub fn bind_servers(
     let mut dr_source = None;
     if let Some(r) = &states[0].replica {
         let source = format!("{}:{}", r.source_host, r.source_port);
-        let found = servers::get(&conn, &source)?.or(servers::get(
-            &conn,
-            &format!("127.0.0.1:{}", r.source_port),
-        )?
-        .filter(|_| same_host(&r.source_host, "127.0.0.1")));
+        let local = format!("127.0.0.1:{}", r.source_port);
+        let found = db.read(|m| m.server(&source))?.or(db
+            .read(|m| m.server(&local))?
+            .filter(|_| same_host(&r.source_host, "127.0.0.1")));
         match found.and_then(|s| s.cluster_id) {
-            Some(c) => match clusters::get(&conn, &c)? {
+            Some(c) => match db.read(|m| m.cluster(&c))? {
                 Some(src) if src.owner == owner => {
                     let healthy = r.io_running() && r.sql_running && r.last_error().is_none();
                     report.push(format!(
@@ -110,22 +108,28 @@ pub fn bind_servers(
         .iter()
         .map(|_| (crate::ids::node_id(), "maininstance"))
         .collect();
-    let added = store::with_tx(&mut conn, |c| {
-        if !clusters::create(c, id, zone, owner, name, &nodes, "active")? {
+    let added = db.change(|m| {
+        let new = NewCluster {
+            id,
+            zone,
+            owner,
+            name,
+            nodes: &nodes,
+            status: "active",
+        };
+        if !m.create_cluster(&new)? {
             return Ok(false);
         }
-        clusters::set_backend(c, id, "servers")?;
+        m.set_backend(id, "servers")?;
         for ((ep, _), (node, _)) in members.iter().zip(&nodes) {
-            if !servers::bind(c, &ep.to_string(), id, node)? {
-                return Err(store::StoreError::Conflict(format!(
-                    "{ep} was taken meanwhile"
-                )));
+            if !m.bind_server(&ep.to_string(), id, node)? {
+                return Err(StoreError::Conflict(format!("{ep} was taken meanwhile")));
             }
         }
         if let Some((source, healthy)) = &dr_source {
-            clusters::set_standby(c, id, source, "increment")?;
+            m.set_standby(id, source, "increment")?;
             if !healthy {
-                clusters::set_sync_status(c, id, "BROKEN")?;
+                m.set_sync_status(id, "BROKEN")?;
             }
         }
         Ok(true)

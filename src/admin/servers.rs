@@ -5,9 +5,9 @@
 use crate::config::Config;
 use crate::ids::is_zone;
 use crate::mariadb::{Endpoint, Login, Node};
-use crate::sealing::MasterKey;
 use crate::secret::Secret;
-use crate::store::{self, servers};
+use crate::store::local::Local;
+use crate::store::servers;
 use crate::worker::allow::AllowList;
 
 /// Privileges the executor uses on every server (MaxScale's 11.x list, plus
@@ -27,7 +27,7 @@ const NEEDED: [&str; 9] = [
 /// Checks a server and registers it; returns what to tell the person.
 /// Runs its own runtime: call it off any async runtime.
 pub fn register(
-    data_dir: &std::path::Path,
+    db: &mut Local,
     cfg: &Config,
     endpoint: &str,
     zone: &str,
@@ -72,8 +72,7 @@ pub fn register(
             }
         }
     }
-    let mut conn = store::open_rw(&store::db_path(data_dir))?;
-    for other in servers::list(&conn)? {
+    for other in db.read(|m| m.servers())? {
         if other.server_id == state.server_id && other.endpoint != ep.to_string() {
             problems.push(format!(
                 "server_id {} is already used by {}; give each server its own",
@@ -88,11 +87,10 @@ pub fn register(
         )
         .into());
     }
-    let master = MasterKey::load_or_create(data_dir)?;
     let key = ep.to_string();
-    let added = store::with_tx(&mut conn, |c| {
-        servers::add(
-            c,
+    let master = db.master();
+    let added = db.change(|m| {
+        m.add_server(
             &master,
             &servers::NewServer {
                 endpoint: &key,

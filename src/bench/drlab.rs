@@ -55,9 +55,15 @@ impl DrLab {
         let clusters: Vec<String> = cluster_ids.iter().map(|s| s.to_string()).collect();
         let (data, owner) = (dir.path().to_path_buf(), key.owner.clone());
         tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let mut db = crate::store::local::Local::open(&crate::store::local::Location {
+                data_dir: data,
+                store: None,
+                master_key_file: None,
+            })
+            .map_err(|e| e.to_string())?;
             for ep in &endpoints {
                 crate::admin::servers::register(
-                    &data,
+                    &mut db,
                     &Config::default(),
                     ep,
                     ZONE,
@@ -68,7 +74,7 @@ impl DrLab {
             }
             for (id, ep) in clusters.iter().zip(&endpoints) {
                 crate::admin::clusters::bind_servers(
-                    &data,
+                    &mut db,
                     id,
                     ZONE,
                     &owner,

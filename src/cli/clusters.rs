@@ -6,7 +6,8 @@ use super::{CliResult, DataDir};
 use crate::cli::{out, outln};
 use crate::ids::{is_cluster_id, is_owner_id, is_zone};
 use crate::store::clusters::Layout;
-use crate::store::{self, clusters};
+use crate::store::local::Local;
+use crate::store::model::NewCluster;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -85,8 +86,8 @@ fn add_on_servers(
     if flags.read_nodes + flags.analysis_nodes + flags.proxy_nodes > 0 {
         return Err("a cluster on servers has maininstance nodes only (one --server each)".into());
     }
-    let text =
-        crate::admin::clusters::bind_servers(&dir.data_dir, id, zone, owner, name, endpoints)?;
+    let mut db = dir.open()?;
+    let text = crate::admin::clusters::bind_servers(&mut db, id, zone, owner, name, endpoints)?;
     outln!("{text}")?;
     Ok(ExitCode::SUCCESS)
 }
@@ -136,19 +137,28 @@ pub fn run(cmd: Command) -> CliResult {
                 return add_on_servers(&id, &zone, &owner, &name, &nodes, &servers, &dir);
             }
             let layout = nodes.layout()?;
-            let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-            if !store::with_tx(&mut conn, |c| {
-                clusters::add(c, &id, &zone, &owner, &name, &layout)
-            })? {
+            let mut db = dir.open()?;
+            let nodes = layout.nodes();
+            let added = db.change(|m| {
+                m.create_cluster(&NewCluster {
+                    id: &id,
+                    zone: &zone,
+                    owner: &owner,
+                    name: &name,
+                    nodes: &nodes,
+                    status: "active",
+                })
+            })?;
+            if !added {
                 return Err(format!("cluster {id} is already registered").into());
             }
             outln!("added {id} in {zone} for {owner}")?;
-            warn_unknown_owner(&dir, &owner)?;
+            warn_unknown_owner(&db, &owner)?;
         }
         Command::Topology { id, dir } => return topology(&id, &dir),
         Command::Remove { id, dir } => return remove(&id, &dir),
         Command::List { dir } => {
-            let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
+            let db = dir.open()?;
             outln!(
                 "{:<14} {:<8} {:<14} {:<8} {:<8} {:<14} NAME",
                 "CLUSTER",
@@ -158,7 +168,7 @@ pub fn run(cmd: Command) -> CliResult {
                 "ROLE",
                 "STANDBY_OF"
             )?;
-            for c in clusters::list(&conn)? {
+            for c in db.read(|m| m.clusters())? {
                 outln!(
                     "{:<14} {:<8} {:<14} {:<8} {:<8} {:<14} {}",
                     c.cluster_id,
@@ -177,11 +187,8 @@ pub fn run(cmd: Command) -> CliResult {
 
 /// The owner comes from a key (`serve` prints it, `keys list` shows it):
 /// a cluster of an owner no key has is invisible to every caller.
-fn warn_unknown_owner(dir: &DataDir, owner: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-    let known = crate::store::keys::list(&conn)?
-        .iter()
-        .any(|k| k.owner == owner && !k.revoked);
+fn warn_unknown_owner(db: &Local, owner: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let known = db.keys()?.iter().any(|k| k.owner == owner && !k.revoked);
     if !known {
         eprintln!(
             "warning: no access key has owner {owner}: no request can see this cluster. \
@@ -192,14 +199,16 @@ fn warn_unknown_owner(dir: &DataDir, owner: &str) -> Result<(), Box<dyn std::err
 }
 
 fn remove(id: &str, dir: &DataDir) -> CliResult {
-    let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-    let c = clusters::get(&conn, id)?.ok_or_else(|| format!("no cluster {id}"))?;
+    let mut db = dir.open()?;
+    let c = db
+        .read(|m| m.cluster(id))?
+        .ok_or_else(|| format!("no cluster {id}"))?;
     if let Some(p) = &c.standby_of {
         return Err(
             format!("{id} is a DR standby of {p}; stop_standby or decouple it first").into(),
         );
     }
-    let followers = clusters::standbys_of(&conn, id)?;
+    let followers = db.read(|m| m.standbys_of(id))?;
     if !followers.is_empty() {
         return Err(format!(
             "{id} is the DR primary of {}; decouple them first",
@@ -207,21 +216,24 @@ fn remove(id: &str, dir: &DataDir) -> CliResult {
         )
         .into());
     }
-    let removed = store::with_tx(&mut conn, |c| clusters::remove(c, id))?;
+    let removed = db.change(|m| m.remove_cluster(id))?;
     if let Err(why) = removed {
         return Err(why.into());
     }
-    clusters::announce_change(&dir.data_dir)?;
+    db.announce_clusters()?;
     outln!("removed {id}")?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn topology(id: &str, dir: &DataDir) -> CliResult {
-    let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-    let owner = clusters::get(&conn, id)?
-        .ok_or_else(|| format!("no cluster {id}"))?
-        .owner;
-    let rel = crate::services::topology::relationship(&conn, &owner, id)?
+    let db = dir.open()?;
+    let rel = db
+        .read(|m| {
+            let Some(c) = m.cluster(id)? else {
+                return Ok(None);
+            };
+            crate::services::topology::relationship(m, &c.owner, id)
+        })?
         .ok_or_else(|| format!("no cluster {id}"))?;
     out!("{}", crate::services::topology::render(&rel.topology))?;
     Ok(ExitCode::SUCCESS)

@@ -5,8 +5,6 @@ use std::process::ExitCode;
 use super::{CliResult, DataDir};
 use crate::cli::outln;
 use crate::ids::{is_owner_id, owner_id};
-use crate::sealing::MasterKey;
-use crate::store::{self, keys};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -41,9 +39,7 @@ pub fn run(cmd: Command) -> CliResult {
             if !is_owner_id(&owner) {
                 return Err(format!("--owner must look like usr-XXXXXXXX, got {owner:?}").into());
             }
-            let master = MasterKey::load_or_create(&dir.data_dir)?;
-            let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-            let key = store::with_tx(&mut conn, |c| keys::create(c, &master, &owner))?;
+            let key = dir.open()?.create_key(&owner)?;
             if json {
                 outln!("{}", serde_json::to_string(&key)?)?;
             } else {
@@ -54,14 +50,14 @@ pub fn run(cmd: Command) -> CliResult {
             }
         }
         Command::List { dir } => {
-            let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
+            let db = dir.open()?;
             outln!(
                 "{:<22} {:<14} {:<22} STATUS",
                 "ACCESS_KEY_ID",
                 "OWNER",
                 "CREATED"
             )?;
-            for k in keys::list(&conn)? {
+            for k in db.keys()? {
                 outln!(
                     "{:<22} {:<14} {:<22} {}",
                     k.access_key_id,
@@ -72,7 +68,7 @@ pub fn run(cmd: Command) -> CliResult {
             }
         }
         Command::Revoke { id, dir } => {
-            if !keys::revoke(&dir.data_dir, &id)? {
+            if !dir.open()?.revoke_key(&id)? {
                 return Err(format!("no active key {id}").into());
             }
             outln!("revoked {id}")?;

@@ -53,6 +53,27 @@ enum Command {
 pub struct DataDir {
     #[arg(long, default_value = "./qcgate-data")]
     pub data_dir: PathBuf,
+    /// postgres://USER@HOST:PORT/DB: the database gateways share
+    /// (default: the SQLite file in --data-dir).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// With --store: the master key's file (else QCGATE_MASTER_KEY).
+    #[arg(long)]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl DataDir {
+    pub fn location(&self) -> crate::store::local::Location {
+        crate::store::local::Location {
+            data_dir: self.data_dir.clone(),
+            store: self.store.clone(),
+            master_key_file: self.master_key_file.clone(),
+        }
+    }
+
+    pub fn open(&self) -> Result<crate::store::local::Local, Box<dyn std::error::Error>> {
+        crate::store::local::Local::open(&self.location())
+    }
 }
 
 pub fn main() -> ExitCode {

@@ -15,9 +15,18 @@ pub struct Args {
     /// Address to listen on (default 127.0.0.1:7777).
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// Where the SQLite file lives (default ./qcgate-data).
+    /// Where the SQLite file lives (default ./qcgate-data); with --store,
+    /// only this gateway's scratch space.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// postgres://USER@HOST:PORT/DB: a database several gateways share
+    /// (default: the SQLite file in the data dir).
+    #[arg(long)]
+    store: Option<String>,
+    /// With --store: the master key's file, the same on every gateway
+    /// (else QCGATE_MASTER_KEY).
+    #[arg(long)]
+    master_key_file: Option<PathBuf>,
     /// A TOML file with any of the settings in README "Configuration".
     #[arg(long)]
     config: Option<PathBuf>,
@@ -54,6 +63,12 @@ pub fn run(args: Args) -> CliResult {
     if let Some(ms) = args.model_delay {
         cfg.model_delay_ms = ms;
     }
+    if let Some(s) = args.store {
+        cfg.store = Some(s);
+    }
+    if let Some(f) = args.master_key_file {
+        cfg.master_key_file = Some(f);
+    }
     if let Some(d) = args.durability {
         cfg.durability = d;
     }
@@ -62,11 +77,11 @@ pub fn run(args: Args) -> CliResult {
         // SIGTERM as soon as it sees it.
         let stop = shutdown_signal()?;
         let gw = crate::app::start(&cfg).await?;
-        outln!(
-            "qcgate is listening on http://{}/iaas/ (data in {})",
-            gw.addr,
-            cfg.data_dir.display()
-        )?;
+        let data = match &cfg.store {
+            Some(url) => format!("store {}", crate::redact::url(url)),
+            None => format!("data in {}", cfg.data_dir.display()),
+        };
+        outln!("qcgate is listening on http://{}/iaas/ ({data})", gw.addr)?;
         match &gw.first_key {
             Some(key) => print_first_key(key, gw.addr)?,
             None => outln!("Using the access keys already in the data dir (qcgate keys list).")?,
@@ -76,7 +91,7 @@ pub fn run(args: Args) -> CliResult {
             "off" => {}
             who => outln!("Metrics: http://{}/metrics ({who})", gw.addr)?,
         }
-        if let Err(e) = print_what_is_real(&cfg) {
+        if let Err(e) = print_what_is_real(&gw.store) {
             tracing::warn!(error = %e, "listing clusters for the banner");
         }
         stop.await;
@@ -143,10 +158,8 @@ qcgate call:
 
 /// Which clusters run on servers and which are only simulated, so nobody
 /// mistakes a model job for DR on real databases.
-fn print_what_is_real(cfg: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let conn = crate::store::open_rw(&crate::store::db_path(&cfg.data_dir))?;
-    let all = crate::store::clusters::list(&conn)?;
-    let servers = crate::store::servers::list(&conn)?;
+fn print_what_is_real(store: &crate::store::Store) -> Result<(), Box<dyn std::error::Error>> {
+    let (all, servers) = store.read(|m| Ok((m.clusters()?, m.servers()?)))?;
     let (real, model): (Vec<_>, Vec<_>) = all
         .iter()
         .filter(|c| c.status != "ceased" && c.status != "deleted")

@@ -8,9 +8,8 @@ use super::{CliResult, DataDir};
 use crate::cli::outln;
 use crate::config::Config;
 use crate::mariadb::{Endpoint, Login, Node};
-use crate::sealing::MasterKey;
 use crate::secret::Secret;
-use crate::store::{self, servers};
+use crate::store::servers;
 
 /// Where the admin password comes from when no file is given.
 pub const PASSWORD_ENV: &str = "QCGATE_ADMIN_PASSWORD";
@@ -67,8 +66,7 @@ pub fn run(cmd: Command) -> CliResult {
         ),
         Command::List { dir } => list(&dir),
         Command::Remove { endpoint, dir } => {
-            let mut conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-            match store::with_tx(&mut conn, |c| servers::remove(c, &endpoint))? {
+            match dir.open()?.change(|m| m.remove_server(&endpoint))? {
                 Ok(true) => outln!("removed {endpoint}")?,
                 Ok(false) => return Err(format!("no server {endpoint} is registered").into()),
                 Err(cluster) => {
@@ -108,20 +106,22 @@ fn add(
 ) -> CliResult {
     let cfg = Config::load(config.as_deref())?;
     let password = password(password_file)?;
-    let text =
-        crate::admin::servers::register(&dir.data_dir, &cfg, endpoint, zone, admin_user, password)?;
+    let text = crate::admin::servers::register(
+        &mut dir.open()?,
+        &cfg,
+        endpoint,
+        zone,
+        admin_user,
+        password,
+    )?;
     outln!("{text}")?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn list(dir: &DataDir) -> CliResult {
-    let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-    let all = servers::list(&conn)?;
-    let master = if all.is_empty() {
-        None
-    } else {
-        Some(MasterKey::load_or_create(&dir.data_dir)?)
-    };
+    let db = dir.open()?;
+    let all = db.read(|m| m.servers())?;
+    let master = (!all.is_empty()).then(|| db.master());
     let rt = super::runtime()?;
     outln!(
         "{:<22} {:<8} {:<10} {:<32} {:<14} ANSWERS",

@@ -23,7 +23,7 @@ const HALF: u32 = 29;
 const MASK: u64 = (1 << HALF) - 1;
 const ROUNDS: usize = 8;
 
-const KEY_NAME: &str = "job_id_key";
+pub const KEY_NAME: &str = "job_id_key";
 
 #[derive(Clone)]
 pub struct JobIds {
@@ -31,7 +31,8 @@ pub struct JobIds {
 }
 
 impl JobIds {
-    fn from_hex(text: &str) -> Option<JobIds> {
+    /// A key as stored (`meta.job_id_key`), whichever database holds it.
+    pub fn from_hex(text: &str) -> Option<JobIds> {
         let mut keys = [0u64; ROUNDS];
         let mut chunks = text.as_bytes().chunks(16);
         for k in &mut keys {
@@ -46,15 +47,20 @@ impl JobIds {
         if let Some(ids) = Self::load(conn)? {
             return Ok(ids);
         }
-        let text: String = (0..ROUNDS)
-            .map(|_| format!("{:016x}", rand::random::<u64>()))
-            .collect();
+        let text = Self::fresh_hex();
         // OR IGNORE: a concurrent first open may have won; read back the winner.
         conn.execute(
             "INSERT OR IGNORE INTO meta (name, value) VALUES (?1, ?2)",
             [KEY_NAME, &text],
         )?;
         Self::load(conn)?.ok_or_else(|| StoreError::Commit("job id key missing".into()))
+    }
+
+    /// A new random key, as stored.
+    pub fn fresh_hex() -> String {
+        (0..ROUNDS)
+            .map(|_| format!("{:016x}", rand::random::<u64>()))
+            .collect()
     }
 
     pub fn load(conn: &Connection) -> Result<Option<JobIds>, StoreError> {

@@ -12,7 +12,7 @@ use crate::sealing::MasterKey;
 use crate::secret::Secret;
 
 /// Binds a sealed secret to its key id.
-fn aad(id: &str) -> String {
+pub(in crate::store) fn aad(id: &str) -> String {
     format!("access_key:{id}")
 }
 

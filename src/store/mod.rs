@@ -11,14 +11,17 @@ pub mod clusters;
 pub mod dr_tasks;
 pub mod effect;
 mod filter;
+mod front;
 pub mod job_ids;
 mod job_rows;
 pub mod jobs;
 pub mod keys;
+pub mod local;
 pub mod model;
 pub mod next_seq;
 pub mod nodes;
 mod packed;
+pub mod postgres;
 pub mod queue;
 mod read_pool;
 pub mod replays;
@@ -44,6 +47,7 @@ use crate::error::ApiError;
 use crate::sealing::MasterKey;
 
 use announced::Announced;
+pub use front::Store;
 pub use read_pool::ReadPool;
 pub use tx::Tx;
 use writer::CommitListener;
@@ -55,6 +59,8 @@ pub const DB_FILE: &str = "qcgate.db";
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("postgres: {0}")]
+    Postgres(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     #[error("json: {0}")]
@@ -94,11 +100,9 @@ pub enum Durability {
     Full,
 }
 
-/// The SQLite store. Its parts stay inside `store/`: the rest of the code
-/// uses the interfaces (`queue::Queue`, `model::Model` through `read` and
-/// `change`, `access_key`, `cluster`).
+/// The SQLite store (the embedded default). Its parts stay inside `store/`.
 #[derive(Clone)]
-pub struct Store {
+pub struct Sqlite {
     pub(in crate::store) writer: Writer,
     /// Opens and seals secrets at rest.
     pub master: Arc<MasterKey>,
@@ -107,7 +111,7 @@ pub struct Store {
     pub(in crate::store) job_ready: Arc<Notify>,
     /// Access keys, unsealed, for the request path.
     pub(in crate::store) keys: Arc<Announced<KeyRecord>>,
-    /// Clusters as the request path checks them (see [`Store::cluster`]).
+    /// Clusters as the request path checks them (see [`Sqlite::cluster`]).
     pub(in crate::store) clusters: Arc<Announced<clusters::Cluster>>,
     /// Signed requests that already stored their jobs.
     pub(in crate::store) replays: Arc<replays::Replays>,
@@ -117,7 +121,7 @@ pub struct Store {
     pub(in crate::store) next_seq: Arc<next_seq::NextSeq>,
 }
 
-impl Store {
+impl Sqlite {
     /// `replay_window_secs`: the longest a signed request stays valid;
     /// `views_bytes`: the job views' budget.
     pub fn open(
@@ -126,7 +130,7 @@ impl Store {
         master: Arc<MasterKey>,
         replay_window_secs: i64,
         views_bytes: usize,
-    ) -> Result<(Store, std::thread::JoinHandle<()>), StoreError> {
+    ) -> Result<(Sqlite, std::thread::JoinHandle<()>), StoreError> {
         let path = db_path(data_dir);
         let mut conn = open_rw(&path)?;
         let job_ids = job_ids::JobIds::load_or_create(&conn)?;
@@ -161,7 +165,7 @@ impl Store {
         let listeners: Vec<Arc<dyn CommitListener>> =
             vec![clusters.clone(), replays.clone(), views.clone()];
         let (writer, handle) = Writer::spawn(conn, listeners, linger);
-        let store = Store {
+        let store = Sqlite {
             writer,
             master,
             readers,
@@ -189,7 +193,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl Sqlite {
     /// An access key, unsealed, from memory unless keys changed since it
     /// was last read (every signed request looks one up).
     pub fn access_key(&self, id: &str) -> Result<Option<Arc<KeyRecord>>, StoreError> {

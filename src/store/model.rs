@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::StoreError;
 use super::types::{
-    Cluster, ClusterFilter, ClusterView, Compare, DrTask, LogLine, NewAccount, NodeView, Server,
-    Step, TaskFilter,
+    Cluster, ClusterFilter, ClusterView, Compare, DrTask, LogLine, NewAccount, NewServer, NodeView,
+    Server, Step, TaskFilter,
 };
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
@@ -168,4 +168,14 @@ pub trait Model {
     fn steps_of(&self, seq: i64) -> Result<Vec<Step>, StoreError>;
     /// The lane (cluster) of a job.
     fn lane_of(&self, job_id: &str) -> Result<Option<String>, StoreError>;
+
+    // What the local commands manage.
+    /// Registers a server (its password sealed); false if already registered.
+    fn add_server(&self, master: &MasterKey, s: &NewServer<'_>) -> Result<bool, StoreError>;
+    fn servers(&self) -> Result<Vec<Server>, StoreError>;
+    /// Removes a free server; `Err` names the cluster holding it.
+    fn remove_server(&self, endpoint: &str) -> Result<Result<bool, String>, StoreError>;
+    fn clusters(&self) -> Result<Vec<Cluster>, StoreError>;
+    /// Forgets a cluster and frees its servers; `Err` says why not.
+    fn remove_cluster(&self, id: &str) -> Result<Result<(), String>, StoreError>;
 }

@@ -25,7 +25,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Server> {
     })
 }
 
-fn aad(endpoint: &str) -> String {
+pub(in crate::store) fn aad(endpoint: &str) -> String {
     format!("server_admin:{endpoint}")
 }
 
@@ -134,8 +134,8 @@ pub fn remove(conn: &Connection, endpoint: &str) -> Result<Result<bool, String>,
 /// The user of the replication account qcgate creates on the servers it
 /// links (with `sql_log_bin=0`, so it adds no transaction).
 pub const REPL_USER: &str = "qcgate_repl";
-const REPL_META: &str = "repl_secret";
-const REPL_AAD: &str = "repl_account";
+pub(in crate::store) const REPL_META: &str = "repl_secret";
+pub(in crate::store) const REPL_AAD: &str = "repl_account";
 
 /// The password of [`REPL_USER`], created on first use and sealed.
 pub fn repl_password(conn: &Connection, master: &MasterKey) -> Result<Secret, StoreError> {

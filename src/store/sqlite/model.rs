@@ -243,4 +243,24 @@ impl Model for Connection {
     fn lane_of(&self, job_id: &str) -> Result<Option<String>, StoreError> {
         jobs::lane_of(self, job_id)
     }
+
+    fn add_server(
+        &self,
+        master: &MasterKey,
+        s: &servers::NewServer<'_>,
+    ) -> Result<bool, StoreError> {
+        servers::add(self, master, s)
+    }
+    fn servers(&self) -> Result<Vec<Server>, StoreError> {
+        servers::list(self)
+    }
+    fn remove_server(&self, endpoint: &str) -> Result<Result<bool, String>, StoreError> {
+        servers::remove(self, endpoint)
+    }
+    fn clusters(&self) -> Result<Vec<Cluster>, StoreError> {
+        clusters::list(self)
+    }
+    fn remove_cluster(&self, id: &str) -> Result<Result<(), String>, StoreError> {
+        clusters::remove(self, id)
+    }
 }

@@ -9,9 +9,9 @@ use crate::store::effect::{Effect, EffectError};
 use crate::store::jobs::{self, Claimed, Described, Ending, Enqueued, JobFilter, NewJob, Once};
 use crate::store::queue::{Creator, Outcome, Queue, Rescue, Rescuer};
 use crate::store::steps;
-use crate::store::{Store, StoreError};
+use crate::store::{Sqlite, StoreError};
 
-impl Queue for Store {
+impl Queue for Sqlite {
     fn submit(
         &self,
         items: Vec<(NewJob, Once)>,

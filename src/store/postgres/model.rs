@@ -1,0 +1,797 @@
+//! [`Model`] inside a PostgreSQL transaction: the same use cases as the
+//! SQLite table modules, one statement (a round trip) each.
+
+use serde_json::Value;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::Pg;
+use crate::clock::{format_ts, now_millis, now_unix};
+use crate::sealing::MasterKey;
+use crate::secret::Secret;
+use crate::store::StoreError;
+use crate::store::model::{Model, NewCluster};
+use crate::store::servers::{REPL_AAD, REPL_META};
+use crate::store::types::{
+    Account, Cluster, ClusterFilter, ClusterView, Compare, DrTask, LogLine, NewAccount, NewServer,
+    NodeView, Server, Step, TaskFilter,
+};
+
+type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+pub struct PgModel<'a, 'b> {
+    pg: &'a Pg,
+    tx: &'a tokio_postgres::Transaction<'b>,
+}
+
+impl<'a, 'b> PgModel<'a, 'b> {
+    pub fn new(pg: &'a Pg, tx: &'a tokio_postgres::Transaction<'b>) -> Self {
+        PgModel { pg, tx }
+    }
+    fn rows(&self, sql: &str, p: Params<'_>) -> Result<Vec<Row>, StoreError> {
+        Ok(self.pg.wait(self.tx.query(sql, p))?)
+    }
+    fn opt(&self, sql: &str, p: Params<'_>) -> Result<Option<Row>, StoreError> {
+        Ok(self.pg.wait(self.tx.query_opt(sql, p))?)
+    }
+    fn exec(&self, sql: &str, p: Params<'_>) -> Result<u64, StoreError> {
+        Ok(self.pg.wait(self.tx.execute(sql, p))?)
+    }
+    fn exists(&self, sql: &str, p: Params<'_>) -> Result<bool, StoreError> {
+        Ok(self.opt(sql, p)?.is_some())
+    }
+}
+
+const CLUSTER: &str = "id, owner, zone, name, status, dr_role, standby_of, sync_way, sync_status, create_time, status_time, settings, backend";
+
+fn cluster(r: &Row) -> Cluster {
+    Cluster {
+        cluster_id: r.get(0),
+        owner: r.get(1),
+        zone: r.get(2),
+        name: r.get(3),
+        status: r.get(4),
+        dr_role: r.get(5),
+        standby_of: r.get(6),
+        sync_way: r.get(7),
+        sync_status: r.get(8),
+        create_time: r.get(9),
+        status_time: r.get(10),
+        settings: serde_json::from_str(r.get(11)).unwrap_or_default(),
+        backend: r.get(12),
+    }
+}
+
+const SERVER: &str =
+    "endpoint, zone, admin_user, admin_secret, server_id, version, cluster_id, node_id";
+
+fn server(r: &Row) -> Server {
+    Server {
+        endpoint: r.get(0),
+        zone: r.get(1),
+        admin_user: r.get(2),
+        admin_secret: r.get(3),
+        server_id: u32::try_from(r.get::<_, i64>(4)).unwrap_or(0),
+        version: r.get(5),
+        cluster_id: r.get(6),
+        node_id: r.get(7),
+    }
+}
+
+const TASK: &str = "id, owner, zone, name, description, direction, standby_cluster, source_cluster, \
+    source_endpoint, source_user, source_secret, sync_way, objects, flow_control, migrate_definer, status, \
+    status_time, create_time, last_error, precheck, precheck_time, start_at, progress";
+
+fn json(text: Option<&str>) -> Option<Value> {
+    text.and_then(|t| serde_json::from_str(t).ok())
+}
+
+fn task(r: &Row) -> DrTask {
+    DrTask {
+        id: r.get(0),
+        owner: r.get(1),
+        zone: r.get(2),
+        name: r.get(3),
+        description: r.get(4),
+        direction: r.get(5),
+        standby_cluster: r.get(6),
+        source_cluster: r.get(7),
+        source_endpoint: r.get(8),
+        source_user: r.get(9),
+        source_secret: r.get(10),
+        sync_way: r.get(11),
+        objects: json(r.get(12)).unwrap_or(Value::Null),
+        flow_control: json(r.get(13)).unwrap_or(Value::Null),
+        migrate_definer: r.get(14),
+        status: r.get(15),
+        status_time: r.get(16),
+        create_time: r.get(17),
+        last_error: r.get(18),
+        precheck: json(r.get(19)),
+        precheck_time: r.get(20),
+        start_at: r.get(21),
+        progress: json(r.get(22)),
+    }
+}
+
+const COMPARE: &str =
+    "id, task_id, types, status, at_gtid, create_time, finish_time, result, error";
+
+fn compare(r: &Row) -> Compare {
+    Compare {
+        id: r.get(0),
+        task_id: r.get(1),
+        types: json(r.get(2)).unwrap_or(Value::Null),
+        status: r.get(3),
+        at_gtid: r.get(4),
+        create_time: r.get(5),
+        finish_time: r.get(6),
+        result: json(r.get(7)).unwrap_or(Value::Null),
+        error: r.get(8),
+    }
+}
+
+fn node(r: &Row) -> NodeView {
+    let ts = |v: Option<i64>| v.map(format_ts).unwrap_or_default();
+    let mut n = NodeView {
+        node_id: r.get(0),
+        cluster_id: r.get(1),
+        role: r.get(2),
+        is_primary: r.get(3),
+        status: r.get(4),
+        create_time: format_ts(r.get(5)),
+        restart_time: ts(r.get(6)),
+        rebuild_time: ts(r.get(7)),
+        server: r.get(8),
+        private_ip: None,
+        port: None,
+        server_state: None,
+    };
+    if let Some(ep) = n
+        .server
+        .as_deref()
+        .and_then(crate::mariadb::Endpoint::parse)
+    {
+        n.private_ip = Some(ep.host);
+        n.port = Some(ep.port);
+    }
+    n
+}
+
+/// QingCloud's `transition_status`, as the SQLite store derives it.
+fn transition(status: &str, running: Option<&str>) -> &'static str {
+    match (status, running) {
+        ("pending", _) => "creating",
+        (_, None) => "",
+        (_, Some("DeleteClusters")) => "deleting",
+        (_, Some("StartClusters")) => "starting",
+        (_, Some("StopClusters")) => "stopping",
+        (_, Some("RestartClusterService")) => "restarting",
+        (_, Some(_)) => "updating",
+    }
+}
+
+/// `owner = $1 AND …` for the listings, with its text arguments.
+struct Where {
+    clause: String,
+    args: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Where {
+    fn new(col: &str, value: &str) -> Self {
+        Where {
+            clause: format!("{col} = $1"),
+            args: vec![Box::new(value.to_string())],
+        }
+    }
+    fn arg(&mut self, v: impl ToSql + Sync + Send + 'static) -> String {
+        self.args.push(Box::new(v));
+        format!("${}", self.args.len())
+    }
+    fn and(&mut self, sql: &str) -> &mut Self {
+        self.clause.push_str(" AND ");
+        self.clause.push_str(sql);
+        self
+    }
+    fn eq(&mut self, col: &str, value: Option<&String>) -> &mut Self {
+        if let Some(v) = value {
+            let p = self.arg(v.clone());
+            self.and(&format!("{col} = {p}"));
+        }
+        self
+    }
+    fn any_of(&mut self, col: &str, values: &[String]) -> &mut Self {
+        if !values.is_empty() {
+            let p = self.arg(values.to_vec());
+            self.and(&format!("{col} = ANY({p})"));
+        }
+        self
+    }
+    fn search(&mut self, id: &str, name: &str, word: Option<&String>) -> &mut Self {
+        if let Some(w) = word {
+            let p = self.arg(w.clone());
+            self.and(&format!(
+                "(strpos({id}, {p}) > 0 OR strpos({name}, {p}) > 0)"
+            ));
+        }
+        self
+    }
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.args
+            .iter()
+            .map(|a| &**a as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+fn page(n: u64) -> i64 {
+    n.min(i64::MAX as u64) as i64
+}
+
+impl PgModel<'_, '_> {
+    fn accounts(&self, cluster: &str) -> Result<Vec<Account>, StoreError> {
+        let rows = self.rows(
+            "SELECT engine, \"user\", host, db, priv, ssl, create_time FROM accounts WHERE cluster_id = $1
+             ORDER BY engine DESC, \"user\", host",
+            &[&cluster],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| Account {
+                engine: r.get(0),
+                user: r.get(1),
+                host: r.get(2),
+                database: r.get(3),
+                priv_type: r.get(4),
+                ssl: r.get(5),
+                create_time: format_ts(r.get(6)),
+            })
+            .collect())
+    }
+
+    fn list_tasks(&self, condition: &str) -> Result<Vec<DrTask>, StoreError> {
+        let rows = self.rows(
+            &format!("SELECT {TASK} FROM dr_tasks WHERE {condition}"),
+            &[],
+        )?;
+        Ok(rows.iter().map(task).collect())
+    }
+}
+
+mod admin;
+mod tasks;
+
+impl Model for PgModel<'_, '_> {
+    fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError> {
+        let sql = format!("SELECT {CLUSTER} FROM clusters WHERE id = $1");
+        Ok(self.opt(&sql, &[&id])?.as_ref().map(cluster))
+    }
+    fn cluster_owned(&self, owner: &str, id: &str) -> Result<Option<Cluster>, StoreError> {
+        Ok(self.cluster(id)?.filter(|c| c.owner == owner))
+    }
+    fn describe_clusters(&self, f: &ClusterFilter) -> Result<(Vec<ClusterView>, u64), StoreError> {
+        let mut w = Where::new("c.owner", &f.owner);
+        w.eq("c.zone", f.zone.as_ref());
+        if f.statuses.is_empty() {
+            w.and("c.status <> 'ceased'");
+        }
+        w.any_of("c.id", &f.ids)
+            .any_of("c.status", &f.statuses)
+            .search("c.id", "c.name", f.search_word.as_ref());
+        let total: i64 = self
+            .rows(
+                &format!("SELECT COUNT(*) FROM clusters c WHERE {}", w.clause),
+                &w.params(),
+            )?
+            .first()
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        let limit = w.arg(page(f.limit));
+        let offset = w.arg(page(f.offset));
+        let rows = self.rows(
+            &format!(
+                "SELECT c.id, c.name, c.owner, c.zone, c.status,
+                        (SELECT j.action FROM jobs j WHERE j.status = 'working' AND j.lane = c.id LIMIT 1),
+                        c.create_time, c.status_time, c.standby_of, c.sync_status, c.sync_way, c.settings,
+                        c.backend
+                 FROM clusters c WHERE {} ORDER BY c.create_time DESC, c.id LIMIT {limit} OFFSET {offset}",
+                w.clause
+            ),
+            &w.params(),
+        )?;
+        let mut set = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let standby_of: Option<String> = r.get(8);
+            let status: String = r.get(4);
+            let id: String = r.get(0);
+            set.push(ClusterView {
+                accounts: self.accounts(&id)?,
+                cluster_id: id,
+                name: r.get(1),
+                owner: r.get(2),
+                zone: r.get(3),
+                transition_status: transition(&status, r.get(5)).into(),
+                status,
+                create_time: format_ts(r.get(6)),
+                status_time: format_ts(r.get(7)),
+                dr: serde_json::json!({
+                    "role": if standby_of.is_some() { "STANDBY" } else { "PRIMARY" },
+                    "primary": standby_of,
+                    "sync_status": r.get::<_, Option<String>>(9),
+                    "sync_way": r.get::<_, Option<String>>(10),
+                }),
+                settings: serde_json::from_str(r.get(11)).unwrap_or_default(),
+                executor: r.get(12),
+            });
+        }
+        Ok((set, total as u64))
+    }
+    fn create_cluster(&self, n: &NewCluster<'_>) -> Result<bool, StoreError> {
+        let now = now_unix();
+        let created = self.exec(
+            "INSERT INTO clusters (id, owner, zone, name, status, create_time, status_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (id) DO NOTHING",
+            &[&n.id, &n.owner, &n.zone, &n.name, &n.status, &now],
+        )?;
+        if created == 0 {
+            return Ok(false);
+        }
+        for (i, (node, role)) in n.nodes.iter().enumerate() {
+            self.exec(
+                "INSERT INTO nodes (id, cluster_id, role, is_primary, status, create_time)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[node, &n.id, role, &(i == 0), &n.status, &now],
+            )?;
+        }
+        Ok(true)
+    }
+    fn set_backend(&self, id: &str, backend: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE clusters SET backend = $2 WHERE id = $1",
+            &[&id, &backend],
+        )?;
+        Ok(())
+    }
+    fn standbys_of(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = self.rows(
+            "SELECT id FROM clusters WHERE standby_of = $1 ORDER BY id",
+            &[&id],
+        )?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+    fn set_cluster_status(&self, id: &str, status: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE clusters SET status = $2, status_time = $3 WHERE id = $1",
+            &[&id, &status, &now_unix()],
+        )?;
+        Ok(())
+    }
+    fn set_setting(&self, id: &str, key: &str, value: &Value) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE clusters SET settings = (settings::jsonb || jsonb_build_object($2::text, $3::text::jsonb))::text,
+                                 status_time = $4 WHERE id = $1",
+            &[&id, &key, &value.to_string(), &now_unix()],
+        )?;
+        Ok(())
+    }
+    fn clear_setting(&self, id: &str, key: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE clusters SET settings = (settings::jsonb - $2::text)::text, status_time = $3 WHERE id = $1",
+            &[&id, &key, &now_unix()],
+        )?;
+        Ok(())
+    }
+    fn set_standby(&self, id: &str, source: &str, sync_way: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE clusters SET dr_role = 'standby', standby_of = $2, sync_way = $3, sync_status = 'NORMAL',
+                                 status_time = $4 WHERE id = $1",
+            &[&id, &source, &sync_way, &now_unix()],
+        )?;
+        Ok(())
+    }
+    fn clear_standby(&self, id: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE clusters SET dr_role = 'primary', standby_of = NULL, sync_status = NULL, status_time = $2
+             WHERE id = $1",
+            &[&id, &now_unix()],
+        )?;
+        Ok(())
+    }
+    fn set_primary_of(&self, id: &str, primary: Option<&str>) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE clusters SET standby_of = $2::text,
+                    dr_role = CASE WHEN $2::text IS NULL THEN 'primary' ELSE 'standby' END,
+                    sync_status = CASE WHEN $2::text IS NULL THEN NULL ELSE 'NORMAL' END,
+                    sync_way = CASE WHEN $2::text IS NULL THEN NULL ELSE COALESCE(sync_way, 'full') END,
+                    status_time = $3
+             WHERE id = $1",
+            &[&id, &primary, &now_unix()],
+        )?;
+        Ok(())
+    }
+    fn set_sync_status(&self, id: &str, status: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE clusters SET sync_status = $2, status_time = $3 WHERE id = $1 AND standby_of IS NOT NULL",
+            &[&id, &status, &now_unix()],
+        )?;
+        Ok(())
+    }
+
+    fn node(&self, cluster: &str, node: &str) -> Result<Option<NodeView>, StoreError> {
+        Ok(self.nodes(cluster, &[node.to_string()], None)?.pop())
+    }
+    fn nodes(
+        &self,
+        cluster: &str,
+        ids: &[String],
+        role: Option<&str>,
+    ) -> Result<Vec<NodeView>, StoreError> {
+        let rows = self.rows(
+            "SELECT n.id, n.cluster_id, n.role, n.is_primary, n.status, n.create_time, n.restart_time,
+                    n.rebuild_time, s.endpoint
+             FROM nodes n LEFT JOIN servers s ON s.node_id = n.id
+             WHERE n.cluster_id = $1 AND ($2::text IS NULL OR n.role = $2) ORDER BY n.is_primary DESC, n.n",
+            &[&cluster, &role],
+        )?;
+        Ok(rows
+            .iter()
+            .map(node)
+            .filter(|n| ids.is_empty() || ids.contains(&n.node_id))
+            .collect())
+    }
+    fn nodes_owned(
+        &self,
+        owner: &str,
+        ids: &[String],
+        role: Option<&str>,
+    ) -> Result<Vec<NodeView>, StoreError> {
+        let mut out = Vec::new();
+        for id in ids {
+            let cluster = self.opt(
+                "SELECT n.cluster_id FROM nodes n JOIN clusters c ON c.id = n.cluster_id
+                 WHERE n.id = $1 AND c.owner = $2",
+                &[id, &owner],
+            )?;
+            if let Some(r) = cluster {
+                let cluster: String = r.get(0);
+                out.extend(self.nodes(&cluster, std::slice::from_ref(id), role)?);
+            }
+        }
+        Ok(out)
+    }
+    fn has_role(&self, cluster: &str, role: &str) -> Result<bool, StoreError> {
+        self.exists(
+            "SELECT 1 FROM nodes WHERE cluster_id = $1 AND role = $2 LIMIT 1",
+            &[&cluster, &role],
+        )
+    }
+    fn set_nodes_status(&self, cluster: &str, status: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE nodes SET status = $2 WHERE cluster_id = $1",
+            &[&cluster, &status],
+        )?;
+        Ok(())
+    }
+    fn node_restarted(
+        &self,
+        cluster: &str,
+        node: Option<&str>,
+        role: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        Ok(self.exec(
+            "UPDATE nodes SET restart_time = $4 WHERE cluster_id = $1 AND ($2::text IS NULL OR id = $2)
+             AND ($3::text IS NULL OR role = $3)",
+            &[&cluster, &node, &role, &now_unix()],
+        )? as usize)
+    }
+    fn node_rebuilt(&self, cluster: &str, node: &str) -> Result<usize, StoreError> {
+        Ok(self.exec(
+            "UPDATE nodes SET rebuild_time = $3 WHERE cluster_id = $1 AND id = $2",
+            &[&cluster, &node, &now_unix()],
+        )? as usize)
+    }
+    fn assign_primary(&self, cluster: &str, node: &str) -> Result<usize, StoreError> {
+        Ok(self.exec(
+            "UPDATE nodes SET is_primary = (id = $2) WHERE cluster_id = $1 AND role = 'maininstance'",
+            &[&cluster, &node],
+        )? as usize)
+    }
+
+    fn account_exists(
+        &self,
+        cluster: &str,
+        engine: &str,
+        user: &str,
+        host: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.exists(
+            "SELECT 1 FROM accounts WHERE cluster_id = $1 AND engine = $2 AND \"user\" = $3
+             AND ($4::text IS NULL OR host = $4) LIMIT 1",
+            &[&cluster, &engine, &user, &host],
+        )
+    }
+    fn add_account(&self, cluster: &str, a: &NewAccount<'_>) -> Result<bool, StoreError> {
+        Ok(self.exec(
+            "INSERT INTO accounts (cluster_id, engine, \"user\", host, db, priv, ssl, create_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            &[
+                &cluster,
+                &a.engine,
+                &a.user,
+                &a.host,
+                &a.database,
+                &a.priv_type,
+                &a.ssl,
+                &now_unix(),
+            ],
+        )? == 1)
+    }
+    fn delete_account(
+        &self,
+        cluster: &str,
+        engine: &str,
+        user: &str,
+        host: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        Ok(self.exec(
+            "DELETE FROM accounts WHERE cluster_id = $1 AND engine = $2 AND \"user\" = $3
+             AND ($4::text IS NULL OR host = $4)",
+            &[&cluster, &engine, &user, &host],
+        )? as usize)
+    }
+
+    fn server(&self, endpoint: &str) -> Result<Option<Server>, StoreError> {
+        let sql = format!("SELECT {SERVER} FROM servers WHERE endpoint = $1");
+        Ok(self.opt(&sql, &[&endpoint])?.as_ref().map(server))
+    }
+    fn zone_has_servers(&self, zone: &str) -> Result<bool, StoreError> {
+        self.exists("SELECT 1 FROM servers WHERE zone = $1 LIMIT 1", &[&zone])
+    }
+    fn servers_of(&self, cluster: &str) -> Result<Vec<Server>, StoreError> {
+        let sql = format!("SELECT {SERVER} FROM servers WHERE cluster_id = $1 ORDER BY endpoint");
+        Ok(self.rows(&sql, &[&cluster])?.iter().map(server).collect())
+    }
+    fn repl_password(&self, master: &MasterKey) -> Result<Secret, StoreError> {
+        let fresh = Secret::new(format!("Qr{}7_", crate::ids::secret_access_key()));
+        self.exec(
+            "INSERT INTO meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[
+                &REPL_META,
+                &master.seal(fresh.expose().as_bytes(), REPL_AAD),
+            ],
+        )?;
+        let sealed: String = self
+            .rows("SELECT value FROM meta WHERE name = $1", &[&REPL_META])?
+            .first()
+            .map(|r| r.get(0))
+            .ok_or_else(|| StoreError::Commit("the replication secret is missing".into()))?;
+        Ok(master.open(&sealed, REPL_AAD)?)
+    }
+    fn free_servers(&self, zone: &str) -> Result<Vec<Server>, StoreError> {
+        let sql = format!(
+            "SELECT {SERVER} FROM servers WHERE zone = $1 AND cluster_id IS NULL ORDER BY create_time, endpoint"
+        );
+        Ok(self.rows(&sql, &[&zone])?.iter().map(server).collect())
+    }
+    fn bind_server(&self, endpoint: &str, cluster: &str, node: &str) -> Result<bool, StoreError> {
+        Ok(self.exec(
+            "UPDATE servers SET cluster_id = $2, node_id = $3 WHERE endpoint = $1 AND cluster_id IS NULL",
+            &[&endpoint, &cluster, &node],
+        )? == 1)
+    }
+    fn release_servers(&self, cluster: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE servers SET cluster_id = NULL, node_id = NULL WHERE cluster_id = $1",
+            &[&cluster],
+        )?;
+        Ok(())
+    }
+
+    fn task(&self, id: &str) -> Result<Option<DrTask>, StoreError> {
+        let sql = format!("SELECT {TASK} FROM dr_tasks WHERE id = $1");
+        Ok(self.opt(&sql, &[&id])?.as_ref().map(task))
+    }
+    fn task_owned(&self, owner: &str, id: &str) -> Result<Option<DrTask>, StoreError> {
+        Ok(self
+            .task(id)?
+            .filter(|t| t.owner == owner && t.status != "deleted"))
+    }
+    fn tasks(&self, f: &TaskFilter) -> Result<(Vec<DrTask>, u64), StoreError> {
+        tasks::list(self, f)
+    }
+    fn sampled_tasks(&self) -> Result<Vec<DrTask>, StoreError> {
+        self.list_tasks("status IN ('syncing', 'sync_failed')")
+    }
+    fn task_logs(
+        &self,
+        id: &str,
+        levels: &[String],
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<LogLine>, u64), StoreError> {
+        tasks::logs(self, id, levels, offset, limit)
+    }
+    fn set_task_progress(&self, id: &str, progress: &Value) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE dr_tasks SET progress = $2 WHERE id = $1",
+            &[&id, &progress.to_string()],
+        )?;
+        Ok(())
+    }
+    fn set_task_precheck(&self, id: &str, result: &Value) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE dr_tasks SET precheck = $2, precheck_time = $3 WHERE id = $1",
+            &[&id, &result.to_string(), &now_unix()],
+        )?;
+        Ok(())
+    }
+    fn compares(&self, task: &str) -> Result<Vec<Compare>, StoreError> {
+        let sql = format!(
+            "SELECT {COMPARE} FROM dr_compares WHERE task_id = $1 ORDER BY create_time DESC, id"
+        );
+        Ok(self.rows(&sql, &[&task])?.iter().map(compare).collect())
+    }
+    fn compare(&self, task: &str, id: &str) -> Result<Option<Compare>, StoreError> {
+        let sql = format!("SELECT {COMPARE} FROM dr_compares WHERE task_id = $1 AND id = $2");
+        Ok(self.opt(&sql, &[&task, &id])?.as_ref().map(compare))
+    }
+    fn compare_running(&self, id: &str) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE dr_compares SET status = 'RUNNING' WHERE id = $1",
+            &[&id],
+        )?;
+        Ok(())
+    }
+    fn finish_compare(
+        &self,
+        id: &str,
+        at_gtid: &str,
+        result: Result<&Value, &str>,
+    ) -> Result<(), StoreError> {
+        let (status, result, error) = match result {
+            Ok(v) => ("SUCCESSFUL", v.to_string(), String::new()),
+            Err(e) => ("FAILED", "{}".to_string(), e.to_string()),
+        };
+        self.exec(
+            "UPDATE dr_compares SET status = $2, at_gtid = $3, result = $4, error = $5, finish_time = $6
+             WHERE id = $1",
+            &[&id, &status, &at_gtid, &result, &error, &now_unix()],
+        )?;
+        Ok(())
+    }
+    fn live_tasks(&self) -> Result<Vec<DrTask>, StoreError> {
+        self.list_tasks("status IN ('syncing', 'sync_failed', 'paused', 'initializing')")
+    }
+    fn insert_task(&self, t: &DrTask) -> Result<bool, StoreError> {
+        tasks::insert(self, t)
+    }
+    fn set_task_status(
+        &self,
+        id: &str,
+        status: &str,
+        last_error: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        let before = self
+            .opt(
+                "SELECT status FROM dr_tasks WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )?
+            .map(|r| r.get(0));
+        self.exec(
+            "UPDATE dr_tasks SET status = $2, status_time = $3, last_error = COALESCE($4, last_error)
+             WHERE id = $1",
+            &[&id, &status, &now_unix(), &last_error],
+        )?;
+        Ok(before)
+    }
+    fn set_task_sides(
+        &self,
+        id: &str,
+        standby: &str,
+        source: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE dr_tasks SET standby_cluster = $2, source_cluster = $3 WHERE id = $1",
+            &[&id, &standby, &source],
+        )?;
+        Ok(())
+    }
+    fn set_task_start_at(&self, id: &str, at: Option<i64>) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE dr_tasks SET start_at = $2 WHERE id = $1",
+            &[&id, &at],
+        )?;
+        Ok(())
+    }
+    fn insert_compare(&self, id: &str, task: &str, types: &Value) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO dr_compares (id, task_id, types, status, create_time)
+             VALUES ($1, $2, $3, 'WAITING_FOR_RUNNING', $4)",
+            &[&id, &task, &types.to_string(), &now_unix()],
+        )?;
+        Ok(())
+    }
+    fn task_log(
+        &self,
+        id: &str,
+        level: &str,
+        code: &str,
+        job_id: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        // The task's row is locked first, so two gateways number lines in turn.
+        self.exec("SELECT 1 FROM dr_tasks WHERE id = $1 FOR UPDATE", &[&id])?;
+        self.exec(
+            "INSERT INTO dr_task_logs (task_id, n, time_ms, level, code, job_id, message)
+             VALUES ($1, (SELECT COALESCE(max(n), 0) + 1 FROM dr_task_logs WHERE task_id = $1), $2, $3, $4, $5, $6)",
+            &[&id, &now_millis(), &level, &code, &job_id, &message],
+        )?;
+        Ok(())
+    }
+
+    fn append_step(
+        &self,
+        seq: i64,
+        at_ms: i64,
+        step: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO job_steps (job_seq, n, at_ms, step, outcome, detail)
+             VALUES ($1, (SELECT COALESCE(max(n), 0) + 1 FROM job_steps WHERE job_seq = $1), $2, $3, $4, $5)",
+            &[&seq, &at_ms, &step, &outcome, &detail],
+        )?;
+        Ok(())
+    }
+    fn has_steps(&self, seq: i64) -> Result<bool, StoreError> {
+        self.exists(
+            "SELECT 1 FROM job_steps WHERE job_seq = $1 LIMIT 1",
+            &[&seq],
+        )
+    }
+    fn steps_of(&self, seq: i64) -> Result<Vec<Step>, StoreError> {
+        let rows = self.rows(
+            "SELECT at_ms, step, outcome, detail FROM job_steps WHERE job_seq = $1 ORDER BY n",
+            &[&seq],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| Step {
+                at_ms: r.get(0),
+                step: r.get(1),
+                outcome: r.get(2),
+                detail: r.get(3),
+            })
+            .collect())
+    }
+    fn lane_of(&self, job_id: &str) -> Result<Option<String>, StoreError> {
+        let Some(seq) = self.pg.ids().decode(job_id) else {
+            return Ok(None);
+        };
+        Ok(self
+            .opt(
+                "SELECT lane FROM jobs WHERE seq = $1 AND id = $2",
+                &[&seq, &job_id],
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn add_server(&self, master: &MasterKey, s: &NewServer<'_>) -> Result<bool, StoreError> {
+        admin::add_server(self, master, s)
+    }
+    fn servers(&self) -> Result<Vec<Server>, StoreError> {
+        let sql = format!("SELECT {SERVER} FROM servers ORDER BY endpoint");
+        Ok(self.rows(&sql, &[])?.iter().map(server).collect())
+    }
+    fn remove_server(&self, endpoint: &str) -> Result<Result<bool, String>, StoreError> {
+        admin::remove_server(self, endpoint)
+    }
+    fn clusters(&self) -> Result<Vec<Cluster>, StoreError> {
+        let sql = format!("SELECT {CLUSTER} FROM clusters ORDER BY owner, id");
+        Ok(self.rows(&sql, &[])?.iter().map(cluster).collect())
+    }
+    fn remove_cluster(&self, id: &str) -> Result<Result<(), String>, StoreError> {
+        admin::remove_cluster(self, id)
+    }
+}

@@ -1,0 +1,525 @@
+//! [`Queue`] on PostgreSQL, shared by every gateway on the database: a job
+//! is claimed by one of them (`FOR UPDATE SKIP LOCKED`), a lane runs one
+//! job at a time whoever claims it, leases are on the database's clock, and
+//! a signed request's replay key is unique in the database.
+
+use tokio::sync::Notify;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use super::{JOBS_CHANNEL, MODEL_CHANNEL, Pg, PgModel};
+use crate::BoxFuture;
+use crate::clock::{now_millis, now_unix};
+use crate::store::StoreError;
+use crate::store::effect::{Effect, EffectError};
+use crate::store::model::Model;
+use crate::store::queue::{
+    Claimed, Creator, Described, Ending, Enqueued, JobEntry, JobFilter, JobView, NewJob, Once,
+    Orphan, Outcome, Queue, Rescue, Rescuer,
+};
+
+type Tx<'a> = tokio_postgres::Transaction<'a>;
+
+/// The database's clock, in unix seconds: what leases are measured on.
+const DB_NOW: &str = "extract(epoch from clock_timestamp())::bigint";
+
+const VIEW: &str = "seq, id, action, status, create_time, status_time, resource_ids, owner, \
+                    error_codes, error_message, directive, zone, output";
+
+fn entry(r: &Row) -> JobEntry {
+    let view = JobView {
+        job_id: r.get(1),
+        job_action: r.get(2),
+        status: r.get(3),
+        create_time: crate::clock::format_ts(r.get(4)),
+        status_time: crate::clock::format_ts(r.get(5)),
+        resource_ids: r.get(6),
+        owner: r.get(7),
+        error_codes: r.get(8),
+        error_message: r.get(9),
+        directive: r.get(10),
+        output: r.get(12),
+    };
+    JobEntry::new(r.get(0), r.get(11), view)
+}
+
+impl Queue for Pg {
+    fn submit(
+        &self,
+        items: Vec<(NewJob, Once)>,
+        max_open: u64,
+        mut create: Creator,
+    ) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>> {
+        Box::pin(self.blocking(move |pg| {
+            // A second try only when the same signed request was stored by
+            // another gateway meanwhile: it then answers with that job.
+            for _ in 0..3 {
+                let stored = pg.with_tx(|tx, pg| submit(pg, tx, &items, max_open, &mut create))?;
+                if let Some(out) = stored {
+                    return Ok(out);
+                }
+            }
+            Err(StoreError::Conflict("a signed request raced itself".into()))
+        }))
+    }
+
+    fn replayed(&self, once: &Once) -> Result<Option<String>, StoreError> {
+        self.with_client(|c, pg| {
+            Ok(pg
+                .wait(c.query_opt(
+                    "SELECT job_id FROM replays WHERE digest = $1 AND expires >= $2",
+                    &[&once.digest, &now_unix()],
+                ))?
+                .map(|r| r.get(0)))
+        })
+    }
+
+    fn open_jobs(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        self.with_client(|c, pg| {
+            let rows = pg.wait(c.query(
+                "SELECT status, COUNT(*) FROM jobs WHERE status IN ('pending', 'working') GROUP BY status",
+                &[],
+            ))?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn describe(&self, filter: &JobFilter) -> Result<Described, StoreError> {
+        if filter.ids.is_empty() {
+            describe_page(self, filter)
+        } else {
+            describe_ids(self, filter)
+        }
+    }
+
+    fn claim(
+        &self,
+        worker: &str,
+        lease_secs: i64,
+    ) -> BoxFuture<'_, Result<Option<Claimed>, StoreError>> {
+        let worker = worker.to_string();
+        Box::pin(self.blocking(move |pg| {
+            let started_ms = now_millis();
+            let row = pg.with_client(|c, pg| {
+                Ok(pg.wait(c.query_opt(
+                    &format!(
+                        "UPDATE jobs SET status = 'working', status_time = $3, lease_owner = $1,
+                                lease_expires = {DB_NOW} + $2, attempts = attempts + 1, started_ms = $4
+                         WHERE seq = (
+                             SELECT j.seq FROM jobs j
+                             WHERE j.status = 'pending' AND j.ready_at <= $3
+                               AND NOT EXISTS (SELECT 1 FROM jobs p WHERE p.lane = j.lane AND p.seq < j.seq
+                                                AND p.status IN ('pending', 'working'))
+                             ORDER BY j.seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+                           AND status = 'pending'
+                         RETURNING seq, id, action, task, attempts, enqueued_ms, owner, zone, secrets, lane"
+                    ),
+                    &[&worker, &lease_secs, &now_unix(), &started_ms],
+                ))?)
+            })?;
+            Ok(row.map(|r| Claimed {
+                seq: r.get(0),
+                job_id: r.get(1),
+                action: r.get(2),
+                task: r.get(3),
+                attempts: r.get(4),
+                enqueued_ms: r.get(5),
+                owner: r.get(6),
+                zone: r.get(7),
+                secrets: r.get(8),
+                lane: r.get(9),
+                started_ms,
+            }))
+        }))
+    }
+
+    fn heartbeat(
+        &self,
+        seq: i64,
+        worker: &str,
+        lease_secs: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let worker = worker.to_string();
+        Box::pin(self.blocking(move |pg| {
+            pg.with_client(|c, pg| {
+                let n = pg.wait(c.execute(
+                    &format!(
+                        "UPDATE jobs SET lease_expires = {DB_NOW} + $3
+                         WHERE seq = $1 AND lease_owner = $2 AND status = 'working'"
+                    ),
+                    &[&seq, &worker, &lease_secs],
+                ))?;
+                Ok(n == 1)
+            })
+        }))
+    }
+
+    fn record(&self, mut o: Outcome) -> BoxFuture<'_, Result<Option<&'static str>, StoreError>> {
+        Box::pin(async move {
+            let recorded = self
+                .blocking(move |pg| pg.with_tx(|tx, pg| record(pg, tx, &mut o)))
+                .await?;
+            self.model_changed();
+            Ok(recorded)
+        })
+    }
+
+    fn rescue(
+        &self,
+        expired_before: i64,
+        decide: Rescuer,
+    ) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(
+            self.blocking(move |pg| pg.with_tx(|tx, pg| rescue(pg, tx, expired_before, &decide))),
+        )
+    }
+
+    fn prune(&self, before: i64, batch: usize) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(self.blocking(move |pg| {
+            pg.with_tx(|tx, pg| {
+                let batch = i64::try_from(batch).unwrap_or(i64::MAX);
+                let doomed: Vec<i64> = pg
+                    .wait(tx.query(
+                        "SELECT seq FROM jobs WHERE status IN ('successful', 'failed') AND status_time < $1
+                         ORDER BY status_time LIMIT $2 FOR UPDATE SKIP LOCKED",
+                        &[&before, &batch],
+                    ))?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                pg.wait(tx.execute("DELETE FROM job_steps WHERE job_seq = ANY($1)", &[&doomed]))?;
+                let n = pg.wait(tx.execute("DELETE FROM jobs WHERE seq = ANY($1)", &[&doomed]))?;
+                pg.wait(tx.execute("DELETE FROM replays WHERE expires < $1", &[&now_unix()]))?;
+                Ok(n as usize)
+            })
+        }))
+    }
+
+    fn job_ready(&self) -> &Notify {
+        Pg::job_ready(self)
+    }
+}
+
+/// `None`: the same signed request is being stored by another gateway; try again.
+fn submit(
+    pg: &Pg,
+    tx: &Tx<'_>,
+    items: &[(NewJob, Once)],
+    max_open: u64,
+    create: &mut Creator,
+) -> Result<Option<Vec<Enqueued>>, StoreError> {
+    let now = now_unix();
+    let mut seen = Vec::with_capacity(items.len());
+    for (_, once) in items {
+        let id: Option<String> = pg
+            .wait(tx.query_opt(
+                "SELECT job_id FROM replays WHERE digest = $1 AND expires >= $2",
+                &[&once.digest, &now],
+            ))?
+            .map(|r| r.get(0));
+        seen.push(id);
+    }
+    let new = seen.iter().filter(|s| s.is_none()).count() as i64;
+    if let (Some((job, _)), true) = (items.first(), new > 0) {
+        let max = i64::try_from(max_open).unwrap_or(i64::MAX);
+        let took = new <= max
+            && pg.wait(tx.execute(
+                "INSERT INTO owner_open (owner, open) VALUES ($1, $2)
+                 ON CONFLICT (owner) DO UPDATE SET open = owner_open.open + excluded.open
+                 WHERE GREATEST(owner_open.open, 0) + excluded.open <= $3",
+                &[&job.owner, &new, &max],
+            ))? == 1;
+        if !took {
+            return Ok(Some(vec![Enqueued::OverQuota(max_open); items.len()]));
+        }
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for ((job, once), seen) in items.iter().zip(seen) {
+        if let Some(id) = seen {
+            out.push(Enqueued::Replayed(id));
+            continue;
+        }
+        let seq: i64 = pg
+            .wait(tx.query_one("SELECT nextval('job_seq')", &[]))?
+            .get(0);
+        let id = pg
+            .ids()
+            .encode(seq)
+            .ok_or_else(|| StoreError::Commit(format!("no job id for seq {seq}")))?;
+        pg.wait(tx.execute(
+            "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive, task,
+                               create_time, status_time, enqueued_ms, secrets)
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $10, $11, $12)",
+            &[
+                &seq,
+                &id,
+                &job.owner,
+                &job.zone,
+                &job.action,
+                &job.lane,
+                &job.resource_ids.join(" "),
+                &job.directive,
+                &job.task,
+                &now,
+                &now_millis(),
+                &job.secrets,
+            ],
+        ))?;
+        // Unique: a request stored by another gateway since the check above
+        // blocks here until that one commits, then finds its row.
+        let kept = pg.wait(tx.execute(
+            "INSERT INTO replays (digest, job_id, expires) VALUES ($1, $2, $3)
+             ON CONFLICT (digest) DO UPDATE SET job_id = excluded.job_id, expires = excluded.expires
+             WHERE replays.expires < $4",
+            &[&once.digest, &id, &once.expires, &now],
+        ))?;
+        if kept == 0 {
+            return Ok(None);
+        }
+        out.push(Enqueued::New(id));
+    }
+    if out.iter().all(|o| matches!(o, Enqueued::New(_))) {
+        create(&PgModel::new(pg, tx))?;
+    }
+    if new > 0 {
+        pg.wait(tx.batch_execute(&format!("NOTIFY {JOBS_CHANNEL}; NOTIFY {MODEL_CHANNEL}")))?;
+    }
+    Ok(Some(out))
+}
+
+fn describe_page(pg: &Pg, f: &JobFilter) -> Result<Described, StoreError> {
+    let mut clause = String::from("owner = $1");
+    let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(f.owner.clone())];
+    if let Some(zone) = &f.zone {
+        clause.push_str(&format!(" AND zone = ${}", args.len() + 1));
+        args.push(Box::new(zone.clone()));
+    }
+    if !f.statuses.is_empty() {
+        clause.push_str(&format!(" AND status = ANY(${})", args.len() + 1));
+        args.push(Box::new(f.statuses.clone()));
+    }
+    if let Some(action) = &f.action {
+        clause.push_str(&format!(" AND action = ${}", args.len() + 1));
+        args.push(Box::new(action.clone()));
+    }
+    if let Some(lane) = &f.lane {
+        clause.push_str(&format!(" AND lane = ${}", args.len() + 1));
+        args.push(Box::new(lane.clone()));
+    }
+    let n = args.len();
+    let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
+    let offset = i64::try_from(f.offset).unwrap_or(i64::MAX);
+    args.push(Box::new(limit));
+    args.push(Box::new(offset));
+    let params: Vec<&(dyn ToSql + Sync)> =
+        args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
+    pg.with_client(|c, pg| {
+        let total: i64 = pg
+            .wait(c.query_one(
+                &format!("SELECT COUNT(*) FROM jobs WHERE {clause}"),
+                &params[..n],
+            ))?
+            .get(0);
+        let rows = pg.wait(c.query(
+            &format!(
+                "SELECT {VIEW} FROM jobs WHERE {clause} ORDER BY seq DESC LIMIT ${} OFFSET ${}",
+                n + 1,
+                n + 2
+            ),
+            &params,
+        ))?;
+        Ok(Described::Page(
+            rows.iter().map(entry).collect(),
+            total as u64,
+        ))
+    })
+}
+
+/// As the SQLite store does it: every id must name one of the owner's jobs
+/// (else the first that does not is named), then filters and paging.
+fn describe_ids(pg: &Pg, f: &JobFilter) -> Result<Described, StoreError> {
+    let seqs: Vec<i64> = f.ids.iter().filter_map(|id| pg.ids().decode(id)).collect();
+    let rows = pg.with_client(|c, pg| {
+        Ok(pg.wait(c.query(
+            &format!("SELECT {VIEW} FROM jobs WHERE seq = ANY($1) AND owner = $2"),
+            &[&seqs, &f.owner],
+        ))?)
+    })?;
+    let mut entries: Vec<JobEntry> = rows.iter().map(entry).collect();
+    for id in &f.ids {
+        let ok = entries
+            .iter()
+            .any(|e| e.id == *id && f.zone.as_ref().is_none_or(|z| *z == e.zone));
+        if !ok {
+            return Ok(Described::Missing(id.clone()));
+        }
+    }
+    entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
+    let matching: Vec<JobEntry> = entries
+        .into_iter()
+        .filter(|e| f.statuses.is_empty() || f.statuses.contains(&e.status))
+        .filter(|e| f.action.as_ref().is_none_or(|a| *a == e.action))
+        .filter(|e| {
+            f.lane
+                .as_ref()
+                .is_none_or(|l| e.resource_ids.split(' ').any(|r| r == l))
+        })
+        .collect();
+    let total = matching.len() as u64;
+    let page = matching
+        .into_iter()
+        .skip(f.offset.min(usize::MAX as u64) as usize)
+        .take(f.limit.min(usize::MAX as u64) as usize)
+        .collect();
+    Ok(Described::Page(page, total))
+}
+
+fn record(pg: &Pg, tx: &Tx<'_>, o: &mut Outcome) -> Result<Option<&'static str>, StoreError> {
+    let held = pg.wait(tx.query_opt(
+        "SELECT 1 FROM jobs WHERE seq = $1 AND lease_owner = $2 AND status = 'working' FOR UPDATE",
+        &[&o.seq, &o.worker],
+    ))?;
+    if held.is_none() {
+        return Ok(None);
+    }
+    let ending = match &mut o.result {
+        None => Ending::Requeued,
+        Some(Err(ending)) => {
+            if let Some(Err(why)) = o
+                .on_failure
+                .as_mut()
+                .map(|e| apply(pg, tx, e))
+                .transpose()?
+            {
+                tracing::warn!(seq = o.seq, %why, "a failed job's model effect was refused");
+            }
+            ending.clone()
+        }
+        Some(Ok(effect)) => match apply(pg, tx, effect)? {
+            Ok(()) => Ending::Successful,
+            Err(message) => Ending::Failed {
+                code: 1400,
+                message,
+            },
+        },
+    };
+    finish(pg, tx, o.seq, &ending)?;
+    if !o.output.is_empty() {
+        pg.wait(tx.execute(
+            "UPDATE jobs SET output = $2 WHERE seq = $1",
+            &[&o.seq, &o.output],
+        ))?;
+    }
+    // The lane's next job may run now; the model may have changed.
+    pg.wait(tx.batch_execute(&format!("NOTIFY {JOBS_CHANNEL}; NOTIFY {MODEL_CHANNEL}")))?;
+    Ok(Some(match ending {
+        Ending::Successful => "successful",
+        Ending::Failed { .. } => "failed",
+        Ending::Requeued => "requeued",
+        Ending::Retry { .. } => "retried",
+    }))
+}
+
+/// An effect in a savepoint: all of it, or nothing and the refusal.
+fn apply(pg: &Pg, tx: &Tx<'_>, effect: &mut Effect) -> Result<Result<(), String>, StoreError> {
+    pg.wait(tx.batch_execute("SAVEPOINT effect"))?;
+    match effect(&PgModel::new(pg, tx) as &dyn Model) {
+        Ok(()) => {
+            pg.wait(tx.batch_execute("RELEASE SAVEPOINT effect"))?;
+            Ok(Ok(()))
+        }
+        Err(err) => {
+            pg.wait(tx.batch_execute("ROLLBACK TO SAVEPOINT effect; RELEASE SAVEPOINT effect"))?;
+            match err {
+                EffectError::Refused(message) => Ok(Err(message)),
+                EffectError::Store(e) => Err(e),
+            }
+        }
+    }
+}
+
+fn finish(pg: &Pg, tx: &Tx<'_>, seq: i64, ending: &Ending) -> Result<(), StoreError> {
+    let now = now_unix();
+    match ending {
+        Ending::Successful => pg.wait(tx.execute(
+            "UPDATE jobs SET status = 'successful', status_time = $2, lease_owner = NULL, lease_expires = NULL,
+                             secrets = NULL, error_codes = '', error_message = '' WHERE seq = $1",
+            &[&seq, &now],
+        ))?,
+        Ending::Failed { code, message } => pg.wait(tx.execute(
+            "UPDATE jobs SET status = 'failed', status_time = $2, error_codes = $3, error_message = $4,
+                             lease_owner = NULL, lease_expires = NULL, secrets = NULL WHERE seq = $1",
+            &[&seq, &now, &code.to_string(), message],
+        ))?,
+        Ending::Requeued => pg.wait(tx.execute(
+            "UPDATE jobs SET status = 'pending', status_time = $2, lease_owner = NULL, lease_expires = NULL
+             WHERE seq = $1",
+            &[&seq, &now],
+        ))?,
+        // The last failure stays visible while the job waits; it holds its
+        // lane until `at` (no later job of the lane is claimable before it).
+        Ending::Retry { at, code, message } => pg.wait(tx.execute(
+            "UPDATE jobs SET status = 'pending', status_time = $2, lease_owner = NULL, lease_expires = NULL,
+                             error_codes = $3, error_message = $4, ready_at = $5 WHERE seq = $1",
+            &[&seq, &now, &code.to_string(), message, at],
+        ))?,
+    };
+    if !matches!(ending, Ending::Requeued | Ending::Retry { .. }) {
+        pg.wait(tx.execute(
+            "UPDATE owner_open SET open = open - 1 WHERE owner = (SELECT owner FROM jobs WHERE seq = $1)",
+            &[&seq],
+        ))?;
+    }
+    Ok(())
+}
+
+fn rescue(
+    pg: &Pg,
+    tx: &Tx<'_>,
+    expired_before: i64,
+    decide: &Rescuer,
+) -> Result<usize, StoreError> {
+    // Only leases run out on the database's clock: another gateway's jobs
+    // are running until then, whatever this host's clock says.
+    let orphans: Vec<Orphan> = pg
+        .wait(tx.query(
+            &format!(
+                "SELECT seq, id, lane, task, attempts FROM jobs
+                 WHERE status = 'working' AND lease_expires < LEAST($1, {DB_NOW})
+                 ORDER BY seq FOR UPDATE SKIP LOCKED"
+            ),
+            &[&expired_before],
+        ))?
+        .iter()
+        .map(|r| Orphan {
+            seq: r.get(0),
+            job_id: r.get(1),
+            lane: r.get(2),
+            task: r.get(3),
+            attempts: r.get(4),
+        })
+        .collect();
+    let model = PgModel::new(pg, tx);
+    for o in &orphans {
+        let steps = model.steps_of(o.seq)?;
+        let Rescue {
+            ending,
+            note,
+            on_failure,
+        } = decide(o, &steps);
+        tracing::warn!(job_id = %o.job_id, ?ending, "rescued an orphaned job");
+        if let Some((step, detail)) = note {
+            model.append_step(o.seq, now_millis(), &step, "info", &detail)?;
+        }
+        if matches!(ending, Ending::Failed { .. })
+            && let Some(Err(why)) = on_failure.map(|mut e| apply(pg, tx, &mut e)).transpose()?
+        {
+            tracing::warn!(job_id = %o.job_id, %why, "a failed job's model effect was refused");
+        }
+        finish(pg, tx, o.seq, &ending)?;
+    }
+    if !orphans.is_empty() {
+        pg.wait(tx.batch_execute(&format!("NOTIFY {JOBS_CHANNEL}; NOTIFY {MODEL_CHANNEL}")))?;
+    }
+    Ok(orphans.len())
+}
