@@ -84,6 +84,9 @@ pub fn run(args: Args) -> CliResult {
         outln!("qcgate is listening on http://{}/iaas/ ({data})", gw.addr)?;
         match &gw.first_key {
             Some(key) => print_first_key(key, gw.addr)?,
+            None if cfg.store.is_some() => outln!(
+                "Using the access keys already in the shared store (qcgate keys list --store …)."
+            )?,
             None => outln!("Using the access keys already in the data dir (qcgate keys list).")?,
         }
         outln!("Console: http://{}/console/", gw.addr)?;

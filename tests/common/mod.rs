@@ -13,6 +13,7 @@ use qcgate::store::{self, clusters, keys};
 use serde_json::Value;
 
 pub mod mariadb;
+pub mod pg;
 pub mod served;
 
 pub const ZONE: &str = "sh1a";

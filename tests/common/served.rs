@@ -19,12 +19,23 @@ pub struct Served {
 
 /// Starts `serve` on `data` with `config`, and reads what it prints.
 pub fn serve(data: &Path, config: &Path) -> Served {
+    serve_with(data, config, &[])
+}
+
+pub fn serve_with(data: &Path, config: &Path, extra: &[&str]) -> Served {
+    let delay: &[&str] = if extra.contains(&"--model-delay") {
+        &[]
+    } else {
+        &["--model-delay", "0"]
+    };
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--model-delay", "0"])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(delay)
         .arg("--data-dir")
         .arg(data)
         .arg("--config")
         .arg(config)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -50,7 +61,7 @@ pub fn serve(data: &Path, config: &Path) -> Served {
             });
             break;
         }
-        if l.contains("already in the data dir") {
+        if l.contains("Using the access keys already") {
             break;
         }
     }

@@ -1,0 +1,396 @@
+//! Several gateways on one PostgreSQL database (`serve --store postgres://…`):
+//! real `serve` processes, a real PostgreSQL started by the test, real
+//! signed requests; what is asserted is read from the database too.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::pg::Postgres;
+use common::served::{BIN, Served};
+use hyper::Method;
+use qcgate::client::{Client, Credentials};
+use qcgate::secret::Secret;
+use serde_json::Value;
+
+const ZONE: &str = "sh1a";
+
+struct Shared {
+    pg: Postgres,
+    url: String,
+    tmp: tempfile::TempDir,
+}
+
+impl Shared {
+    fn new(config: &str) -> Shared {
+        let pg = Postgres::start();
+        let url = pg.database();
+        let tmp = tempfile::tempdir().expect("tmp");
+        let key: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+        std::fs::write(tmp.path().join("master.key"), base64(&key)).expect("key file");
+        std::fs::write(tmp.path().join("qcgate.toml"), config).expect("config");
+        Shared { pg, url, tmp }
+    }
+
+    fn key_file(&self) -> std::path::PathBuf {
+        self.tmp.path().join("master.key")
+    }
+
+    /// A gateway with its own data dir (scratch only) on the shared store.
+    fn gateway(&self, name: &str, extra: &[&str]) -> Served {
+        let data = self.tmp.path().join(name);
+        std::fs::create_dir_all(&data).expect("data dir");
+        let key = self.key_file();
+        let mut args = vec![
+            "--store",
+            &self.url,
+            "--master-key-file",
+            key.to_str().expect("utf8"),
+        ];
+        args.extend_from_slice(extra);
+        common::served::serve_with(&data, &self.tmp.path().join("qcgate.toml"), &args)
+    }
+
+    /// A local command on the shared store.
+    fn qcgate(&self, args: &[&str]) -> String {
+        let out = Command::new(BIN)
+            .args(args)
+            .args(["--store", &self.url, "--master-key-file"])
+            .arg(self.key_file())
+            .output()
+            .expect("qcgate runs");
+        assert!(
+            out.status.success(),
+            "qcgate {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn owner(&self) -> String {
+        self.qcgate(&["keys", "list"])
+            .lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().nth(1))
+            .expect("an owner")
+            .to_string()
+    }
+
+    fn add_clusters(&self, owner: &str, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let id = format!("cl-sh{i:06}");
+                self.qcgate(&[
+                    "clusters", "add", "--id", &id, "--zone", ZONE, "--owner", owner,
+                ]);
+                id
+            })
+            .collect()
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        let db = self.url.rsplit('/').next().expect("db");
+        self.pg.value(db, sql)
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn client(s: &Served, creds: &Credentials) -> Client {
+    Client::new(&s.endpoint, creds.clone()).expect("client")
+}
+
+async fn readonly_job(c: &mut Client, cluster: &str) -> Result<String, String> {
+    let r = c
+        .call(
+            "RunClusterCustomService",
+            &[
+                ("cluster", cluster),
+                ("service", "set_readonly"),
+                ("service_params", r#"{"readonly":"YES"}"#),
+                ("zone", ZONE),
+            ],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    match r["job_id"].as_str() {
+        Some(id) if r["ret_code"] == 0 => Ok(id.to_string()),
+        _ => Err(r.to_string()),
+    }
+}
+
+async fn job_status(c: &mut Client, id: &str) -> Value {
+    let r = c
+        .call("DescribeJobs", &[("jobs.1", id), ("zone", ZONE)])
+        .await
+        .expect("describe");
+    r["job_set"][0].clone()
+}
+
+async fn wait_ended(c: &mut Client, id: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let j = job_status(c, id).await;
+        if j["status"] == "successful" || j["status"] == "failed" {
+            return j;
+        }
+        assert!(Instant::now() < deadline, "{id} did not end: {j}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn kill_9(s: &mut Served) {
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_share_jobs_replays_and_key_revocations() {
+    let shared = Shared::new("lease_secs = 3\n");
+    let mut a = shared.gateway("a", &[]);
+    let mut b = shared.gateway("b", &[]);
+    let creds = a.key.clone().expect("the first gateway made the first key");
+    assert!(
+        b.key.is_none(),
+        "the second gateway made no second first key"
+    );
+    let owner = shared.owner();
+    let cluster = shared.add_clusters(&owner, 1).remove(0);
+
+    // Stored through one, run by either, seen through the other.
+    let (mut ca, mut cb) = (client(&a, &creds), client(&b, &creds));
+    let id = readonly_job(&mut ca, &cluster).await.expect("job");
+    let j = wait_ended(&mut cb, &id, Duration::from_secs(20)).await;
+    assert_eq!(j["status"], "successful", "{j}");
+    let c = cb
+        .call(
+            "DescribeClusters",
+            &[("clusters.1", &cluster), ("zone", ZONE)],
+        )
+        .await
+        .expect("clusters");
+    assert_eq!(c["cluster_set"][0]["settings"]["readonly"], true, "{c}");
+
+    // The same signed request sent to both gateways stores one job.
+    let query = qcgate::client::sign(
+        &creds,
+        "GET",
+        "/iaas/",
+        vec![
+            ("action".into(), "RunClusterCustomService".into()),
+            ("cluster".into(), cluster.clone()),
+            ("service".into(), "set_readonly".into()),
+            ("service_params".into(), r#"{"readonly":"NO"}"#.into()),
+            ("zone".into(), ZONE.into()),
+        ],
+    );
+    let path = format!("/iaas/?{query}");
+    let (_, first) = ca.send(Method::GET, &path, None).await.expect("a");
+    let (_, again) = cb.send(Method::GET, &path, None).await.expect("b");
+    let (first, again): (Value, Value) = (
+        serde_json::from_slice(&first).expect("json"),
+        serde_json::from_slice(&again).expect("json"),
+    );
+    assert_eq!(first["ret_code"], 0, "{first}");
+    assert_eq!(first["job_id"], again["job_id"], "{first} {again}");
+    assert_eq!(shared.sql("SELECT count(*) FROM jobs"), "2");
+    assert_eq!(shared.sql("SELECT count(*) FROM replays"), "2");
+
+    // A key revoked through one command is refused by both gateways.
+    let made = shared.qcgate(&["keys", "create", "--owner", &owner, "--json"]);
+    let made: Value = serde_json::from_str(&made).expect("json");
+    let second = Credentials {
+        access_key_id: made["access_key_id"].as_str().expect("id").into(),
+        secret_access_key: Secret::new(made["secret_access_key"].as_str().expect("secret")),
+    };
+    let (mut sa, mut sb) = (client(&a, &second), client(&b, &second));
+    for c in [&mut sa, &mut sb] {
+        let r = c.call("DescribeJobs", &[("zone", ZONE)]).await.expect("r");
+        assert_eq!(
+            r["ret_code"], 0,
+            "the new key works (and is now cached): {r}"
+        );
+    }
+    shared.qcgate(&["keys", "revoke", &second.access_key_id]);
+    let revoked = Instant::now();
+    for (name, c) in [("a", &mut sa), ("b", &mut sb)] {
+        loop {
+            let r = c.call("DescribeJobs", &[("zone", ZONE)]).await.expect("r");
+            if r["ret_code"] == 1200 {
+                break;
+            }
+            assert!(
+                revoked.elapsed() < Duration::from_secs(2),
+                "gateway {name} still takes a revoked key: {r}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    kill_9(&mut a);
+    kill_9(&mut b);
+}
+
+/// Submits `n` jobs over `clusters` through the gateways in turn, from
+/// `parallel` clients; returns the acknowledged ids (and how many failed
+/// to be acknowledged).
+async fn submit(
+    endpoints: &[String],
+    creds: &Credentials,
+    clusters: &[String],
+    n: usize,
+    parallel: usize,
+) -> (Vec<String>, usize) {
+    let mut tasks = Vec::new();
+    for t in 0..parallel {
+        let endpoint = endpoints[t % endpoints.len()].clone();
+        let (creds, clusters) = (creds.clone(), clusters.to_vec());
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::new(&endpoint, creds).expect("client");
+            let (mut ids, mut refused) = (Vec::new(), 0);
+            for i in (t..n).step_by(parallel) {
+                match readonly_job(&mut c, &clusters[i % clusters.len()]).await {
+                    Ok(id) => ids.push(id),
+                    Err(_) => refused += 1,
+                }
+            }
+            (ids, refused)
+        }));
+    }
+    let (mut all, mut refused) = (Vec::new(), 0);
+    for t in tasks {
+        let (ids, r) = t.await.expect("task");
+        all.extend(ids);
+        refused += r;
+    }
+    (all, refused)
+}
+
+fn wait_sql(shared: &Shared, sql: &str, want: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = shared.sql(sql);
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{sql}: {got}, want {want}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_jobs_through_two_gateways_each_run_once_in_lane_order() {
+    let shared = Shared::new("max_open_jobs_per_owner = 20000\n");
+    let mut a = shared.gateway("a", &[]);
+    let mut b = shared.gateway("b", &[]);
+    let creds = a.key.clone().expect("key");
+    let owner = shared.owner();
+    let clusters = shared.add_clusters(&owner, 20);
+    let endpoints = [a.endpoint.clone(), b.endpoint.clone()];
+    let (ids, refused) = submit(&endpoints, &creds, &clusters, 10_000, 16).await;
+    assert_eq!(refused, 0, "every submission was acknowledged");
+    assert_eq!(ids.len(), 10_000);
+    wait_sql(
+        &shared,
+        "SELECT count(*) FROM jobs WHERE status = 'successful'",
+        "10000",
+        Duration::from_secs(240),
+    );
+    // Each job was claimed exactly once, by one gateway's worker or the other's.
+    assert_eq!(
+        shared.sql("SELECT count(*) FROM jobs WHERE attempts <> 1"),
+        "0"
+    );
+    let stored: HashSet<String> = shared
+        .sql("SELECT id FROM jobs")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let acked: HashSet<String> = ids.into_iter().collect();
+    assert_eq!(acked.len(), 10_000, "ids are distinct");
+    assert_eq!(stored, acked, "the jobs stored are the jobs acknowledged");
+    // A lane started its jobs in submission order, whichever gateway ran them.
+    assert_eq!(
+        shared.sql(
+            "SELECT count(*) FROM (SELECT started_ms < lag(started_ms) OVER (PARTITION BY lane ORDER BY seq) AS early
+             FROM jobs) x WHERE early"
+        ),
+        "0",
+        "a lane's job started before one submitted earlier"
+    );
+    kill_9(&mut a);
+    kill_9(&mut b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_one_gateway_under_load_leaves_every_acknowledged_job_to_the_other() {
+    let shared = Shared::new("lease_secs = 3\nmax_open_jobs_per_owner = 5000\n");
+    let mut a = shared.gateway("a", &["--model-delay", "200"]);
+    let mut b = shared.gateway("b", &["--model-delay", "200"]);
+    let creds = a.key.clone().expect("key");
+    let owner = shared.owner();
+    let clusters = shared.add_clusters(&owner, 16);
+    let endpoints = [a.endpoint.clone(), b.endpoint.clone()];
+    let load = {
+        let (creds, clusters) = (creds.clone(), clusters.clone());
+        tokio::spawn(async move { submit(&endpoints, &creds, &clusters, 400, 8).await })
+    };
+    // Once gateway a holds running jobs, it dies.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while shared.sql("SELECT count(*) FROM jobs WHERE status = 'working'") == "0" {
+        assert!(Instant::now() < deadline, "no job started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    kill_9(&mut a);
+    let (acked, _lost_with_a) = load.await.expect("load");
+    assert!(
+        acked.len() > 200,
+        "gateway b kept acknowledging: {}",
+        acked.len()
+    );
+    let mut cb = client(&b, &creds);
+    let mut ended = 0;
+    for id in &acked {
+        let j = wait_ended(&mut cb, id, Duration::from_secs(120)).await;
+        assert_eq!(j["status"], "successful", "{j}");
+        ended += 1;
+    }
+    assert_eq!(ended, acked.len());
+    // Jobs gateway a held were rescued by b once their leases ran out.
+    let rescued: i64 = shared
+        .sql("SELECT count(*) FROM jobs WHERE attempts > 1")
+        .parse()
+        .expect("count");
+    assert!(rescued >= 1, "no job was taken over from the dead gateway");
+    assert_eq!(
+        shared.sql("SELECT count(*) FROM jobs WHERE status IN ('pending', 'working')"),
+        "0"
+    );
+    kill_9(&mut b);
+}
+
+#[test]
+fn a_shared_store_needs_the_master_key_given() {
+    let shared = Shared::new("");
+    let data = shared.tmp.path().join("nokey");
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--store", &shared.url])
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("QCGATE_MASTER_KEY")
+        .output()
+        .expect("serve runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("master key"), "{err}");
+    assert!(
+        !Path::new(&data).join("master.key").exists(),
+        "no key was made"
+    );
+}
