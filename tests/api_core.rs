@@ -619,7 +619,7 @@ async fn revoked_key_is_refused() {
         0
     );
     let id = h.b.access_key_id.clone();
-    assert!(qcgate::store::keys::revoke(h.dir.path(), &id).expect("revoke"));
+    assert!(h.local().revoke_key(&id).expect("revoke"));
     assert_eq!(
         c.call("DescribeJobs", &[("zone", ZONE)]).await.expect("r")["ret_code"],
         1200

@@ -87,11 +87,9 @@ async fn describe_clusters_lists_only_the_callers_with_filters_and_transitions()
     }
 
     // The DR relationship is shown too.
-    {
-        let conn = rusqlite::Connection::open(h.db()).expect("db");
-        qcgate::store::clusters::set_standby(&conn, "cl-desc0003", "cl-desc0002", "increment")
-            .expect("standby");
-    }
+    h.local()
+        .change(|m| m.set_standby("cl-desc0003", "cl-desc0002", "increment"))
+        .expect("standby");
     let r = c
         .call("DescribeClusters", &[("clusters.1", "cl-desc0003")])
         .await
@@ -372,11 +370,9 @@ async fn switch_services_record_settings_and_respect_a_running_standby() {
     }
 
     // A running standby refuses what restarts its database, but not read-only.
-    {
-        let conn = rusqlite::Connection::open(h.db()).expect("db");
-        qcgate::store::clusters::set_standby(&conn, "cl-switch02", "cl-switch01", "full")
-            .expect("standby");
-    }
+    h.local()
+        .change(|m| m.set_standby("cl-switch02", "cl-switch01", "full"))
+        .expect("standby");
     let r = c
         .call(
             "RunClusterCustomService",
@@ -411,11 +407,11 @@ async fn a_cluster_changed_by_another_process_is_read_again_once_announced() {
     assert_eq!(r["ret_code"], 1400, "already active: {r}");
 
     // Another process stops it behind the gateway's back, then announces.
-    {
-        let conn = rusqlite::Connection::open(h.db()).expect("db");
-        qcgate::store::clusters::set_status(&conn, "cl-annc0001", "stopped").expect("status");
-    }
-    qcgate::store::clusters::announce_change(h.dir.path()).expect("announce");
+    let mut local = h.local();
+    local
+        .change(|m| m.set_cluster_status("cl-annc0001", "stopped"))
+        .expect("status");
+    local.announce_clusters().expect("announce");
 
     let r = c
         .call("StartClusters", &[("clusters.1", "cl-annc0001")])

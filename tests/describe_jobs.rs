@@ -264,12 +264,7 @@ async fn without_job_views_polls_read_sqlite_and_answer_the_same() {
         if mib == 0 {
             // Nothing in memory to answer from: a change made to the row
             // behind the gateway's back shows in the next poll.
-            let db = rusqlite::Connection::open(h.db()).expect("db");
-            db.execute(
-                "UPDATE jobs SET error_message = 'edited' WHERE id = ?1",
-                [&submitted[1]],
-            )
-            .expect("edit");
+            h.edit_job(&submitted[1], "error_message = 'edited'");
             let shown = job(&mut c, &submitted[1]).await;
             assert_eq!(shown["error_message"], "edited", "{shown}");
         }

@@ -336,11 +336,31 @@ async fn slow_senders_are_cut_off_and_connections_are_bounded() {
     h.stop().await;
 }
 
+/// A job stored and claimed with a lease that already ran out, as a dead
+/// gateway leaves it in a shared store.
+async fn plant_shared(store: &qcgate::store::Store, job: qcgate::store::jobs::NewJob) -> String {
+    use qcgate::store::queue::{Enqueued, Queue};
+    let once = qcgate::store::jobs::Once {
+        digest: qcgate::ids::request_id(),
+        expires: qcgate::clock::now_unix() + 600,
+    };
+    let stored = store
+        .submit(vec![(job, once)], 100, Box::new(|_| Ok(())))
+        .await
+        .expect("submit");
+    let Some(Enqueued::New(id)) = stored.into_iter().next() else {
+        panic!("not stored");
+    };
+    let claimed = store.claim("dead-worker", -10).await.expect("claim");
+    assert_eq!(claimed.map(|c| c.job_id), Some(id.clone()));
+    id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_leases_are_rescued_while_running_by_the_services_rule() {
     use qcgate::services::Task;
     use qcgate::store::{self, jobs};
-    let h = Harness::start_with(tempfile::tempdir().expect("tmp"), |c| {
+    let mut h = Harness::start_with(tempfile::tempdir().expect("tmp"), |c| {
         c.model_delay_ms = 10;
         c.lease_secs = 3;
     })
@@ -348,19 +368,19 @@ async fn expired_leases_are_rescued_while_running_by_the_services_rule() {
     let owner = h.owner_a.clone();
     h.add_cluster("cl-lease001", ZONE, &owner);
     h.add_cluster("cl-lease002", ZONE, &owner);
-    let mut conn = store::open_rw(&h.db()).expect("db");
-    qcgate::store::clusters::set_standby(&conn, "cl-lease002", "cl-9np7ig3g", "full")
+    h.local()
+        .change(|m| m.set_standby("cl-lease002", "cl-9np7ig3g", "full"))
         .expect("standby");
 
     // A worker of a process that died: claimed, lease already expired.
-    let plant = |conn: &mut rusqlite::Connection, cluster: &str, service: &str| -> String {
+    let job = |cluster: &str, service: &str| {
         let task = Task {
             service: service.into(),
             cluster: cluster.into(),
             role: "maininstance".into(),
             params: serde_json::json!({"cluster_id": "cl-9np7ig3g", "sync_way": "full"}),
         };
-        let job = jobs::NewJob {
+        jobs::NewJob {
             owner: owner.clone(),
             zone: ZONE.into(),
             action: "RunClusterCustomService".into(),
@@ -369,17 +389,39 @@ async fn expired_leases_are_rescued_while_running_by_the_services_rule() {
             directive: "{}".into(),
             task: serde_json::to_string(&task).expect("task"),
             secrets: None,
-        };
-        store::with_tx(conn, |c| {
-            let id = jobs::insert(c, &job)?;
-            let claimed = jobs::claim(c, "dead-worker", -10)?.expect("claimed");
-            assert_eq!(claimed.job_id, id);
-            Ok(id)
-        })
-        .expect("plant")
+        }
     };
-    let not_idempotent = plant(&mut conn, "cl-lease001", "start_standby");
-    let idempotent = plant(&mut conn, "cl-lease002", "stop_standby");
+    let (not_idempotent, idempotent) = match h.shared_store() {
+        // Through the queue, as a gateway that died holds them; this one is
+        // stopped meanwhile so that its workers do not claim them first.
+        Some(shared) => {
+            if let Some(gw) = h.gw.take() {
+                gw.shutdown().await;
+            }
+            let planted = (
+                plant_shared(&shared, job("cl-lease001", "start_standby")).await,
+                plant_shared(&shared, job("cl-lease002", "stop_standby")).await,
+            );
+            h.restart(10).await;
+            planted
+        }
+        None => {
+            let mut conn = store::open_rw(&h.db()).expect("db");
+            let mut plant = |job: jobs::NewJob| -> String {
+                store::with_tx(&mut conn, |c| {
+                    let id = jobs::insert(c, &job)?;
+                    let claimed = jobs::claim(c, "dead-worker", -10)?.expect("claimed");
+                    assert_eq!(claimed.job_id, id);
+                    Ok(id)
+                })
+                .expect("plant")
+            };
+            (
+                plant(job("cl-lease001", "start_standby")),
+                plant(job("cl-lease002", "stop_standby")),
+            )
+        }
+    };
 
     let mut c = h.client_a();
     let (j, _) = wait_job(&mut c, &not_idempotent, Duration::from_secs(15)).await;

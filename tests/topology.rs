@@ -168,8 +168,8 @@ async fn seed_003_switchover_failover_decouple() {
 
     // The tree for a person.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcgate"))
-        .args(["clusters", "topology", "cl-clusterb", "--data-dir"])
-        .arg(h.dir.path())
+        .args(["clusters", "topology", "cl-clusterb"])
+        .args(h.store_args())
         .output()
         .expect("qcgate runs");
     let text = String::from_utf8_lossy(&out.stdout);

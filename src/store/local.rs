@@ -81,12 +81,17 @@ impl Local {
         }
     }
 
-    /// Tells running gateways that clusters changed (SQLite; PostgreSQL
-    /// told them in the change's transaction).
+    /// Tells running gateways that clusters changed; once it returns, every
+    /// request they receive sees the change. SQLite: through the data dir's
+    /// file. PostgreSQL: the change's transaction notified them; this waits
+    /// as long for the notification to arrive.
     pub fn announce_clusters(&self) -> Result<(), StoreError> {
         match self {
             Local::Sqlite { data_dir, .. } => clusters::announce_change(data_dir),
-            Local::Postgres(_) => Ok(()),
+            Local::Postgres(_) => {
+                std::thread::sleep(super::announced::ANNOUNCE_WAIT);
+                Ok(())
+            }
         }
     }
 

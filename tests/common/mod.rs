@@ -9,7 +9,7 @@ use qcgate::app::{self, Gateway};
 use qcgate::client::{Client, Credentials};
 use qcgate::config::Config;
 use qcgate::secret::Secret;
-use qcgate::store::{self, clusters, keys};
+use qcgate::store::{self, clusters};
 use serde_json::Value;
 
 pub mod mariadb;
@@ -18,8 +18,20 @@ pub mod served;
 
 pub const ZONE: &str = "sh1a";
 
+/// Whether this test binary runs its suite on PostgreSQL: a `*_on_pg`
+/// target (the same test file again, see tests/api_core_on_pg.rs) or
+/// `QCGATE_TEST_STORE=postgres`.
+pub fn on_postgres() -> bool {
+    env!("CARGO_CRATE_NAME").ends_with("_on_pg")
+        || std::env::var("QCGATE_TEST_STORE").is_ok_and(|s| s == "postgres")
+}
+
 pub struct Harness {
     pub gw: Option<Gateway>,
+    /// The PostgreSQL server of a suite run on PostgreSQL.
+    pub pg: Option<pg::Postgres>,
+    /// Where the store is (the data dir's SQLite file, or a database).
+    pub at: store::local::Location,
     pub dir: tempfile::TempDir,
     pub endpoint: String,
     /// Owner A's key (the first key, created by the gateway itself).
@@ -42,27 +54,104 @@ impl Harness {
 
     /// A gateway whose config `tweak` adjusts (listen and data dir are set here).
     pub async fn start_with(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> Harness {
+        let (pg, at) = Self::store_for(&dir);
         let mut cfg = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.path().to_path_buf(),
+            store: at.store.clone(),
+            master_key_file: at.master_key_file.clone(),
             ..Config::default()
         };
         tweak(&mut cfg);
         let gw = app::start(&cfg).await.expect("gateway starts");
-        Self::adopt(dir, gw)
+        Self::adopt_at(dir, gw, pg, at)
+    }
+
+    /// SQLite in `dir`, or a new database on a PostgreSQL server (and the
+    /// master key in a file, as a shared store needs it given).
+    fn store_for(dir: &tempfile::TempDir) -> (Option<pg::Postgres>, store::local::Location) {
+        let mut at = store::local::Location {
+            data_dir: dir.path().to_path_buf(),
+            store: None,
+            master_key_file: None,
+        };
+        if !on_postgres() {
+            return (None, at);
+        }
+        let server = pg::Postgres::start();
+        at.store = Some(server.database());
+        let key = dir.path().join("shared-master.key");
+        std::fs::write(&key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").expect("key");
+        at.master_key_file = Some(key);
+        (Some(server), at)
+    }
+
+    /// The shared store itself (PostgreSQL only), as another gateway holds it.
+    pub fn shared_store(&self) -> Option<store::Store> {
+        let url = self.at.store.as_deref()?;
+        let key = qcgate::sealing::MasterKey::load_given(self.at.master_key_file.as_deref())
+            .expect("master key");
+        let pg = store::postgres::Pg::open(url, std::sync::Arc::new(key)).expect("store");
+        Some(store::Store::from(pg))
+    }
+
+    /// Changes a job's row behind the gateway's back (`set`: an SQL SET list).
+    pub fn edit_job(&self, id: &str, set: &str) {
+        match (&self.pg, &self.at.store) {
+            (Some(pg), Some(url)) => {
+                let db = url.rsplit('/').next().expect("database");
+                pg.value(db, &format!("UPDATE jobs SET {set} WHERE id = '{id}'"));
+            }
+            _ => {
+                let db = rusqlite::Connection::open(self.db()).expect("db");
+                db.execute(&format!("UPDATE jobs SET {set} WHERE id = ?1"), [id])
+                    .expect("edit");
+            }
+        }
+    }
+
+    /// What a local command is given to find this gateway's store.
+    pub fn store_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = vec!["--data-dir".into(), self.dir.path().into()];
+        if let (Some(url), Some(key)) = (&self.at.store, &self.at.master_key_file) {
+            args.extend(["--store".into(), url.into(), "--master-key-file".into()]);
+            args.push(key.into());
+        }
+        args
+    }
+
+    /// The store, as the local commands open it.
+    pub fn local(&self) -> store::local::Local {
+        store::local::Local::open(&self.at).expect("store")
     }
 
     /// Wraps a gateway already started on `dir`; adds owner B's key.
     pub fn adopt(dir: tempfile::TempDir, gw: Gateway) -> Harness {
+        let at = store::local::Location {
+            data_dir: dir.path().to_path_buf(),
+            store: None,
+            master_key_file: None,
+        };
+        Self::adopt_at(dir, gw, None, at)
+    }
+
+    fn adopt_at(
+        dir: tempfile::TempDir,
+        gw: Gateway,
+        pg: Option<pg::Postgres>,
+        at: store::local::Location,
+    ) -> Harness {
         let first = gw
             .first_key
             .clone()
             .expect("a first key on an empty data dir");
-        let master = qcgate::sealing::MasterKey::load_or_create(dir.path()).expect("master key");
-        let mut conn = store::open_rw(&store::db_path(dir.path())).expect("db");
-        let b =
-            store::with_tx(&mut conn, |c| keys::create(c, &master, "usr-OWNERBBB")).expect("key b");
+        let b = store::local::Local::open(&at)
+            .expect("store")
+            .create_key("usr-OWNERBBB")
+            .expect("key b");
         Harness {
+            pg,
+            at,
             endpoint: format!("http://{}/iaas/", gw.addr),
             gw: Some(gw),
             a: Credentials {
@@ -85,30 +174,36 @@ impl Harness {
 
     /// Registers a cluster, as `qcgate clusters add` does.
     pub fn add_cluster(&self, id: &str, zone: &str, owner: &str) {
-        let mut conn = store::open_rw(&self.db()).expect("db");
-        let added = store::with_tx(&mut conn, |c| {
-            clusters::add(c, id, zone, owner, "", &Default::default())
-        })
-        .expect("add");
-        assert!(added, "cluster {id} added");
+        self.add_cluster_in(id, zone, owner, Default::default());
     }
 
     /// Registers a cluster with these nodes (`clusters add --read-nodes …`).
     pub fn add_cluster_with(&self, id: &str, owner: &str, layout: clusters::Layout) {
-        let mut conn = store::open_rw(&self.db()).expect("db");
-        let added = store::with_tx(&mut conn, |c| {
-            clusters::add(c, id, ZONE, owner, "", &layout)
-        })
-        .expect("add");
+        self.add_cluster_in(id, ZONE, owner, layout);
+    }
+
+    fn add_cluster_in(&self, id: &str, zone: &str, owner: &str, layout: clusters::Layout) {
+        let nodes = layout.nodes();
+        let added = self
+            .local()
+            .change(|m| {
+                m.create_cluster(&store::model::NewCluster {
+                    id,
+                    zone,
+                    owner,
+                    name: "",
+                    nodes: &nodes,
+                    status: "active",
+                })
+            })
+            .expect("add");
         assert!(added, "cluster {id} added");
     }
 
     pub fn cluster(&self, id: &str) -> clusters::Cluster {
-        let conn = store::open_rw(&self.db()).expect("db");
-        clusters::list(&conn)
-            .expect("list")
-            .into_iter()
-            .find(|c| c.cluster_id == id)
+        self.local()
+            .read(|m| m.cluster(id))
+            .expect("read")
             .expect("cluster exists")
     }
 
@@ -139,6 +234,8 @@ impl Harness {
         let cfg = Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: self.dir.path().to_path_buf(),
+            store: self.at.store.clone(),
+            master_key_file: self.at.master_key_file.clone(),
             model_delay_ms,
             ..Config::default()
         };
