@@ -12,14 +12,13 @@ async fn full_then_increment_on_real_servers() {
     let (a1, b1, b2) = tokio::join!(Mariadb::start(1), Mariadb::start(2), Mariadb::start(3));
     a1.make_primary_with_data(2000).await;
     let h = Harness::start(0).await;
-    let dir = h.dir.path();
     for m in [&a1, &b1, &b2] {
-        let out = ok(register(dir, m, ZONE));
+        let out = ok(register(&h, m, ZONE));
         assert!(out.contains("registered"), "{out}");
         assert!(!out.contains(ADMIN_PASSWORD), "{out}");
     }
-    ok(bind(dir, "cl-srca0001", ZONE, &h.owner_a, &[&a1]));
-    ok(bind(dir, "cl-stby0001", ZONE, &h.owner_a, &[&b1, &b2]));
+    ok(bind(&h, "cl-srca0001", ZONE, &h.owner_a, &[&a1]));
+    ok(bind(&h, "cl-stby0001", ZONE, &h.owner_a, &[&b1, &b2]));
 
     // The nodes show where they run.
     let mut c = h.client_a();

@@ -99,12 +99,11 @@ async fn source_and_standby(
     standby_id: &str,
 ) -> Harness {
     let h = Harness::start(0).await;
-    let d = h.dir.path();
     for m in [src, standby] {
-        ok(register(d, m, ZONE));
+        ok(register(&h, m, ZONE));
     }
-    ok(bind(d, src_id, ZONE, &h.owner_a, &[src]));
-    ok(bind(d, standby_id, ZONE, &h.owner_a, &[standby]));
+    ok(bind(&h, src_id, ZONE, &h.owner_a, &[src]));
+    ok(bind(&h, standby_id, ZONE, &h.owner_a, &[standby]));
     h
 }
 
@@ -425,8 +424,7 @@ async fn seed_002_dr_task_on_real_servers() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_qcgate"))
             .args(["drtasks"])
             .args(args)
-            .arg("--data-dir")
-            .arg(h.dir.path())
+            .args(h.store_args())
             .output()
             .expect("qcgate runs");
         assert!(

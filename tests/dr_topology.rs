@@ -49,14 +49,13 @@ async fn switchover_failover_decouple_on_real_servers() {
     a1.make_primary_with_data(1000).await;
     a2.follow(&a1).await;
     let h = Harness::start(0).await;
-    let dir = h.dir.path();
     for m in [&a1, &a2, &b1, &c1, &x1] {
-        ok(register(dir, m, ZONE));
+        ok(register(&h, m, ZONE));
     }
-    ok(bind(dir, "cl-aaaa0001", ZONE, &h.owner_a, &[&a1, &a2]));
-    ok(bind(dir, "cl-bbbb0001", ZONE, &h.owner_a, &[&b1]));
-    ok(bind(dir, "cl-cccc0001", ZONE, &h.owner_a, &[&c1]));
-    ok(bind(dir, "cl-xxxx0001", ZONE, &h.owner_a, &[&x1]));
+    ok(bind(&h, "cl-aaaa0001", ZONE, &h.owner_a, &[&a1, &a2]));
+    ok(bind(&h, "cl-bbbb0001", ZONE, &h.owner_a, &[&b1]));
+    ok(bind(&h, "cl-cccc0001", ZONE, &h.owner_a, &[&c1]));
+    ok(bind(&h, "cl-xxxx0001", ZONE, &h.owner_a, &[&x1]));
     for (cl, src, src_cl) in [
         ("cl-bbbb0001", &a1, "cl-aaaa0001"),
         ("cl-xxxx0001", &a1, "cl-aaaa0001"),

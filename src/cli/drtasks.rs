@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use super::{CliResult, DataDir};
 use crate::cli::outln;
 use crate::store::dr_tasks::{self, TaskFilter};
-use crate::store::{self};
+use crate::store::local::Local;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -37,15 +37,13 @@ pub enum Command {
     },
 }
 
-fn task(
-    dir: &DataDir,
-    id: &str,
-) -> Result<(rusqlite::Connection, dr_tasks::DrTask), Box<dyn std::error::Error>> {
-    let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
-    let t = dr_tasks::get(&conn, id)?
+fn task(dir: &DataDir, id: &str) -> Result<(Local, dr_tasks::DrTask), Box<dyn std::error::Error>> {
+    let db = dir.open()?;
+    let t = db
+        .read(|m| m.task(id))?
         .filter(|t| t.status != "deleted")
         .ok_or_else(|| format!("no DR task {id}"))?;
-    Ok((conn, t))
+    Ok((db, t))
 }
 
 /// `[#######-------------]` for a share in 0..=1.
@@ -57,15 +55,15 @@ fn bar(share: f64) -> String {
 pub fn run(cmd: Command) -> CliResult {
     match cmd {
         Command::List { dir } => {
-            let conn = store::open_rw(&store::db_path(&dir.data_dir))?;
+            let db = dir.open()?;
             let mut all = Vec::new();
-            for owner in owners(&conn)? {
+            for owner in db.read(|m| m.task_owners())? {
                 let f = TaskFilter {
                     owner,
                     limit: 1000,
                     ..Default::default()
                 };
-                all.extend(dr_tasks::list(&conn, &f)?.0);
+                all.extend(db.read(|m| m.tasks(&f))?.0);
             }
             outln!(
                 "{:<13} {:<20} {:<14} {:<14} {:<14} {:<9} STATUS",
@@ -150,15 +148,15 @@ pub fn run(cmd: Command) -> CliResult {
             }
         }
         Command::Logs { id, dir } => {
-            let (conn, t) = task(&dir, &id)?;
-            let (lines, _) = dr_tasks::logs(&conn, &t.id, &[], 0, u64::MAX)?;
+            let (db, t) = task(&dir, &id)?;
+            let (lines, _) = db.read(|m| m.task_logs(&t.id, &[], 0, u64::MAX))?;
             for l in lines {
                 outln!("{} {:<7} {:<22} {}", l.time, l.level, l.code, l.message)?;
             }
         }
         Command::Compare { id, compare, dir } => {
-            let (conn, t) = task(&dir, &id)?;
-            let all = dr_tasks::compares(&conn, &t.id)?;
+            let (db, t) = task(&dir, &id)?;
+            let all = db.read(|m| m.compares(&t.id))?;
             let c = match compare {
                 Some(cid) => all.into_iter().find(|c| c.id == cid),
                 None => all.into_iter().next(),
@@ -206,12 +204,6 @@ pub fn run(cmd: Command) -> CliResult {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn owners(conn: &rusqlite::Connection) -> Result<Vec<String>, Box<dyn std::error::Error>> {
-    let mut stmt = conn.prepare("SELECT DISTINCT owner FROM dr_tasks ORDER BY owner")?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// A delay for people: `-` when unknown, `≥` when it hit its cap.

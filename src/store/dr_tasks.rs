@@ -337,3 +337,9 @@ pub fn live(conn: &Connection) -> Result<Vec<DrTask>, StoreError> {
     let rows = stmt.query_map([], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+pub fn owners(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare("SELECT DISTINCT owner FROM dr_tasks ORDER BY owner")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

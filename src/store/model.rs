@@ -176,6 +176,8 @@ pub trait Model {
     /// Removes a free server; `Err` names the cluster holding it.
     fn remove_server(&self, endpoint: &str) -> Result<Result<bool, String>, StoreError>;
     fn clusters(&self) -> Result<Vec<Cluster>, StoreError>;
+    /// Owners with DR tasks.
+    fn task_owners(&self) -> Result<Vec<String>, StoreError>;
     /// Forgets a cluster and frees its servers; `Err` says why not.
     fn remove_cluster(&self, id: &str) -> Result<Result<(), String>, StoreError>;
 }

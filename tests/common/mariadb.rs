@@ -177,8 +177,31 @@ pub fn named(r: &Row, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Where a local command finds the store: a data dir, or a harness's store.
+pub trait StoreAt {
+    fn args(&self) -> Vec<std::ffi::OsString>;
+}
+
+impl StoreAt for &Path {
+    fn args(&self) -> Vec<std::ffi::OsString> {
+        vec!["--data-dir".into(), self.into()]
+    }
+}
+
+impl StoreAt for &std::path::PathBuf {
+    fn args(&self) -> Vec<std::ffi::OsString> {
+        self.as_path().args()
+    }
+}
+
+impl StoreAt for &super::Harness {
+    fn args(&self) -> Vec<std::ffi::OsString> {
+        self.store_args()
+    }
+}
+
 /// `qcgate servers add` for a server, through the real command line.
-pub fn register(data_dir: &Path, m: &Mariadb, zone: &str) -> std::process::Output {
+pub fn register(at: impl StoreAt, m: &Mariadb, zone: &str) -> std::process::Output {
     // In the server's own directory, 0600: not among the gateway's files.
     let pw = m.server.admin_password_file().expect("password file");
     Command::new(env!("CARGO_BIN_EXE_qcgate"))
@@ -194,15 +217,14 @@ pub fn register(data_dir: &Path, m: &Mariadb, zone: &str) -> std::process::Outpu
         ])
         .arg("--admin-password-file")
         .arg(&pw)
-        .arg("--data-dir")
-        .arg(data_dir)
+        .args(at.args())
         .output()
         .expect("qcgate runs")
 }
 
 /// `qcgate clusters add --server …`, through the real command line.
 pub fn bind(
-    data_dir: &Path,
+    at: impl StoreAt,
     id: &str,
     zone: &str,
     owner: &str,
@@ -215,10 +237,7 @@ pub fn bind(
     for s in servers {
         cmd.args(["--server", &s.endpoint()]);
     }
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("qcgate runs")
+    cmd.args(at.args()).output().expect("qcgate runs")
 }
 
 /// A command's output, which must have succeeded; stdout and stderr.

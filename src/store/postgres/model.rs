@@ -791,6 +791,10 @@ impl Model for PgModel<'_, '_> {
         let sql = format!("SELECT {CLUSTER} FROM clusters ORDER BY owner, id");
         Ok(self.rows(&sql, &[])?.iter().map(cluster).collect())
     }
+    fn task_owners(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self.rows("SELECT DISTINCT owner FROM dr_tasks ORDER BY owner", &[])?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
     fn remove_cluster(&self, id: &str) -> Result<Result<(), String>, StoreError> {
         admin::remove_cluster(self, id)
     }

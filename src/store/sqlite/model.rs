@@ -260,6 +260,9 @@ impl Model for Connection {
     fn clusters(&self) -> Result<Vec<Cluster>, StoreError> {
         clusters::list(self)
     }
+    fn task_owners(&self) -> Result<Vec<String>, StoreError> {
+        dr_tasks::owners(self)
+    }
     fn remove_cluster(&self, id: &str) -> Result<Result<(), String>, StoreError> {
         clusters::remove(self, id)
     }
