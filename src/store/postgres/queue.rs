@@ -98,39 +98,7 @@ impl Queue for Pg {
         lease_secs: i64,
     ) -> BoxFuture<'_, Result<Option<Claimed>, StoreError>> {
         let worker = worker.to_string();
-        Box::pin(self.blocking(move |pg| {
-            let started_ms = now_millis();
-            let row = pg.with_client(|c, pg| {
-                Ok(pg.wait(c.query_opt(
-                    &format!(
-                        "UPDATE jobs SET status = 'working', status_time = $3, lease_owner = $1,
-                                lease_expires = {DB_NOW} + $2, attempts = attempts + 1, started_ms = $4
-                         WHERE seq = (
-                             SELECT j.seq FROM jobs j
-                             WHERE j.status = 'pending' AND j.ready_at <= $3
-                               AND NOT EXISTS (SELECT 1 FROM jobs p WHERE p.lane = j.lane AND p.seq < j.seq
-                                                AND p.status IN ('pending', 'working'))
-                             ORDER BY j.seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-                           AND status = 'pending'
-                         RETURNING seq, id, action, task, attempts, enqueued_ms, owner, zone, secrets, lane"
-                    ),
-                    &[&worker, &lease_secs, &now_unix(), &started_ms],
-                ))?)
-            })?;
-            Ok(row.map(|r| Claimed {
-                seq: r.get(0),
-                job_id: r.get(1),
-                action: r.get(2),
-                task: r.get(3),
-                attempts: r.get(4),
-                enqueued_ms: r.get(5),
-                owner: r.get(6),
-                zone: r.get(7),
-                secrets: r.get(8),
-                lane: r.get(9),
-                started_ms,
-            }))
-        }))
+        Box::pin(self.blocking(move |pg| pg.with_tx(|tx, pg| claim(pg, tx, &worker, lease_secs))))
     }
 
     fn heartbeat(
@@ -233,6 +201,22 @@ fn submit(
             return Ok(Some(vec![Enqueued::OverQuota(max_open); items.len()]));
         }
     }
+    // The lanes' rows, locked in one order (two submissions never wait on
+    // each other's), before any seq is drawn.
+    let mut lanes: Vec<&str> = items
+        .iter()
+        .zip(&seen)
+        .filter(|(_, s)| s.is_none())
+        .map(|((j, _), _)| j.lane.as_str())
+        .collect();
+    lanes.sort_unstable();
+    lanes.dedup();
+    for lane in lanes {
+        pg.wait(tx.execute(
+            "INSERT INTO lanes (lane) VALUES ($1) ON CONFLICT (lane) DO UPDATE SET lane = excluded.lane",
+            &[&lane],
+        ))?;
+    }
     let mut out = Vec::with_capacity(items.len());
     for ((job, once), seen) in items.iter().zip(seen) {
         if let Some(id) = seen {
@@ -264,6 +248,10 @@ fn submit(
                 &now_millis(),
                 &job.secrets,
             ],
+        ))?;
+        pg.wait(tx.execute(
+            "UPDATE lanes SET head = COALESCE(head, $2) WHERE lane = $1",
+            &[&job.lane, &seq],
         ))?;
         // Unique: a request stored by another gateway since the check above
         // blocks here until that one commits, then finds its row.
@@ -382,6 +370,7 @@ fn record(pg: &Pg, tx: &Tx<'_>, o: &mut Outcome) -> Result<Option<&'static str>,
     if held.is_none() {
         return Ok(None);
     }
+    lock_owner_and_lane(pg, tx, o.seq)?;
     let ending = match &mut o.result {
         None => Ending::Requeued,
         Some(Err(ending)) => {
@@ -420,6 +409,21 @@ fn record(pg: &Pg, tx: &Tx<'_>, o: &mut Outcome) -> Result<Option<&'static str>,
     }))
 }
 
+/// Rows are locked in one order everywhere, so that gateways never wait on
+/// each other in a circle: a job, its owner's open count, its lane, then the
+/// model's rows (a submission: the count, the lanes, the model).
+fn lock_owner_and_lane(pg: &Pg, tx: &Tx<'_>, seq: i64) -> Result<(), StoreError> {
+    pg.wait(tx.execute(
+        "SELECT 1 FROM owner_open WHERE owner = (SELECT owner FROM jobs WHERE seq = $1) FOR UPDATE",
+        &[&seq],
+    ))?;
+    pg.wait(tx.execute(
+        "SELECT 1 FROM lanes WHERE lane = (SELECT lane FROM jobs WHERE seq = $1) FOR UPDATE",
+        &[&seq],
+    ))?;
+    Ok(())
+}
+
 /// An effect in a savepoint: all of it, or nothing and the refusal.
 fn apply(pg: &Pg, tx: &Tx<'_>, effect: &mut Effect) -> Result<Result<(), String>, StoreError> {
     pg.wait(tx.batch_execute("SAVEPOINT effect"))?;
@@ -456,21 +460,89 @@ fn finish(pg: &Pg, tx: &Tx<'_>, seq: i64, ending: &Ending) -> Result<(), StoreEr
              WHERE seq = $1",
             &[&seq, &now],
         ))?,
-        // The last failure stays visible while the job waits; it holds its
-        // lane until `at` (no later job of the lane is claimable before it).
-        Ending::Retry { at, code, message } => pg.wait(tx.execute(
+        // The last failure stays visible while the job waits.
+        Ending::Retry { code, message, .. } => pg.wait(tx.execute(
             "UPDATE jobs SET status = 'pending', status_time = $2, lease_owner = NULL, lease_expires = NULL,
-                             error_codes = $3, error_message = $4, ready_at = $5 WHERE seq = $1",
-            &[&seq, &now, &code.to_string(), message, at],
+                             error_codes = $3, error_message = $4 WHERE seq = $1",
+            &[&seq, &now, &code.to_string(), message],
         ))?,
     };
+    // In the order of `lock_owner_and_lane`.
     if !matches!(ending, Ending::Requeued | Ending::Retry { .. }) {
         pg.wait(tx.execute(
             "UPDATE owner_open SET open = open - 1 WHERE owner = (SELECT owner FROM jobs WHERE seq = $1)",
             &[&seq],
         ))?;
     }
+    // The lane is free again: for its next job once this one ended, for this
+    // one again if it goes back to the queue (after `at`, when backing off).
+    let ready_at = match ending {
+        Ending::Retry { at, .. } => *at,
+        _ => 0,
+    };
+    pg.wait(tx.execute(
+        "UPDATE lanes SET busy = FALSE, ready_at = $2,
+                head = (SELECT min(seq) FROM jobs WHERE lane = lanes.lane AND status IN ('pending', 'working'))
+         WHERE lane = (SELECT lane FROM jobs WHERE seq = $1)",
+        &[&seq, &ready_at],
+    ))?;
     Ok(())
+}
+
+/// The head of a lane that is not busy, leased to `worker`.
+fn claim(
+    pg: &Pg,
+    tx: &Tx<'_>,
+    worker: &str,
+    lease_secs: i64,
+) -> Result<Option<Claimed>, StoreError> {
+    let now = now_unix();
+    let Some(lane) = pg.wait(tx.query_opt(
+        "SELECT lane, head FROM lanes WHERE NOT busy AND head IS NOT NULL AND ready_at <= $1
+         ORDER BY head LIMIT 1 FOR UPDATE SKIP LOCKED",
+        &[&now],
+    ))?
+    else {
+        return Ok(None);
+    };
+    let (lane, head): (String, i64) = (lane.get(0), lane.get(1));
+    let started_ms = now_millis();
+    let row = pg.wait(tx.query_opt(
+        &format!(
+            "UPDATE jobs SET status = 'working', status_time = $3, lease_owner = $1,
+                    lease_expires = {DB_NOW} + $2, attempts = attempts + 1, started_ms = $4
+             WHERE seq = $5 AND status = 'pending'
+             RETURNING seq, id, action, task, attempts, enqueued_ms, owner, zone, secrets"
+        ),
+        &[&worker, &lease_secs, &now, &started_ms, &head],
+    ))?;
+    let Some(r) = row else {
+        // The lane's row drifted from its jobs (should not happen): set it
+        // from them rather than spin or strand its jobs.
+        tracing::warn!(lane = %lane, "lane head repaired");
+        pg.wait(tx.execute(
+            "UPDATE lanes SET
+                 head = (SELECT min(seq) FROM jobs WHERE lane = $1 AND status IN ('pending', 'working')),
+                 busy = EXISTS (SELECT 1 FROM jobs WHERE lane = $1 AND status = 'working')
+             WHERE lane = $1",
+            &[&lane],
+        ))?;
+        return Ok(None);
+    };
+    pg.wait(tx.execute("UPDATE lanes SET busy = TRUE WHERE lane = $1", &[&lane]))?;
+    Ok(Some(Claimed {
+        seq: r.get(0),
+        job_id: r.get(1),
+        action: r.get(2),
+        task: r.get(3),
+        attempts: r.get(4),
+        enqueued_ms: r.get(5),
+        owner: r.get(6),
+        zone: r.get(7),
+        secrets: r.get(8),
+        lane,
+        started_ms,
+    }))
 }
 
 fn rescue(
@@ -508,6 +580,7 @@ fn rescue(
             on_failure,
         } = decide(o, &steps);
         tracing::warn!(job_id = %o.job_id, ?ending, "rescued an orphaned job");
+        lock_owner_and_lane(pg, tx, o.seq)?;
         if let Some((step, detail)) = note {
             model.append_step(o.seq, now_millis(), &step, "info", &detail)?;
         }

@@ -59,8 +59,7 @@ CREATE TABLE IF NOT EXISTS accounts (
 );
 
 -- seq comes from job_seq; id is job_id(seq) (store/job_ids.rs, its key in
--- meta). A lane's jobs run one at a time in seq order: a job is claimable
--- when no open job of its lane has a smaller seq (jobs_lane_open).
+-- meta). A lane's jobs run one at a time in seq order (see lanes).
 CREATE SEQUENCE IF NOT EXISTS job_seq;
 CREATE TABLE IF NOT EXISTS jobs (
   seq            BIGINT PRIMARY KEY,
@@ -83,14 +82,24 @@ CREATE TABLE IF NOT EXISTS jobs (
   started_ms     BIGINT,
   lease_owner    TEXT,
   lease_expires  BIGINT,               -- on the database's clock
-  attempts       BIGINT NOT NULL DEFAULT 0,
-  ready_at       BIGINT NOT NULL DEFAULT 0  -- a job backing off holds its lane until then
+  attempts       BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_owner_seq ON jobs(owner, seq);
-CREATE INDEX IF NOT EXISTS jobs_pending ON jobs(seq) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS jobs_lane_open ON jobs(lane, seq) WHERE status IN ('pending', 'working');
 CREATE INDEX IF NOT EXISTS jobs_working ON jobs(lease_expires) WHERE status = 'working';
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(status_time) WHERE status IN ('successful', 'failed');
+
+-- One row per lane, locked by whoever changes the lane: a submission (from
+-- before it draws its seq, so a lane's seqs commit in order), a claim, a
+-- job's end. head is the lane's oldest open job (running, or the next to
+-- run); a claim takes a lane that is not busy, by its head.
+CREATE TABLE IF NOT EXISTS lanes (
+  lane      TEXT PRIMARY KEY,
+  head      BIGINT,
+  busy      BOOLEAN NOT NULL DEFAULT FALSE,
+  ready_at  BIGINT NOT NULL DEFAULT 0   -- a job backing off holds its lane until then
+);
+CREATE INDEX IF NOT EXISTS lanes_claimable ON lanes(head) WHERE NOT busy AND head IS NOT NULL;
 
 -- A signed request that stored a job: unique, so the same request sent to
 -- two gateways stores one job.
