@@ -7,6 +7,8 @@ pub mod compare;
 pub mod dr;
 pub mod drlab;
 mod load;
+mod pglab;
+pub mod shared;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

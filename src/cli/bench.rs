@@ -76,6 +76,23 @@ enum What {
         #[arg(long)]
         json: bool,
     },
+    /// Durable job submissions and DescribeJobs on one gateway on SQLite,
+    /// then one and two gateways sharing one PostgreSQL database.
+    Shared {
+        /// postgres://USER@HOST:PORT/DB: an empty database to use (default:
+        /// a PostgreSQL server this command starts and stops).
+        #[arg(long)]
+        store: Option<String>,
+        /// Seconds per phase.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Keep-alive connections per phase, split over the gateways.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Print one JSON summary on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// A DR task's content comparison finding one planted difference in a
     /// large table (and pt-table-checksum on the same data, if installed).
     Compare {
@@ -111,6 +128,29 @@ pub fn run(args: Args) -> CliResult {
         } else {
             ExitCode::FAILURE
         });
+    }
+    if let Some(What::Shared {
+        store,
+        seconds,
+        connections,
+        json,
+    }) = args.what
+    {
+        let opts = bench::shared::SharedOptions {
+            store,
+            connections: connections.max(1),
+            duration: std::time::Duration::from_secs(seconds.max(1)),
+            quiet: json,
+        };
+        let report = super::runtime()?
+            .block_on(bench::shared::run(&opts))
+            .map_err(|e| e.to_string())?;
+        if json {
+            outln!("{}", serde_json::to_string_pretty(&report)?)?;
+        } else {
+            bench::shared::print(&report)?;
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     if let Some(What::Dr { drills, rows, json }) = args.what {
         let opts = bench::dr::DrOptions {

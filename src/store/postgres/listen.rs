@@ -71,3 +71,56 @@ async fn listen_once(
         Err(_) => Ok(()),
     }
 }
+
+/// Tells the other gateways, outside the transactions that cause it: a
+/// `NOTIFY` takes a database-wide lock from its commit until the end, which
+/// would put every submission's commit (and its flush) in one line. Calls
+/// made while one is sent are folded into the next.
+#[derive(Default)]
+pub struct Teller {
+    pending: std::sync::atomic::AtomicU8,
+    wake: tokio::sync::Notify,
+}
+
+pub const TELL_JOBS: u8 = 1;
+pub const TELL_MODEL: u8 = 2;
+
+impl Teller {
+    pub fn tell(&self, what: u8) {
+        if what != 0 {
+            self.pending
+                .fetch_or(what, std::sync::atomic::Ordering::AcqRel);
+            self.wake.notify_one();
+        }
+    }
+}
+
+pub fn spawn_teller(pg: &Pg) {
+    let weak = std::sync::Arc::downgrade(&pg.inner);
+    pg.inner.rt.handle().spawn(async move {
+        loop {
+            let Some(inner) = weak.upgrade() else { return };
+            let teller = inner.teller.clone();
+            drop(inner);
+            teller.wake.notified().await;
+            let what = teller.pending.swap(0, std::sync::atomic::Ordering::AcqRel);
+            let Some(inner) = weak.upgrade() else { return };
+            let mut sql = String::new();
+            if what & TELL_JOBS != 0 {
+                sql.push_str(&format!("NOTIFY {JOBS_CHANNEL};"));
+            }
+            if what & TELL_MODEL != 0 {
+                sql.push_str(&format!("NOTIFY {MODEL_CHANNEL};"));
+            }
+            let sent = match inner.pool.get().await {
+                Ok(c) => c.batch_execute(&sql).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            drop(inner);
+            if let Err(e) = sent {
+                tracing::warn!(error = %e, "telling the other gateways; they poll meanwhile");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+}

@@ -19,10 +19,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{GenericClient, Pool, Transaction};
 use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 use tokio::sync::Notify;
 use tokio_postgres::NoTls;
+use tokio_postgres::Row;
 
 use super::StoreError;
 use super::job_ids::{self, JobIds};
@@ -49,6 +50,7 @@ struct Inner {
     job_ready: Arc<Notify>,
     keys: cache::Cache<KeyRecord>,
     clusters: cache::Cache<Cluster>,
+    teller: Arc<listen::Teller>,
 }
 
 /// A runtime that may be dropped from async code (the last clone of the
@@ -74,13 +76,53 @@ impl OwnRuntime {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        StoreError::Postgres(e.to_string())
+        // The server's own message: "db error" alone says nothing.
+        match e.as_db_error() {
+            Some(db) => StoreError::Postgres(format!("{} ({})", db.message(), db.code().code())),
+            None => StoreError::Postgres(e.to_string()),
+        }
     }
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         StoreError::Postgres(e.to_string())
+    }
+}
+
+/// A connection or transaction whose statements are prepared once per
+/// connection (a statement given as text costs a second round trip, to
+/// prepare it, every time).
+pub struct Cached<'a, C>(pub &'a C);
+
+/// A transaction, as the store's functions are handed it.
+pub type Tx<'a, 'b> = Cached<'a, Transaction<'b>>;
+
+type Params<'p> = &'p [&'p (dyn tokio_postgres::types::ToSql + Sync)];
+
+impl<C: GenericClient> Cached<'_, C> {
+    pub async fn query(&self, sql: &str, p: Params<'_>) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let st = self.0.prepare_cached(sql).await?;
+        self.0.query(&st, p).await
+    }
+    pub async fn query_opt(
+        &self,
+        sql: &str,
+        p: Params<'_>,
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let st = self.0.prepare_cached(sql).await?;
+        self.0.query_opt(&st, p).await
+    }
+    pub async fn query_one(&self, sql: &str, p: Params<'_>) -> Result<Row, tokio_postgres::Error> {
+        let st = self.0.prepare_cached(sql).await?;
+        self.0.query_one(&st, p).await
+    }
+    pub async fn execute(&self, sql: &str, p: Params<'_>) -> Result<u64, tokio_postgres::Error> {
+        let st = self.0.prepare_cached(sql).await?;
+        self.0.execute(&st, p).await
+    }
+    pub async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        self.0.batch_execute(sql).await
     }
 }
 
@@ -128,6 +170,7 @@ impl Pg {
                 job_ready: Arc::new(Notify::new()),
                 keys: cache::Cache::default(),
                 clusters: cache::Cache::default(),
+                teller: Arc::default(),
             }),
         };
         let ids = pg.migrate()?;
@@ -135,6 +178,7 @@ impl Pg {
             .ok_or_else(|| StoreError::Commit("the store was shared while opening".into()))?
             .ids = ids;
         listen::spawn(pg.clone(), config);
+        listen::spawn_teller(&pg);
         Ok(pg)
     }
 
@@ -195,11 +239,11 @@ impl Pg {
     /// Runs `f` in one transaction, committed when it returns `Ok`.
     pub(crate) fn with_tx<R>(
         &self,
-        f: impl FnOnce(&Transaction<'_>, &Pg) -> Result<R, StoreError>,
+        f: impl FnOnce(&Tx<'_, '_>, &Pg) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let mut client = self.wait(self.inner.pool.get())?;
         let tx = self.wait(client.transaction())?;
-        let out = f(&tx, self)?;
+        let out = f(&Cached(&tx), self)?;
         self.wait(tx.commit())?;
         Ok(out)
     }
@@ -207,10 +251,10 @@ impl Pg {
     /// Runs `f` on a pooled connection, outside any transaction.
     pub(crate) fn with_client<R>(
         &self,
-        f: impl FnOnce(&deadpool_postgres::Client, &Pg) -> Result<R, StoreError>,
+        f: impl FnOnce(&Cached<'_, deadpool_postgres::Client>, &Pg) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let client = self.wait(self.inner.pool.get())?;
-        f(&client, self)
+        f(&Cached(&client), self)
     }
 
     /// `f` on a blocking thread of the store's runtime, awaited from anywhere.
@@ -259,6 +303,20 @@ impl Pg {
         })?;
         self.model_changed();
         Ok(out)
+    }
+
+    /// After a commit: wakes this gateway's workers and drops its caches at
+    /// once, and tells the other gateways soon after.
+    pub(crate) fn committed(&self, jobs: bool, model: bool) {
+        if jobs {
+            self.inner.job_ready.notify_one();
+        }
+        if model {
+            self.model_changed();
+        }
+        let what =
+            if jobs { listen::TELL_JOBS } else { 0 } | if model { listen::TELL_MODEL } else { 0 };
+        self.inner.teller.tell(what);
     }
 
     /// Drops what this gateway keeps of the model.

@@ -19,13 +19,25 @@ use crate::store::types::{
 
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
+thread_local! {
+    /// Whether the model was written on this thread since [`take_wrote`]:
+    /// a transaction runs on one thread, so its end tells the gateways that
+    /// the model changed only when it did (their caches are dropped).
+    static WROTE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the model was written since the last call (see [`WROTE`]).
+pub fn take_wrote() -> bool {
+    WROTE.with(|w| w.replace(false))
+}
+
 pub struct PgModel<'a, 'b> {
     pg: &'a Pg,
-    tx: &'a tokio_postgres::Transaction<'b>,
+    tx: &'a super::Tx<'a, 'b>,
 }
 
 impl<'a, 'b> PgModel<'a, 'b> {
-    pub fn new(pg: &'a Pg, tx: &'a tokio_postgres::Transaction<'b>) -> Self {
+    pub fn new(pg: &'a Pg, tx: &'a super::Tx<'a, 'b>) -> Self {
         PgModel { pg, tx }
     }
     fn rows(&self, sql: &str, p: Params<'_>) -> Result<Vec<Row>, StoreError> {
@@ -35,6 +47,7 @@ impl<'a, 'b> PgModel<'a, 'b> {
         Ok(self.pg.wait(self.tx.query_opt(sql, p))?)
     }
     fn exec(&self, sql: &str, p: Params<'_>) -> Result<u64, StoreError> {
+        WROTE.with(|w| w.set(true));
         Ok(self.pg.wait(self.tx.execute(sql, p))?)
     }
     fn exists(&self, sql: &str, p: Params<'_>) -> Result<bool, StoreError> {

@@ -7,7 +7,8 @@ use tokio::sync::Notify;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::{JOBS_CHANNEL, MODEL_CHANNEL, Pg, PgModel};
+use super::model::take_wrote;
+use super::{Pg, PgModel};
 use crate::BoxFuture;
 use crate::clock::{now_millis, now_unix};
 use crate::store::StoreError;
@@ -18,7 +19,10 @@ use crate::store::queue::{
     Orphan, Outcome, Queue, Rescue, Rescuer,
 };
 
-type Tx<'a> = tokio_postgres::Transaction<'a>;
+type Tx<'a> = super::Tx<'a, 'a>;
+
+/// Rows an owner's open-job count is spread over.
+const OPEN_SHARDS: u8 = 16;
 
 /// The database's clock, in unix seconds: what leases are measured on.
 const DB_NOW: &str = "extract(epoch from clock_timestamp())::bigint";
@@ -54,8 +58,11 @@ impl Queue for Pg {
             // A second try only when the same signed request was stored by
             // another gateway meanwhile: it then answers with that job.
             for _ in 0..3 {
+                take_wrote();
                 let stored = pg.with_tx(|tx, pg| submit(pg, tx, &items, max_open, &mut create))?;
                 if let Some(out) = stored {
+                    let new = out.iter().any(|o| matches!(o, Enqueued::New(_)));
+                    pg.committed(new, take_wrote());
                     return Ok(out);
                 }
             }
@@ -124,11 +131,14 @@ impl Queue for Pg {
 
     fn record(&self, mut o: Outcome) -> BoxFuture<'_, Result<Option<&'static str>, StoreError>> {
         Box::pin(async move {
-            let recorded = self
-                .blocking(move |pg| pg.with_tx(|tx, pg| record(pg, tx, &mut o)))
-                .await?;
-            self.model_changed();
-            Ok(recorded)
+            self.blocking(move |pg| {
+                take_wrote();
+                let recorded = pg.with_tx(|tx, pg| record(pg, tx, &mut o))?;
+                // The lane's next job may run now.
+                pg.committed(recorded.is_some(), take_wrote());
+                Ok(recorded)
+            })
+            .await
         })
     }
 
@@ -188,14 +198,21 @@ fn submit(
         seen.push(id);
     }
     let new = seen.iter().filter(|s| s.is_none()).count() as i64;
+    // The owner's open jobs are counted in shards, so that an owner's
+    // submissions do not queue behind each other's commits on one row; the
+    // count read is the committed one, so submissions in flight at once may
+    // pass the quota by as many jobs as they store.
+    let shard = i16::from(rand::random::<u8>() % OPEN_SHARDS);
     if let (Some((job, _)), true) = (items.first(), new > 0) {
         let max = i64::try_from(max_open).unwrap_or(i64::MAX);
         let took = new <= max
             && pg.wait(tx.execute(
-                "INSERT INTO owner_open (owner, open) VALUES ($1, $2)
-                 ON CONFLICT (owner) DO UPDATE SET open = owner_open.open + excluded.open
-                 WHERE GREATEST(owner_open.open, 0) + excluded.open <= $3",
-                &[&job.owner, &new, &max],
+                "INSERT INTO owner_open (owner, shard, open)
+                 SELECT $1::text, $2::smallint, $3::bigint
+                 WHERE (SELECT COALESCE(sum(open), 0) FROM owner_open WHERE owner = $1::text) + $3::bigint
+                       <= $4::bigint
+                 ON CONFLICT (owner, shard) DO UPDATE SET open = owner_open.open + excluded.open",
+                &[&job.owner, &shard, &new, &max],
             ))? == 1;
         if !took {
             return Ok(Some(vec![Enqueued::OverQuota(max_open); items.len()]));
@@ -232,8 +249,8 @@ fn submit(
             .ok_or_else(|| StoreError::Commit(format!("no job id for seq {seq}")))?;
         pg.wait(tx.execute(
             "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive, task,
-                               create_time, status_time, enqueued_ms, secrets)
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $10, $11, $12)",
+                               create_time, status_time, enqueued_ms, secrets, open_shard)
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $10, $11, $12, $13)",
             &[
                 &seq,
                 &id,
@@ -247,6 +264,7 @@ fn submit(
                 &now,
                 &now_millis(),
                 &job.secrets,
+                &shard,
             ],
         ))?;
         pg.wait(tx.execute(
@@ -268,9 +286,6 @@ fn submit(
     }
     if out.iter().all(|o| matches!(o, Enqueued::New(_))) {
         create(&PgModel::new(pg, tx))?;
-    }
-    if new > 0 {
-        pg.wait(tx.batch_execute(&format!("NOTIFY {JOBS_CHANNEL}; NOTIFY {MODEL_CHANNEL}")))?;
     }
     Ok(Some(out))
 }
@@ -399,8 +414,6 @@ fn record(pg: &Pg, tx: &Tx<'_>, o: &mut Outcome) -> Result<Option<&'static str>,
             &[&o.seq, &o.output],
         ))?;
     }
-    // The lane's next job may run now; the model may have changed.
-    pg.wait(tx.batch_execute(&format!("NOTIFY {JOBS_CHANNEL}; NOTIFY {MODEL_CHANNEL}")))?;
     Ok(Some(match ending {
         Ending::Successful => "successful",
         Ending::Failed { .. } => "failed",
@@ -414,7 +427,8 @@ fn record(pg: &Pg, tx: &Tx<'_>, o: &mut Outcome) -> Result<Option<&'static str>,
 /// model's rows (a submission: the count, the lanes, the model).
 fn lock_owner_and_lane(pg: &Pg, tx: &Tx<'_>, seq: i64) -> Result<(), StoreError> {
     pg.wait(tx.execute(
-        "SELECT 1 FROM owner_open WHERE owner = (SELECT owner FROM jobs WHERE seq = $1) FOR UPDATE",
+        "SELECT 1 FROM owner_open o JOIN jobs j ON o.owner = j.owner AND o.shard = j.open_shard
+         WHERE j.seq = $1 FOR UPDATE OF o",
         &[&seq],
     ))?;
     pg.wait(tx.execute(
@@ -470,7 +484,8 @@ fn finish(pg: &Pg, tx: &Tx<'_>, seq: i64, ending: &Ending) -> Result<(), StoreEr
     // In the order of `lock_owner_and_lane`.
     if !matches!(ending, Ending::Requeued | Ending::Retry { .. }) {
         pg.wait(tx.execute(
-            "UPDATE owner_open SET open = open - 1 WHERE owner = (SELECT owner FROM jobs WHERE seq = $1)",
+            "UPDATE owner_open o SET open = o.open - 1 FROM jobs j
+             WHERE j.seq = $1 AND o.owner = j.owner AND o.shard = j.open_shard",
             &[&seq],
         ))?;
     }
@@ -590,9 +605,6 @@ fn rescue(
             tracing::warn!(job_id = %o.job_id, %why, "a failed job's model effect was refused");
         }
         finish(pg, tx, o.seq, &ending)?;
-    }
-    if !orphans.is_empty() {
-        pg.wait(tx.batch_execute(&format!("NOTIFY {JOBS_CHANNEL}; NOTIFY {MODEL_CHANNEL}")))?;
     }
     Ok(orphans.len())
 }

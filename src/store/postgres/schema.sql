@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   started_ms     BIGINT,
   lease_owner    TEXT,
   lease_expires  BIGINT,               -- on the database's clock
-  attempts       BIGINT NOT NULL DEFAULT 0
+  attempts       BIGINT NOT NULL DEFAULT 0,
+  open_shard     SMALLINT NOT NULL DEFAULT 0  -- the owner_open row that counts it
 );
 CREATE INDEX IF NOT EXISTS jobs_owner_seq ON jobs(owner, seq);
 CREATE INDEX IF NOT EXISTS jobs_lane_open ON jobs(lane, seq) WHERE status IN ('pending', 'working');
@@ -110,9 +111,13 @@ CREATE TABLE IF NOT EXISTS replays (
 );
 CREATE INDEX IF NOT EXISTS replays_expires ON replays(expires);
 
+-- Open (pending or working) jobs per owner, for the queue quota, counted
+-- over a few rows (shards) so that concurrent submissions do not wait on one.
 CREATE TABLE IF NOT EXISTS owner_open (
-  owner  TEXT PRIMARY KEY,
-  open   BIGINT NOT NULL DEFAULT 0
+  owner  TEXT NOT NULL,
+  shard  SMALLINT NOT NULL,
+  open   BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (owner, shard)
 );
 
 CREATE TABLE IF NOT EXISTS servers (
