@@ -114,7 +114,7 @@ async fn start_with(
         })?;
     let addr = listener.local_addr().map_err(StoreError::from)?;
     let first_key = if needs_key {
-        Some(store.create_key(&crate::ids::owner_id()).await?)
+        store.create_first_key(&crate::ids::owner_id()).await?
     } else {
         None
     };

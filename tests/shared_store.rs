@@ -394,3 +394,19 @@ fn a_shared_store_needs_the_master_key_given() {
         "no key was made"
     );
 }
+
+#[test]
+fn gateways_starting_together_on_an_empty_store_make_one_first_key() {
+    let shared = Shared::new("");
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| shared.gateway("a", &[]));
+        let b = s.spawn(|| shared.gateway("b", &[]));
+        (a.join().expect("a"), b.join().expect("b"))
+    });
+    let printed = [&a, &b].iter().filter(|g| g.key.is_some()).count();
+    assert_eq!(printed, 1, "one gateway printed the first key");
+    assert_eq!(shared.sql("SELECT count(*) FROM access_keys"), "1");
+    for mut g in [a, b] {
+        kill_9(&mut g);
+    }
+}

@@ -181,12 +181,20 @@ async fn measure(
             BenchResult::Ok(merge(results))
         }
     };
+    // Each gateway's connections take clusters of their own, as they
+    // would behind a load balancer that keeps a client on one gateway: two
+    // requests for one cluster at once wait on its lane's row.
     let writes: Vec<_> = targets
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let plan = rccs_planner(t, clusters.clone(), targets.len() + i);
-            presigned(plan, conns, per_conn)
+            let mine: Vec<String> = clusters
+                .iter()
+                .skip(i)
+                .step_by(targets.len())
+                .cloned()
+                .collect();
+            presigned(rccs_planner(t, Arc::new(mine), 1), conns, per_conn)
         })
         .collect();
     let w = run_all(format!("{mode}: RunClusterCustomService"), writes, true).await?;

@@ -89,6 +89,20 @@ impl Store {
         }
     }
 
+    /// The first access key, unless the store has one: gateways starting
+    /// together on a shared store make one between them.
+    pub async fn create_first_key(&self, owner: &str) -> Result<Option<keys::NewKey>, StoreError> {
+        match &self.backend {
+            // One gateway per data dir (its lock file): it found no key.
+            Backend::Sqlite(s) => s.create_key(owner).await.map(Some),
+            Backend::Postgres(p) => {
+                let owner = owner.to_string();
+                p.blocking(move |p| super::postgres::keys::create_first(p, &owner))
+                    .await
+            }
+        }
+    }
+
     /// Reads the model.
     pub fn read<R>(
         &self,

@@ -29,6 +29,29 @@ pub fn create(pg: &Pg, owner: &str) -> Result<NewKey, StoreError> {
     Ok(key)
 }
 
+/// A first key, unless there is one (under a lock, so that gateways
+/// starting at once on an empty database make one key, not one each).
+pub fn create_first(pg: &Pg, owner: &str) -> Result<Option<NewKey>, StoreError> {
+    let key = NewKey {
+        access_key_id: ids::access_key_id(),
+        secret_access_key: ids::secret_access_key(),
+        owner: owner.to_string(),
+    };
+    let sealed = pg
+        .master()
+        .seal(key.secret_access_key.as_bytes(), &aad(&key.access_key_id));
+    let made = pg.with_tx(|tx, pg| {
+        pg.wait(tx.batch_execute("SELECT pg_advisory_xact_lock(7177002)"))?;
+        let n = pg.wait(tx.execute(
+            "INSERT INTO access_keys (id, secret, owner, created_at)
+             SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM access_keys)",
+            &[&key.access_key_id, &sealed, &key.owner, &now_unix()],
+        ))?;
+        Ok(n == 1)
+    })?;
+    Ok(made.then_some(key))
+}
+
 pub fn count(pg: &Pg) -> Result<i64, StoreError> {
     pg.with_client(|c, pg| {
         Ok(pg
