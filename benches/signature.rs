@@ -102,7 +102,8 @@ fn parse_query(bencher: divan::Bencher) {
 /// The store side of a DescribeJobs by id, on a real file with 100k jobs.
 mod store_reads {
     use qcgate::sealing::MasterKey;
-    use qcgate::store::{self, ReadPool, jobs, keys};
+    use qcgate::store::sqlite::ReadPool;
+    use qcgate::store::{self, jobs, keys};
 
     static MASTER: std::sync::LazyLock<MasterKey> = std::sync::LazyLock::new(|| {
         MasterKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")

@@ -89,7 +89,7 @@ impl Local {
         match self {
             Local::Sqlite { data_dir, .. } => clusters::announce_change(data_dir),
             Local::Postgres(_) => {
-                std::thread::sleep(super::announced::ANNOUNCE_WAIT);
+                std::thread::sleep(super::sqlite::announced::ANNOUNCE_WAIT);
                 Ok(())
             }
         }

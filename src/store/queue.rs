@@ -251,6 +251,22 @@ pub struct JobEntry {
     pub json: Written,
 }
 
+impl JobEntry {
+    pub(crate) fn new(seq: i64, zone: String, view: JobView) -> JobEntry {
+        let json = view.written();
+        JobEntry {
+            seq,
+            zone,
+            id: view.job_id,
+            owner: view.owner,
+            status: view.status,
+            action: view.job_action,
+            resource_ids: view.resource_ids,
+            json,
+        }
+    }
+}
+
 /// Identifies a signed request, so receiving it again creates no second job.
 #[derive(Debug, Clone)]
 pub struct Once {

@@ -3,9 +3,9 @@
 
 use rusqlite::{Connection, params};
 
-use super::StoreError;
-pub use super::types::{Account, NewAccount};
 use crate::clock::{format_ts, now_unix};
+use crate::store::StoreError;
+pub use crate::store::types::{Account, NewAccount};
 
 pub fn list(conn: &Connection, cluster_id: &str) -> Result<Vec<Account>, StoreError> {
     let mut stmt = conn.prepare_cached(

@@ -37,7 +37,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite::wal::CheckpointMode;
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// When the writer's WAL hook wakes the checkpointer, and when the writer
 /// must checkpoint itself; in pages of log (4 KiB each).

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use rusqlite::Connection;
 
-use super::StoreError;
-use super::job_ids::JobIds;
+use crate::store::StoreError;
+use crate::store::job_ids::JobIds;
 
 pub struct NextSeq {
     ids: JobIds,

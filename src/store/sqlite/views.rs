@@ -20,11 +20,11 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 use rusqlite::Connection;
 use rusqlite::hooks::Action;
 
-use super::job_ids::JobIds;
 use super::job_rows::{self, JobEntry};
 use super::packed::{Packed, Packer};
 use super::seq_ring::SeqRing;
 use super::writer::CommitListener;
+use crate::store::job_ids::JobIds;
 
 /// The default budget (`job_views_mib`): bytes of entries kept, slots
 /// included (~110k jobs of a typical `start_standby`: a few seconds of a burst).
@@ -182,7 +182,7 @@ impl JobViews {
         &self,
         conn: &Connection,
         mut touched: Vec<(Action, i64)>,
-    ) -> Result<Vec<Staged>, super::StoreError> {
+    ) -> Result<Vec<Staged>, crate::store::StoreError> {
         touched.sort_by_key(|(_, seq)| *seq);
         let mut provided: HashMap<i64, JobEntry> = lock(&self.provided)
             .entries
@@ -268,11 +268,12 @@ mod tests {
 
     use super::*;
     use crate::clock::now_unix;
+    use crate::store::StoreError;
     use crate::store::jobs::{self, Described, Ending, JobFilter, NewJob};
-    use crate::store::next_seq::NextSeq;
-    use crate::store::replays::Replays;
-    use crate::store::writer::Writer;
-    use crate::store::{ReadPool, StoreError, db_path, open_rw};
+    use crate::store::sqlite::next_seq::NextSeq;
+    use crate::store::sqlite::replays::Replays;
+    use crate::store::sqlite::writer::Writer;
+    use crate::store::sqlite::{ReadPool, db_path, open_rw};
 
     struct Setup {
         _dir: tempfile::TempDir,
@@ -289,10 +290,10 @@ mod tests {
         let ids = JobIds::load_or_create(&conn).expect("ids");
         let views = Arc::new(JobViews::new(ids, cap_bytes));
         let clusters = Arc::new(
-            crate::store::announced::Announced::open(dir.path(), "clusters.changed")
+            crate::store::sqlite::announced::Announced::open(dir.path(), "clusters.changed")
                 .expect("clusters"),
         );
-        crate::store::watch_rows(&mut conn, views.clone(), clusters).expect("watch");
+        crate::store::sqlite::watch_rows(&mut conn, views.clone(), clusters).expect("watch");
         let readers = ReadPool::new(path, 2, views.ids.clone(), None);
         let seqs = Arc::new(NextSeq::new(views.ids.clone()));
         let (writer, _) = Writer::spawn(conn, vec![views.clone()], std::time::Duration::ZERO);

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::StoreError;
-use super::job_ids::JobIds;
+use crate::store::StoreError;
+use crate::store::job_ids::JobIds;
 
 /// How long the writer must have committed nothing before snapshots are kept.
 /// Under writes a kept snapshot would go stale within a millisecond anyway,

@@ -4,11 +4,9 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use tokio::sync::Notify;
 
-use super::StoreError;
 use super::job_rows::{JobEntry, entry_row, view_columns};
 pub use super::job_rows::{JobView, VIEW_COLUMNS, entry_by_seq};
 use super::next_seq::{self, NextSeq};
-pub use super::queue::{Claimed, Described, Ending, Enqueued, JobFilter, NewJob, Orphan};
 use super::read_pool::ReadPool;
 pub use super::replays::Once;
 use super::replays::{self, Replays};
@@ -17,6 +15,8 @@ use super::views::JobViews;
 use crate::clock::{now_millis, now_unix};
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
+use crate::store::StoreError;
+pub use crate::store::queue::{Claimed, Described, Ending, Enqueued, JobFilter, NewJob, Orphan};
 use crate::written;
 
 pub const STATUSES: [&str; 4] = ["pending", "working", "successful", "failed"];
@@ -600,7 +600,7 @@ pub fn orphans(conn: &Connection, expired_before: i64) -> Result<Vec<Orphan>, St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::writer::CommitListener;
+    use crate::store::sqlite::writer::CommitListener;
 
     #[test]
     fn only_a_job_that_heads_its_lane_wakes_a_worker() {

@@ -4,11 +4,11 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use super::StoreError;
-pub use super::types::{Compare, DrTask, LogLine, TaskFilter};
 use crate::clock::{now_millis, now_unix};
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
+use crate::store::StoreError;
+pub use crate::store::types::{Compare, DrTask, LogLine, TaskFilter};
 
 const COLUMNS: &str = "id, owner, zone, name, description, direction, standby_cluster, source_cluster, \
     source_endpoint, source_user, source_secret, sync_way, objects, flow_control, migrate_definer, status, \

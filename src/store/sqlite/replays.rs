@@ -39,11 +39,11 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::Digest;
 
-use super::StoreError;
 use super::writer::CommitListener;
+use crate::store::StoreError;
 
-pub use super::queue::Once;
 use crate::clock::now_unix;
+pub use crate::store::queue::Once;
 
 /// Entries kept in memory, both generations: each is 7/8 of 2^18, the most
 /// a table of 2^18 slots holds before it doubles (16 bytes and a control
@@ -748,7 +748,7 @@ mod tests {
     fn enqueue(conn: &Connection, r: &Replays, digest: &str) -> Enqueued {
         r.op_started();
         let out = jobs::enqueue(
-            &crate::store::Tx::new(conn),
+            &crate::store::sqlite::Tx::new(conn),
             r,
             None,
             None,
@@ -853,7 +853,7 @@ mod tests {
         };
         r.op_started();
         jobs::enqueue(
-            &crate::store::Tx::new(&conn),
+            &crate::store::sqlite::Tx::new(&conn),
             &r,
             None,
             None,
@@ -886,7 +886,7 @@ mod tests {
         for d in ["d", "e"] {
             again.op_started();
             let Enqueued::New(id) = jobs::enqueue(
-                &crate::store::Tx::new(&conn),
+                &crate::store::sqlite::Tx::new(&conn),
                 &again,
                 None,
                 None,
@@ -935,7 +935,7 @@ mod tests {
         for o in requests {
             r.op_started();
             let out = jobs::enqueue(
-                &crate::store::Tx::new(conn),
+                &crate::store::sqlite::Tx::new(conn),
                 r,
                 None,
                 None,

@@ -27,8 +27,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use super::StoreError;
 use super::writer::CommitListener;
+use crate::store::StoreError;
 
 /// How long one look at an announcement file is trusted.
 pub const LOOK_EVERY: Duration = Duration::from_millis(50);

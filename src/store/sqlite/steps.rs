@@ -3,8 +3,8 @@
 
 use rusqlite::{Connection, params};
 
-use super::StoreError;
-pub use super::types::Step;
+use crate::store::StoreError;
+pub use crate::store::types::Step;
 
 pub fn append(
     conn: &Connection,

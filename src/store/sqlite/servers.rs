@@ -3,11 +3,11 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::StoreError;
-pub use super::types::{NewServer, Server};
 use crate::clock::now_unix;
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
+use crate::store::StoreError;
+pub use crate::store::types::{NewServer, Server};
 
 const COLUMNS: &str =
     "endpoint, zone, admin_user, admin_secret, server_id, version, cluster_id, node_id";

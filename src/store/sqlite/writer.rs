@@ -15,8 +15,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::StoreError;
 use super::tx::Tx;
+use crate::store::StoreError;
 
 /// Most operations committed by one transaction.
 const MAX_BATCH: usize = 512;

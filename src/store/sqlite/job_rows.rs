@@ -4,8 +4,8 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::StoreError;
-pub use super::queue::{JobEntry, JobView};
+use crate::store::StoreError;
+pub use crate::store::queue::{JobEntry, JobView};
 
 /// The columns [`entry_row`] reads, as a macro so statements can be `concat!`ed.
 macro_rules! view_columns {
@@ -15,22 +15,6 @@ macro_rules! view_columns {
 }
 pub(super) use view_columns;
 pub const VIEW_COLUMNS: &str = view_columns!();
-
-impl JobEntry {
-    pub(super) fn new(seq: i64, zone: String, view: JobView) -> JobEntry {
-        let json = view.written();
-        JobEntry {
-            seq,
-            zone,
-            id: view.job_id,
-            owner: view.owner,
-            status: view.status,
-            action: view.job_action,
-            resource_ids: view.resource_ids,
-            json,
-        }
-    }
-}
 
 pub(super) fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobEntry> {
     let view = JobView {

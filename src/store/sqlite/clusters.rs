@@ -2,9 +2,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::StoreError;
-pub use super::types::{Cluster, ClusterFilter, ClusterView, Layout};
 use crate::clock::now_unix;
+use crate::store::StoreError;
+pub use crate::store::types::{Cluster, ClusterFilter, ClusterView, Layout};
 
 /// Announces changes to clusters made by another process: running gateways
 /// keep the clusters they check in memory (see [`super::announced`]).

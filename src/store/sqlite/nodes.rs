@@ -2,9 +2,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::StoreError;
-pub use super::types::NodeView;
 use crate::clock::{format_ts, now_unix};
+use crate::store::StoreError;
+pub use crate::store::types::NodeView;
 
 fn ts(v: Option<i64>) -> String {
     v.map(format_ts).unwrap_or_default()

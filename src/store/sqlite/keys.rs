@@ -4,12 +4,12 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::StoreError;
 use crate::auth::KeyRecord;
 use crate::clock::now_unix;
 use crate::ids;
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
+use crate::store::StoreError;
 
 /// Binds a sealed secret to its key id.
 pub(in crate::store) fn aad(id: &str) -> String {
