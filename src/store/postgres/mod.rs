@@ -10,6 +10,7 @@
 //! holds on every gateway almost at once.
 
 mod cache;
+mod describe;
 pub mod keys;
 mod listen;
 mod model;
