@@ -70,28 +70,31 @@ impl Local {
         }
     }
 
-    /// One transaction; running gateways see it within a second or two.
+    /// One transaction. SQLite: running gateways see a cluster's change
+    /// once it is announced ([`Local::announce_clusters`]). PostgreSQL: the
+    /// change's NOTIFY tells them, and this returns once they have had time
+    /// to receive it.
     pub fn change<R>(
         &mut self,
         f: impl FnOnce(&dyn Model) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         match self {
             Local::Sqlite { conn, .. } => super::with_tx(conn, |tx| f(&**tx)),
-            Local::Postgres(pg) => pg.change_now(f),
+            Local::Postgres(pg) => {
+                let out = pg.change_now(f)?;
+                std::thread::sleep(super::sqlite::announced::ANNOUNCE_WAIT);
+                Ok(out)
+            }
         }
     }
 
     /// Tells running gateways that clusters changed; once it returns, every
     /// request they receive sees the change. SQLite: through the data dir's
-    /// file. PostgreSQL: the change's transaction notified them; this waits
-    /// as long for the notification to arrive.
+    /// file. PostgreSQL: [`Local::change`] already did.
     pub fn announce_clusters(&self) -> Result<(), StoreError> {
         match self {
             Local::Sqlite { data_dir, .. } => clusters::announce_change(data_dir),
-            Local::Postgres(_) => {
-                std::thread::sleep(super::sqlite::announced::ANNOUNCE_WAIT);
-                Ok(())
-            }
+            Local::Postgres(_) => Ok(()),
         }
     }
 
@@ -115,7 +118,14 @@ impl Local {
     pub fn revoke_key(&mut self, id: &str) -> Result<bool, StoreError> {
         match self {
             Local::Sqlite { data_dir, .. } => keys::revoke(data_dir, id),
-            Local::Postgres(pg) => postgres::keys::revoke(pg, id),
+            // As SQLite's announcement does, it returns once the running
+            // gateways have had time to receive the revocation's NOTIFY
+            // (their cached keys also expire within a second).
+            Local::Postgres(pg) => {
+                let revoked = postgres::keys::revoke(pg, id)?;
+                std::thread::sleep(super::sqlite::announced::ANNOUNCE_WAIT);
+                Ok(revoked)
+            }
         }
     }
 
