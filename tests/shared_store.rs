@@ -410,3 +410,25 @@ fn gateways_starting_together_on_an_empty_store_make_one_first_key() {
         kill_9(&mut g);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gateway_samples_dr_tasks_at_a_time_and_another_takes_over() {
+    use qcgate::store::Store;
+    use qcgate::store::postgres::Pg;
+    let shared = Shared::new("");
+    let open = || {
+        let key = qcgate::sealing::MasterKey::load_given(Some(&shared.key_file())).expect("key");
+        Store::from(Pg::open(&shared.url, std::sync::Arc::new(key)).expect("store"))
+    };
+    let (a, b) = (open(), open());
+    assert!(a.leads_sampling().await, "the first to ask leads");
+    assert!(!b.leads_sampling().await, "one at a time");
+    assert!(a.leads_sampling().await, "and keeps it");
+    // The leader's gateway dies: its connection closes and the lock is free.
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.leads_sampling().await {
+        assert!(Instant::now() < deadline, "nobody took over sampling");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

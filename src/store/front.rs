@@ -103,6 +103,15 @@ impl Store {
         }
     }
 
+    /// Whether this gateway samples DR tasks: always on SQLite (one
+    /// gateway); on PostgreSQL, the one holding the sampling lock.
+    pub async fn leads_sampling(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(_) => true,
+            Backend::Postgres(p) => p.leads_sampling().await,
+        }
+    }
+
     /// Reads the model.
     pub fn read<R>(
         &self,

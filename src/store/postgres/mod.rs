@@ -52,6 +52,9 @@ struct Inner {
     keys: cache::Cache<KeyRecord>,
     clusters: cache::Cache<Cluster>,
     teller: Arc<listen::Teller>,
+    /// The connection that asks for the sampling lock, and whether it holds it.
+    leader: tokio::sync::Mutex<Option<(tokio_postgres::Client, bool)>>,
+    config: tokio_postgres::Config,
 }
 
 /// A runtime that may be dropped from async code (the last clone of the
@@ -172,6 +175,8 @@ impl Pg {
                 keys: cache::Cache::default(),
                 clusters: cache::Cache::default(),
                 teller: Arc::default(),
+                leader: tokio::sync::Mutex::new(None),
+                config: config.clone(),
             }),
         };
         let ids = pg.migrate()?;
@@ -304,6 +309,38 @@ impl Pg {
         })?;
         self.model_changed();
         Ok(out)
+    }
+
+    /// Whether this gateway holds the sampling lock: a session advisory
+    /// lock on a connection of its own, so that it passes to another
+    /// gateway when this one (or its connection) dies.
+    pub async fn leads_sampling(&self) -> bool {
+        let inner = self.inner.clone();
+        let held = self.inner.rt.handle().spawn(async move {
+            let mut leader = inner.leader.lock().await;
+            if leader.as_ref().is_some_and(|(c, _)| c.is_closed()) {
+                *leader = None;
+            }
+            if leader.is_none() {
+                let Ok((client, conn)) = inner.config.connect(NoTls).await else {
+                    return false;
+                };
+                tokio::spawn(conn);
+                *leader = Some((client, false));
+            }
+            let Some((client, held)) = leader.as_mut() else {
+                return false;
+            };
+            if !*held {
+                *held = client
+                    .query_one("SELECT pg_try_advisory_lock(7177003)", &[])
+                    .await
+                    .map(|r| r.get::<_, bool>(0))
+                    .unwrap_or(false);
+            }
+            *held
+        });
+        held.await.unwrap_or(false)
     }
 
     /// After a commit: wakes this gateway's workers and drops its caches at

@@ -36,6 +36,11 @@ pub async fn run(fleet: Fleet, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(EVERY) => {}
             _ = stop.changed() => return,
         }
+        // On a shared store one gateway samples (and restores filters) at a
+        // time, not each of them.
+        if !fleet.store.leads_sampling().await {
+            continue;
+        }
         let tasks = match fleet.store.read(|m| m.sampled_tasks()) {
             Ok(t) => t,
             Err(e) => {
