@@ -277,15 +277,13 @@ impl Pg {
             .map_err(|e| StoreError::Commit(format!("a store task ended: {e}")))?
     }
 
-    /// Reads the model in a read-only transaction.
+    /// Reads the model on a pooled connection: under READ COMMITTED a
+    /// transaction would give its statements no common snapshot anyway.
     pub fn read<R>(
         &self,
         f: impl FnOnce(&dyn super::model::Model) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        self.with_tx(|tx, pg| {
-            pg.wait(tx.batch_execute("SET TRANSACTION READ ONLY"))?;
-            f(&PgModel::new(pg, tx))
-        })
+        self.with_client(|c, pg| f(&PgModel::new(pg, c)))
     }
 
     /// Changes the model in one transaction and tells the other gateways.

@@ -1,6 +1,7 @@
 //! [`Model`] inside a PostgreSQL transaction: the same use cases as the
 //! SQLite table modules, one statement (a round trip) each.
 
+use deadpool_postgres::GenericClient;
 use serde_json::Value;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -31,13 +32,15 @@ pub fn take_wrote() -> bool {
     WROTE.with(|w| w.replace(false))
 }
 
-pub struct PgModel<'a, 'b> {
+/// The model on a transaction, or (for reads, which gain nothing from one
+/// under READ COMMITTED) on a connection.
+pub struct PgModel<'a, C> {
     pg: &'a Pg,
-    tx: &'a super::Tx<'a, 'b>,
+    tx: &'a super::Cached<'a, C>,
 }
 
-impl<'a, 'b> PgModel<'a, 'b> {
-    pub fn new(pg: &'a Pg, tx: &'a super::Tx<'a, 'b>) -> Self {
+impl<'a, C: GenericClient> PgModel<'a, C> {
+    pub fn new(pg: &'a Pg, tx: &'a super::Cached<'a, C>) -> Self {
         PgModel { pg, tx }
     }
     fn rows(&self, sql: &str, p: Params<'_>) -> Result<Vec<Row>, StoreError> {
@@ -57,7 +60,7 @@ impl<'a, 'b> PgModel<'a, 'b> {
 
 use rows::{CLUSTER, COMPARE, SERVER, TASK, Where, cluster, compare, node, page, server, task};
 
-impl PgModel<'_, '_> {
+impl<C: GenericClient> PgModel<'_, C> {
     fn accounts(&self, cluster: &str) -> Result<Vec<Account>, StoreError> {
         let rows = self.rows(
             "SELECT engine, \"user\", host, db, priv, ssl, create_time FROM accounts WHERE cluster_id = $1
@@ -92,7 +95,7 @@ mod clusters;
 mod rows;
 mod tasks;
 
-impl Model for PgModel<'_, '_> {
+impl<C: GenericClient> Model for PgModel<'_, C> {
     fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError> {
         let sql = format!("SELECT {CLUSTER} FROM clusters WHERE id = $1");
         Ok(self.opt(&sql, &[&id])?.as_ref().map(cluster))

@@ -218,8 +218,13 @@ fn submit(
             out.push(Enqueued::Replayed(id));
             continue;
         }
+        // The seq, and the lane's head if it has none (its row is locked).
         let seq: i64 = pg
-            .wait(tx.query_one("SELECT nextval('job_seq')", &[]))?
+            .wait(tx.query_one(
+                "UPDATE lanes SET head = COALESCE(head, s.seq) FROM (SELECT nextval('job_seq') AS seq) s
+                 WHERE lane = $1 RETURNING s.seq",
+                &[&job.lane],
+            ))?
             .get(0);
         let id = pg
             .ids()
@@ -244,10 +249,6 @@ fn submit(
                 &job.secrets,
                 &shard,
             ],
-        ))?;
-        pg.wait(tx.execute(
-            "UPDATE lanes SET head = COALESCE(head, $2) WHERE lane = $1",
-            &[&job.lane, &seq],
         ))?;
         // Unique: a request stored by another gateway since the check above
         // blocks here until that one commits, then finds its row.

@@ -1,5 +1,7 @@
 //! What the local commands change (`servers add|remove`, `clusters remove`).
 
+use deadpool_postgres::GenericClient;
+
 use super::PgModel;
 use crate::clock::now_unix;
 use crate::sealing::MasterKey;
@@ -8,8 +10,8 @@ use crate::store::model::Model;
 use crate::store::servers::aad;
 use crate::store::types::NewServer;
 
-pub fn add_server(
-    m: &PgModel<'_, '_>,
+pub fn add_server<C: GenericClient>(
+    m: &PgModel<'_, C>,
     master: &MasterKey,
     s: &NewServer<'_>,
 ) -> Result<bool, StoreError> {
@@ -29,8 +31,8 @@ pub fn add_server(
     )? == 1)
 }
 
-pub fn remove_server(
-    m: &PgModel<'_, '_>,
+pub fn remove_server<C: GenericClient>(
+    m: &PgModel<'_, C>,
     endpoint: &str,
 ) -> Result<Result<bool, String>, StoreError> {
     match m.server(endpoint)? {
@@ -45,7 +47,10 @@ pub fn remove_server(
     }
 }
 
-pub fn remove_cluster(m: &PgModel<'_, '_>, id: &str) -> Result<Result<(), String>, StoreError> {
+pub fn remove_cluster<C: GenericClient>(
+    m: &PgModel<'_, C>,
+    id: &str,
+) -> Result<Result<(), String>, StoreError> {
     let open: i64 = m
         .rows(
             "SELECT COUNT(*) FROM jobs WHERE lane = $1 AND status IN ('pending', 'working')",

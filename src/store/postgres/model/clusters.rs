@@ -1,13 +1,15 @@
 //! `DescribeClusters` on PostgreSQL.
 
+use deadpool_postgres::GenericClient;
+
 use super::PgModel;
 use super::rows::{Where, page, transition};
 use crate::clock::format_ts;
 use crate::store::StoreError;
 use crate::store::types::{ClusterFilter, ClusterView};
 
-pub fn describe(
-    m: &PgModel<'_, '_>,
+pub fn describe<C: GenericClient>(
+    m: &PgModel<'_, C>,
     f: &ClusterFilter,
 ) -> Result<(Vec<ClusterView>, u64), StoreError> {
     let mut w = Where::new("c.owner", &f.owner);

@@ -1,11 +1,16 @@
 //! DR tasks' listing, logs and insert.
 
+use deadpool_postgres::GenericClient;
+
 use super::{PgModel, TASK, Where, page, task};
 use crate::clock::now_unix;
 use crate::store::StoreError;
 use crate::store::types::{DrTask, LogLine, TaskFilter};
 
-pub fn list(m: &PgModel<'_, '_>, f: &TaskFilter) -> Result<(Vec<DrTask>, u64), StoreError> {
+pub fn list<C: GenericClient>(
+    m: &PgModel<'_, C>,
+    f: &TaskFilter,
+) -> Result<(Vec<DrTask>, u64), StoreError> {
     let mut w = Where::new("owner", &f.owner);
     if f.statuses.is_empty() {
         w.and("status <> 'deleted'");
@@ -35,8 +40,8 @@ pub fn list(m: &PgModel<'_, '_>, f: &TaskFilter) -> Result<(Vec<DrTask>, u64), S
     Ok((rows.iter().map(task).collect(), total as u64))
 }
 
-pub fn logs(
-    m: &PgModel<'_, '_>,
+pub fn logs<C: GenericClient>(
+    m: &PgModel<'_, C>,
     id: &str,
     levels: &[String],
     offset: u64,
@@ -66,7 +71,7 @@ pub fn logs(
     Ok((page, total))
 }
 
-pub fn insert(m: &PgModel<'_, '_>, t: &DrTask) -> Result<bool, StoreError> {
+pub fn insert<C: GenericClient>(m: &PgModel<'_, C>, t: &DrTask) -> Result<bool, StoreError> {
     Ok(m.exec(
         "INSERT INTO dr_tasks (id, owner, zone, name, description, direction, standby_cluster, source_cluster,
              source_endpoint, source_user, source_secret, sync_way, objects, flow_control, migrate_definer,
