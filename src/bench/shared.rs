@@ -306,7 +306,7 @@ pub async fn run(opts: &SharedOptions) -> BenchResult<SharedReport> {
 }
 
 pub fn print(r: &SharedReport) -> std::io::Result<()> {
-    use crate::cli::outln;
+    use crate::output::outln;
     outln!(
         "\n{} connections, {:.0} s a phase; every write stores a durable job\n",
         r.connections,
