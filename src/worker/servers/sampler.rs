@@ -266,9 +266,29 @@ async fn sample(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) {
     let (id, status, sync) = (t.id.clone(), t.status.clone(), l.sync_status.clone());
     let error = d["last_error"].as_str().unwrap_or_default().to_string();
     let lag = d["lag_trx"].clone();
+    let sampled = (
+        t.status.clone(),
+        t.status_time,
+        t.standby_cluster.clone(),
+        t.source_cluster.clone(),
+    );
     let written = fleet
         .store
         .change(move |c| {
+            // A job may have moved the task while it was sampled (a
+            // switchover turns it around): that sample is stale, and the
+            // next one decides (a finished switchover is no broken link).
+            let unchanged = c.task(&id)?.is_some_and(|cur| {
+                (
+                    cur.status,
+                    cur.status_time,
+                    cur.standby_cluster,
+                    cur.source_cluster,
+                ) == sampled
+            });
+            if !unchanged {
+                return Ok(false);
+            }
             c.set_task_progress(&id, &progress)?;
             let broken = sync == "BROKEN" || sync == "STOPPED";
             if status == "syncing" && broken {
@@ -307,7 +327,7 @@ async fn sample(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) {
                 )?,
                 _ => {}
             }
-            Ok(())
+            Ok(true)
         })
         .await;
     if let Err(e) = written {

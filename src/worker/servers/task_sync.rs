@@ -30,6 +30,7 @@ fn reconcile(
             // Still a standby of a registered cluster: that is its source.
             (Some(up), Some(src)) if up != src && conn.cluster(up)?.is_some() => {
                 conn.set_task_sides(&t.id, &t.standby_cluster, Some(up))?;
+                relinked(conn, &t)?;
                 conn.task_log(
                     &t.id,
                     "info",
@@ -49,6 +50,7 @@ fn reconcile(
                     .is_some_and(|s| s.standby_of.as_deref() == Some(t.standby_cluster.as_str()));
                 if reversed {
                     conn.set_task_sides(&t.id, src, Some(&t.standby_cluster))?;
+                    relinked(conn, &t)?;
                     conn.task_log(
                         &t.id,
                         "info",
@@ -65,6 +67,18 @@ fn reconcile(
             }
             (None, None) => end(conn, &t.id, service, job_id)?,
         }
+    }
+    Ok(())
+}
+
+/// The job just set up the task's replication anew (and checked it ran):
+/// a failure sampled while it worked on it is over.
+fn relinked(
+    conn: &dyn Model,
+    t: &crate::store::types::DrTask,
+) -> Result<(), crate::store::StoreError> {
+    if t.status == "sync_failed" {
+        conn.set_task_status(&t.id, "syncing", Some(""))?;
     }
     Ok(())
 }
