@@ -214,6 +214,16 @@ pub struct Compare {
     pub error: String,
 }
 
+impl Compare {
+    /// How a finished comparison is stored: its status, result and error.
+    pub fn ending(result: Result<&Value, &str>) -> (&'static str, String, String) {
+        match result {
+            Ok(v) => ("SUCCESSFUL", v.to_string(), String::new()),
+            Err(e) => ("FAILED", "{}".to_string(), e.to_string()),
+        }
+    }
+}
+
 // nodes
 
 /// One row of `node_set`.

@@ -58,7 +58,7 @@ impl<'a, C: GenericClient> PgModel<'a, C> {
     }
 }
 
-use rows::{CLUSTER, COMPARE, SERVER, TASK, Where, cluster, compare, node, page, server, task};
+use rows::{CLUSTER, COMPARE, SERVER, TASK, Where, cluster, compare, node, server, task};
 
 impl<C: GenericClient> PgModel<'_, C> {
     fn accounts(&self, cluster: &str) -> Result<Vec<Account>, StoreError> {
@@ -79,6 +79,17 @@ impl<C: GenericClient> PgModel<'_, C> {
                 create_time: format_ts(r.get(6)),
             })
             .collect())
+    }
+
+    /// How many rows of `from` (a table and its alias) match, before paging.
+    fn count(&self, from: &str, w: &Where) -> Result<u64, StoreError> {
+        let sql = format!("SELECT COUNT(*) FROM {from} WHERE {}", w.clause);
+        let n: i64 = self
+            .rows(&sql, &w.params())?
+            .first()
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        Ok(n as u64)
     }
 
     fn list_tasks(&self, condition: &str) -> Result<Vec<DrTask>, StoreError> {
@@ -428,10 +439,7 @@ impl<C: GenericClient> Model for PgModel<'_, C> {
         at_gtid: &str,
         result: Result<&Value, &str>,
     ) -> Result<(), StoreError> {
-        let (status, result, error) = match result {
-            Ok(v) => ("SUCCESSFUL", v.to_string(), String::new()),
-            Err(e) => ("FAILED", "{}".to_string(), e.to_string()),
-        };
+        let (status, result, error) = Compare::ending(result);
         self.exec(
             "UPDATE dr_compares SET status = $2, at_gtid = $3, result = $4, error = $5, finish_time = $6
              WHERE id = $1",

@@ -301,10 +301,7 @@ pub fn finish_compare(
     at_gtid: &str,
     result: Result<&Value, &str>,
 ) -> Result<(), StoreError> {
-    let (status, result, error) = match result {
-        Ok(v) => ("SUCCESSFUL", v.to_string(), String::new()),
-        Err(e) => ("FAILED", "{}".to_string(), e.to_string()),
-    };
+    let (status, result, error) = Compare::ending(result);
     conn.execute(
         "UPDATE dr_compares SET status = ?2, at_gtid = ?3, result = ?4, error = ?5, finish_time = ?6 WHERE id = ?1",
         params![id, status, at_gtid, result, error, now_unix()],

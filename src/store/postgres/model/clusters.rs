@@ -3,7 +3,7 @@
 use deadpool_postgres::GenericClient;
 
 use super::PgModel;
-use super::rows::{Where, page, transition};
+use super::rows::{Where, transition};
 use crate::clock::format_ts;
 use crate::store::StoreError;
 use crate::store::types::{ClusterFilter, ClusterView};
@@ -20,23 +20,15 @@ pub fn describe<C: GenericClient>(
     w.any_of("c.id", &f.ids)
         .any_of("c.status", &f.statuses)
         .search("c.id", "c.name", f.search_word.as_ref());
-    let total: i64 = m
-        .rows(
-            &format!("SELECT COUNT(*) FROM clusters c WHERE {}", w.clause),
-            &w.params(),
-        )?
-        .first()
-        .map(|r| r.get(0))
-        .unwrap_or(0);
-    let limit = w.arg(page(f.limit));
-    let offset = w.arg(page(f.offset));
+    let total = m.count("clusters c", &w)?;
+    let paged = w.page(f.limit, f.offset);
     let rows = m.rows(
         &format!(
             "SELECT c.id, c.name, c.owner, c.zone, c.status,
                     (SELECT j.action FROM jobs j WHERE j.status = 'working' AND j.lane = c.id LIMIT 1),
                     c.create_time, c.status_time, c.standby_of, c.sync_status, c.sync_way, c.settings,
                     c.backend
-             FROM clusters c WHERE {} ORDER BY c.create_time DESC, c.id LIMIT {limit} OFFSET {offset}",
+             FROM clusters c WHERE {} ORDER BY c.create_time DESC, c.id {paged}",
             w.clause
         ),
         &w.params(),
@@ -66,5 +58,5 @@ pub fn describe<C: GenericClient>(
             executor: r.get(12),
         });
     }
-    Ok((set, total as u64))
+    Ok((set, total))
 }

@@ -181,6 +181,12 @@ impl Where {
         }
         self
     }
+    /// `LIMIT $n OFFSET $m` for a page, its arguments added.
+    pub fn page(&mut self, limit: u64, offset: u64) -> String {
+        let limit = self.arg(page(limit));
+        let offset = self.arg(page(offset));
+        format!("LIMIT {limit} OFFSET {offset}")
+    }
     pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.args
             .iter()

@@ -2,7 +2,7 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::{PgModel, TASK, Where, page, task};
+use super::{PgModel, TASK, Where, task};
 use crate::clock::now_unix;
 use crate::store::StoreError;
 use crate::store::types::{DrTask, LogLine, TaskFilter};
@@ -20,24 +20,16 @@ pub fn list<C: GenericClient>(
         "name",
         f.search_word.as_ref(),
     );
-    let total: i64 = m
-        .rows(
-            &format!("SELECT COUNT(*) FROM dr_tasks WHERE {}", w.clause),
-            &w.params(),
-        )?
-        .first()
-        .map(|r| r.get(0))
-        .unwrap_or(0);
-    let limit = w.arg(page(f.limit));
-    let offset = w.arg(page(f.offset));
+    let total = m.count("dr_tasks", &w)?;
+    let paged = w.page(f.limit, f.offset);
     let rows = m.rows(
         &format!(
-            "SELECT {TASK} FROM dr_tasks WHERE {} ORDER BY create_time DESC, id LIMIT {limit} OFFSET {offset}",
+            "SELECT {TASK} FROM dr_tasks WHERE {} ORDER BY create_time DESC, id {paged}",
             w.clause
         ),
         &w.params(),
     )?;
-    Ok((rows.iter().map(task).collect(), total as u64))
+    Ok((rows.iter().map(task).collect(), total))
 }
 
 pub fn logs<C: GenericClient>(
