@@ -105,6 +105,8 @@ pub trait Model {
 
     // DR tasks.
     fn task(&self, id: &str) -> Result<Option<DrTask>, StoreError>;
+    /// The task, which nothing else can change until this transaction ends.
+    fn task_locked(&self, id: &str) -> Result<Option<DrTask>, StoreError>;
     fn task_owned(&self, owner: &str, id: &str) -> Result<Option<DrTask>, StoreError>;
     /// `DescribeDRTasks`: the page and the total.
     fn tasks(&self, f: &TaskFilter) -> Result<(Vec<DrTask>, u64), StoreError>;

@@ -382,6 +382,10 @@ impl<C: GenericClient> Model for PgModel<'_, C> {
         let sql = format!("SELECT {TASK} FROM dr_tasks WHERE id = $1");
         Ok(self.opt(&sql, &[&id])?.as_ref().map(task))
     }
+    fn task_locked(&self, id: &str) -> Result<Option<DrTask>, StoreError> {
+        let sql = format!("SELECT {TASK} FROM dr_tasks WHERE id = $1 FOR UPDATE");
+        Ok(self.opt(&sql, &[&id])?.as_ref().map(task))
+    }
     fn task_owned(&self, owner: &str, id: &str) -> Result<Option<DrTask>, StoreError> {
         Ok(self
             .task(id)?

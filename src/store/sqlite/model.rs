@@ -144,6 +144,10 @@ impl Model for Connection {
     fn task(&self, id: &str) -> Result<Option<DrTask>, StoreError> {
         dr_tasks::get(self, id)
     }
+    // The writer is the only one: its transaction is the lock.
+    fn task_locked(&self, id: &str) -> Result<Option<DrTask>, StoreError> {
+        dr_tasks::get(self, id)
+    }
     fn task_owned(&self, owner: &str, id: &str) -> Result<Option<DrTask>, StoreError> {
         dr_tasks::get_owned(self, owner, id)
     }

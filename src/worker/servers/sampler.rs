@@ -278,7 +278,8 @@ async fn sample(fleet: &Fleet, t: &DrTask, ready: &mut HashSet<String>) {
             // A job may have moved the task while it was sampled (a
             // switchover turns it around): that sample is stale, and the
             // next one decides (a finished switchover is no broken link).
-            let unchanged = c.task(&id)?.is_some_and(|cur| {
+            // Locked, so that the job cannot move it between check and write.
+            let unchanged = c.task_locked(&id)?.is_some_and(|cur| {
                 (
                     cur.status,
                     cur.status_time,

@@ -77,7 +77,9 @@ fn relinked(
     conn: &dyn Model,
     t: &crate::store::types::DrTask,
 ) -> Result<(), crate::store::StoreError> {
-    if t.status == "sync_failed" {
+    // As it is now: a sample may have failed it since the tasks were read.
+    let now = conn.task_locked(&t.id)?;
+    if now.is_some_and(|n| n.status == "sync_failed") {
         conn.set_task_status(&t.id, "syncing", Some(""))?;
     }
     Ok(())
