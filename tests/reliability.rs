@@ -345,7 +345,7 @@ async fn plant_shared(store: &qcgate::store::Store, job: qcgate::store::jobs::Ne
         expires: qcgate::clock::now_unix() + 600,
     };
     let stored = store
-        .submit(vec![(job, once)], 100, Box::new(|_| Ok(())))
+        .submit(vec![(job, once)], 100, None)
         .await
         .expect("submit");
     let Some(Enqueued::New(id)) = stored.into_iter().next() else {

@@ -42,7 +42,7 @@ pub async fn describe(cx: &Context<'_>, cluster: Option<String>) -> Result<Reply
         limit,
     };
     let store = &cx.state.store;
-    let (set, total) = match store.describe(&filter)? {
+    let (set, total) = match store.describe(&filter).await? {
         Described::Page(set, total) => (set, total),
         Described::Missing(id) => return Err(ApiError::not_found(&id)),
     };

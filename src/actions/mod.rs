@@ -26,7 +26,7 @@ use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::jobs::{Enqueued, NewJob, Once};
 use crate::store::model::Model;
-use crate::store::queue::Queue;
+use crate::store::queue::{Creator, Queue};
 
 /// Everything a handler may use: the authenticated caller and the parameters.
 pub struct Context<'a> {
@@ -125,7 +125,7 @@ pub async fn enqueue(
     cx: &Context<'_>,
     jobs: Vec<(String, NewJob)>,
 ) -> Result<Vec<String>, ApiError> {
-    enqueue_with(cx, jobs, |_| Ok(())).await
+    submit(cx, jobs, None).await
 }
 
 /// [`enqueue`], plus `create`, run in the same transaction when the jobs are
@@ -136,6 +136,14 @@ pub async fn enqueue_with(
     jobs: Vec<(String, NewJob)>,
     create: impl FnMut(&dyn Model) -> Result<(), StoreError> + Send + 'static,
 ) -> Result<Vec<String>, ApiError> {
+    submit(cx, jobs, Some(Box::new(create))).await
+}
+
+async fn submit(
+    cx: &Context<'_>,
+    jobs: Vec<(String, NewJob)>,
+    create: Option<Creator>,
+) -> Result<Vec<String>, ApiError> {
     let items: Vec<(NewJob, Once)> = jobs
         .into_iter()
         .map(|(part, job)| (job, once(cx, &part)))
@@ -143,7 +151,7 @@ pub async fn enqueue_with(
     let outcome = cx
         .state
         .store
-        .submit(items, cx.state.max_open_jobs_per_owner, Box::new(create))
+        .submit(items, cx.state.max_open_jobs_per_owner, create)
         .await?;
     let mut ids = Vec::with_capacity(outcome.len());
     for o in outcome {

@@ -135,7 +135,7 @@ impl Queue for Store {
         &self,
         items: Vec<(NewJob, Once)>,
         max_open: u64,
-        create: Creator,
+        create: Option<Creator>,
     ) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>> {
         each!(self, b => b.submit(items, max_open, create))
     }
@@ -145,7 +145,10 @@ impl Queue for Store {
     fn open_jobs(&self) -> Result<Vec<(String, i64)>, StoreError> {
         each!(self, b => b.open_jobs())
     }
-    fn describe(&self, filter: &JobFilter) -> Result<Described, StoreError> {
+    fn describe<'a>(
+        &'a self,
+        filter: &'a JobFilter,
+    ) -> BoxFuture<'a, Result<Described, StoreError>> {
         each!(self, b => b.describe(filter))
     }
     fn claim(

@@ -46,11 +46,12 @@ pub type Rescuer = Box<dyn Fn(&Orphan, &[Step]) -> Rescue + Send + Sync>;
 pub trait Queue: Send + Sync {
     /// Stores the jobs, all or none: each is new, the one an identical
     /// signed request already stored, or refused over the owner's quota.
+    /// `create`, when given, runs in the same transaction.
     fn submit(
         &self,
         items: Vec<(NewJob, Once)>,
         max_open: u64,
-        create: Creator,
+        create: Option<Creator>,
     ) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>>;
 
     /// The job an identical signed request already stored, if any.
@@ -60,7 +61,10 @@ pub trait Queue: Send + Sync {
     fn open_jobs(&self) -> Result<Vec<(String, i64)>, StoreError>;
 
     /// `DescribeJobs`: newest first, the page and the total.
-    fn describe(&self, filter: &JobFilter) -> Result<Described, StoreError>;
+    fn describe<'a>(
+        &'a self,
+        filter: &'a JobFilter,
+    ) -> BoxFuture<'a, Result<Described, StoreError>>;
 
     /// The oldest pending job of a lane with nothing running, leased to
     /// `worker` for `lease_secs`.
@@ -124,7 +128,7 @@ pub enum Enqueued {
     OverQuota(u64),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct JobFilter {
     pub owner: String,
     pub zone: Option<String>,

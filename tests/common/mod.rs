@@ -100,7 +100,14 @@ impl Harness {
         match (&self.pg, &self.at.store) {
             (Some(pg), Some(url)) => {
                 let db = url.rsplit('/').next().expect("database");
-                pg.value(db, &format!("UPDATE jobs SET {set} WHERE id = '{id}'"));
+                // Ids are not stored on PostgreSQL: the store works out the seq.
+                let key =
+                    qcgate::sealing::MasterKey::load_given(self.at.master_key_file.as_deref())
+                        .expect("master key");
+                let store =
+                    store::postgres::Pg::open(url, std::sync::Arc::new(key)).expect("store");
+                let seq = store.job_seq(id).expect("a job id");
+                pg.value(db, &format!("UPDATE jobs SET {set} WHERE seq = {seq}"));
             }
             _ => {
                 let db = rusqlite::Connection::open(self.db()).expect("db");

@@ -3,31 +3,32 @@
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::Pg;
+use super::{Cached, Pg};
 use crate::store::StoreError;
 use crate::store::queue::{Described, JobEntry, JobFilter, JobView};
 
-const VIEW: &str = "seq, id, action, status, create_time, status_time, resource_ids, owner, \
+const VIEW: &str = "seq, action, status, create_time, status_time, resource_ids, owner, \
                     error_codes, error_message, directive, zone, output";
 
-fn entry(r: &Row) -> JobEntry {
+fn entry(pg: &Pg, r: &Row) -> Result<JobEntry, StoreError> {
+    let seq: i64 = r.try_get(0)?;
     let view = JobView {
-        job_id: r.get(1),
-        job_action: r.get(2),
-        status: r.get(3),
-        create_time: crate::clock::format_ts(r.get(4)),
-        status_time: crate::clock::format_ts(r.get(5)),
-        resource_ids: r.get(6),
-        owner: r.get(7),
-        error_codes: r.get(8),
-        error_message: r.get(9),
-        directive: r.get(10),
-        output: r.get(12),
+        job_id: pg.job_id(seq)?,
+        job_action: r.try_get(1)?,
+        status: r.try_get(2)?,
+        create_time: crate::clock::format_ts(r.try_get(3)?),
+        status_time: crate::clock::format_ts(r.try_get(4)?),
+        resource_ids: r.try_get(5)?,
+        owner: r.try_get(6)?,
+        error_codes: r.try_get(7)?,
+        error_message: r.try_get(8)?,
+        directive: r.try_get(9)?,
+        output: r.try_get(11)?,
     };
-    JobEntry::new(r.get(0), r.get(11), view)
+    Ok(JobEntry::new(seq, r.try_get(10)?, view))
 }
 
-pub fn page(pg: &Pg, f: &JobFilter) -> Result<Described, StoreError> {
+pub async fn page(pg: &Pg, f: &JobFilter) -> Result<Described, StoreError> {
     let mut clause = String::from("owner = $1");
     let mut args: Vec<Box<dyn ToSql + Sync + Send>> = vec![Box::new(f.owner.clone())];
     if let Some(zone) = &f.zone {
@@ -53,39 +54,47 @@ pub fn page(pg: &Pg, f: &JobFilter) -> Result<Described, StoreError> {
     args.push(Box::new(offset));
     let params: Vec<&(dyn ToSql + Sync)> =
         args.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
-    pg.with_client(|c, pg| {
-        let total: i64 = pg
-            .wait(c.query_one(
-                &format!("SELECT COUNT(*) FROM jobs WHERE {clause}"),
-                &params[..n],
-            ))?
-            .get(0);
-        let rows = pg.wait(c.query(
+    let client = pg.client().await?;
+    let c = Cached(&client);
+    let total: i64 = c
+        .query_one(
+            &format!("SELECT COUNT(*) FROM jobs WHERE {clause}"),
+            &params[..n],
+        )
+        .await?
+        .try_get(0)?;
+    let rows = c
+        .query(
             &format!(
                 "SELECT {VIEW} FROM jobs WHERE {clause} ORDER BY seq DESC LIMIT ${} OFFSET ${}",
                 n + 1,
                 n + 2
             ),
             &params,
-        ))?;
-        Ok(Described::Page(
-            rows.iter().map(entry).collect(),
-            total as u64,
-        ))
-    })
+        )
+        .await?;
+    let entries = rows
+        .iter()
+        .map(|r| entry(pg, r))
+        .collect::<Result<_, _>>()?;
+    Ok(Described::Page(entries, total as u64))
 }
 
 /// As the SQLite store does it: every id must name one of the owner's jobs
 /// (else the first that does not is named), then filters and paging.
-pub fn ids(pg: &Pg, f: &JobFilter) -> Result<Described, StoreError> {
+pub async fn ids(pg: &Pg, f: &JobFilter) -> Result<Described, StoreError> {
     let seqs: Vec<i64> = f.ids.iter().filter_map(|id| pg.ids().decode(id)).collect();
-    let rows = pg.with_client(|c, pg| {
-        Ok(pg.wait(c.query(
+    let client = pg.client().await?;
+    let rows = Cached(&client)
+        .query(
             &format!("SELECT {VIEW} FROM jobs WHERE seq = ANY($1) AND owner = $2"),
             &[&seqs, &f.owner],
-        ))?)
-    })?;
-    let mut entries: Vec<JobEntry> = rows.iter().map(entry).collect();
+        )
+        .await?;
+    let mut entries: Vec<JobEntry> = rows
+        .iter()
+        .map(|r| entry(pg, r))
+        .collect::<Result<_, _>>()?;
     for id in &f.ids {
         let ok = entries
             .iter()

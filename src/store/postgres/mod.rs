@@ -15,6 +15,7 @@ pub mod keys;
 mod listen;
 mod model;
 mod queue;
+mod submit;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -55,6 +56,8 @@ struct Inner {
     /// The connection that asks for the sampling lock, and whether it holds it.
     leader: tokio::sync::Mutex<Option<(tokio_postgres::Client, bool)>>,
     config: tokio_postgres::Config,
+    /// Plain submissions, to the batching tasks.
+    submits: submit::Queue,
 }
 
 /// A runtime that may be dropped from async code (the last clone of the
@@ -164,6 +167,7 @@ impl Pg {
                 .build()
                 .map_err(|e| StoreError::Postgres(e.to_string()))?
         };
+        let (submits, submitted) = submit::channel();
         let mut pg = Pg {
             inner: Arc::new(Inner {
                 rt: OwnRuntime(Some(rt)),
@@ -177,6 +181,7 @@ impl Pg {
                 teller: Arc::default(),
                 leader: tokio::sync::Mutex::new(None),
                 config: config.clone(),
+                submits,
             }),
         };
         let ids = pg.migrate()?;
@@ -185,6 +190,7 @@ impl Pg {
             .ids = ids;
         listen::spawn(pg.clone(), config);
         listen::spawn_teller(&pg);
+        submit::spawn(&pg, submitted);
         Ok(pg)
     }
 
@@ -215,6 +221,19 @@ impl Pg {
 
     pub(crate) fn ids(&self) -> &JobIds {
         &self.inner.ids
+    }
+
+    /// The id of the job `seq` (ids are not stored; see job_ids.rs).
+    pub(crate) fn job_id(&self, seq: i64) -> Result<String, StoreError> {
+        self.inner
+            .ids
+            .encode(seq)
+            .ok_or_else(|| StoreError::Commit(format!("no job id for seq {seq}")))
+    }
+
+    /// The seq of the job an id names, if it is one in form.
+    pub fn job_seq(&self, id: &str) -> Option<i64> {
+        self.inner.ids.decode(id)
     }
 
     pub(crate) fn job_ready(&self) -> &Notify {
@@ -252,6 +271,25 @@ impl Pg {
         let out = f(&Cached(&tx), self)?;
         self.wait(tx.commit())?;
         Ok(out)
+    }
+
+    /// Runs `f` on the store's runtime, where its connections live, and
+    /// awaits it from any runtime: no thread blocks on the round trips.
+    pub(crate) async fn on_runtime<R: Send + 'static>(
+        &self,
+        f: impl Future<Output = Result<R, StoreError>> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.inner
+            .rt
+            .handle()
+            .spawn(f)
+            .await
+            .map_err(|e| StoreError::Commit(format!("a store task ended: {e}")))?
+    }
+
+    /// A pooled connection, for code already on the store's runtime.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        Ok(self.inner.pool.get().await?)
     }
 
     /// Runs `f` on a pooled connection, outside any transaction.

@@ -562,10 +562,7 @@ impl<C: GenericClient> Model for PgModel<'_, C> {
             return Ok(None);
         };
         Ok(self
-            .opt(
-                "SELECT lane FROM jobs WHERE seq = $1 AND id = $2",
-                &[&seq, &job_id],
-            )?
+            .opt("SELECT lane FROM jobs WHERE seq = $1", &[&seq])?
             .map(|r| r.get(0)))
     }
 

@@ -19,9 +19,6 @@ use crate::store::queue::{
 
 type Tx<'a> = super::Tx<'a, 'a>;
 
-/// Rows an owner's open-job count is spread over.
-const OPEN_SHARDS: u8 = 16;
-
 /// The database's clock, in unix seconds: what leases are measured on.
 const DB_NOW: &str = "extract(epoch from clock_timestamp())::bigint";
 
@@ -30,32 +27,20 @@ impl Queue for Pg {
         &self,
         items: Vec<(NewJob, Once)>,
         max_open: u64,
-        mut create: Creator,
+        create: Option<Creator>,
     ) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>> {
-        Box::pin(self.blocking(move |pg| {
-            // A second try only when the same signed request was stored by
-            // another gateway meanwhile: it then answers with that job.
-            for _ in 0..3 {
-                take_wrote();
-                let stored = pg.with_tx(|tx, pg| submit(pg, tx, &items, max_open, &mut create))?;
-                if let Some(out) = stored {
-                    let new = out.iter().any(|o| matches!(o, Enqueued::New(_)));
-                    pg.committed(new, take_wrote());
-                    return Ok(out);
-                }
-            }
-            Err(StoreError::Conflict("a signed request raced itself".into()))
-        }))
+        Box::pin(super::submit::submit(self, items, max_open, create))
     }
 
     fn replayed(&self, once: &Once) -> Result<Option<String>, StoreError> {
         self.with_client(|c, pg| {
-            Ok(pg
+            let seq: Option<i64> = pg
                 .wait(c.query_opt(
-                    "SELECT job_id FROM replays WHERE digest = $1 AND expires >= $2",
+                    "SELECT job_seq FROM replays WHERE digest = $1 AND expires >= $2",
                     &[&once.digest, &now_unix()],
                 ))?
-                .map(|r| r.get(0)))
+                .map(|r| r.get(0));
+            seq.map(|seq| pg.job_id(seq)).transpose()
         })
     }
 
@@ -69,12 +54,18 @@ impl Queue for Pg {
         })
     }
 
-    fn describe(&self, filter: &JobFilter) -> Result<Described, StoreError> {
-        if filter.ids.is_empty() {
-            super::describe::page(self, filter)
-        } else {
-            super::describe::ids(self, filter)
-        }
+    fn describe<'a>(
+        &'a self,
+        filter: &'a JobFilter,
+    ) -> BoxFuture<'a, Result<Described, StoreError>> {
+        let (pg, f) = (self.clone(), filter.clone());
+        Box::pin(self.on_runtime(async move {
+            if f.ids.is_empty() {
+                super::describe::page(&pg, &f).await
+            } else {
+                super::describe::ids(&pg, &f).await
+            }
+        }))
     }
 
     fn claim(
@@ -154,119 +145,6 @@ impl Queue for Pg {
     fn job_ready(&self) -> &Notify {
         Pg::job_ready(self)
     }
-}
-
-/// `None`: the same signed request is being stored by another gateway; try again.
-fn submit(
-    pg: &Pg,
-    tx: &Tx<'_>,
-    items: &[(NewJob, Once)],
-    max_open: u64,
-    create: &mut Creator,
-) -> Result<Option<Vec<Enqueued>>, StoreError> {
-    let now = now_unix();
-    let mut seen = Vec::with_capacity(items.len());
-    for (_, once) in items {
-        let id: Option<String> = pg
-            .wait(tx.query_opt(
-                "SELECT job_id FROM replays WHERE digest = $1 AND expires >= $2",
-                &[&once.digest, &now],
-            ))?
-            .map(|r| r.get(0));
-        seen.push(id);
-    }
-    let new = seen.iter().filter(|s| s.is_none()).count() as i64;
-    // The owner's open jobs are counted in shards, so that an owner's
-    // submissions do not queue behind each other's commits on one row; the
-    // count read is the committed one, so submissions in flight at once may
-    // pass the quota by as many jobs as they store.
-    let shard = i16::from(rand::random::<u8>() % OPEN_SHARDS);
-    if let (Some((job, _)), true) = (items.first(), new > 0) {
-        let max = i64::try_from(max_open).unwrap_or(i64::MAX);
-        let took = new <= max
-            && pg.wait(tx.execute(
-                "INSERT INTO owner_open (owner, shard, open)
-                 SELECT $1::text, $2::smallint, $3::bigint
-                 WHERE (SELECT COALESCE(sum(open), 0) FROM owner_open WHERE owner = $1::text) + $3::bigint
-                       <= $4::bigint
-                 ON CONFLICT (owner, shard) DO UPDATE SET open = owner_open.open + excluded.open",
-                &[&job.owner, &shard, &new, &max],
-            ))? == 1;
-        if !took {
-            return Ok(Some(vec![Enqueued::OverQuota(max_open); items.len()]));
-        }
-    }
-    // The lanes' rows, locked in one order (two submissions never wait on
-    // each other's), before any seq is drawn.
-    let mut lanes: Vec<&str> = items
-        .iter()
-        .zip(&seen)
-        .filter(|(_, s)| s.is_none())
-        .map(|((j, _), _)| j.lane.as_str())
-        .collect();
-    lanes.sort_unstable();
-    lanes.dedup();
-    for lane in lanes {
-        pg.wait(tx.execute(
-            "INSERT INTO lanes (lane) VALUES ($1) ON CONFLICT (lane) DO UPDATE SET lane = excluded.lane",
-            &[&lane],
-        ))?;
-    }
-    let mut out = Vec::with_capacity(items.len());
-    for ((job, once), seen) in items.iter().zip(seen) {
-        if let Some(id) = seen {
-            out.push(Enqueued::Replayed(id));
-            continue;
-        }
-        // The seq, and the lane's head if it has none (its row is locked).
-        let seq: i64 = pg
-            .wait(tx.query_one(
-                "UPDATE lanes SET head = COALESCE(head, s.seq) FROM (SELECT nextval('job_seq') AS seq) s
-                 WHERE lane = $1 RETURNING s.seq",
-                &[&job.lane],
-            ))?
-            .get(0);
-        let id = pg
-            .ids()
-            .encode(seq)
-            .ok_or_else(|| StoreError::Commit(format!("no job id for seq {seq}")))?;
-        pg.wait(tx.execute(
-            "INSERT INTO jobs (seq, id, owner, zone, action, status, lane, resource_ids, directive, task,
-                               create_time, status_time, enqueued_ms, secrets, open_shard)
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9, $10, $10, $11, $12, $13)",
-            &[
-                &seq,
-                &id,
-                &job.owner,
-                &job.zone,
-                &job.action,
-                &job.lane,
-                &job.resource_ids.join(" "),
-                &job.directive,
-                &job.task,
-                &now,
-                &now_millis(),
-                &job.secrets,
-                &shard,
-            ],
-        ))?;
-        // Unique: a request stored by another gateway since the check above
-        // blocks here until that one commits, then finds its row.
-        let kept = pg.wait(tx.execute(
-            "INSERT INTO replays (digest, job_id, expires) VALUES ($1, $2, $3)
-             ON CONFLICT (digest) DO UPDATE SET job_id = excluded.job_id, expires = excluded.expires
-             WHERE replays.expires < $4",
-            &[&once.digest, &id, &once.expires, &now],
-        ))?;
-        if kept == 0 {
-            return Ok(None);
-        }
-        out.push(Enqueued::New(id));
-    }
-    if out.iter().all(|o| matches!(o, Enqueued::New(_))) {
-        create(&PgModel::new(pg, tx))?;
-    }
-    Ok(Some(out))
 }
 
 fn record(pg: &Pg, tx: &Tx<'_>, o: &mut Outcome) -> Result<Option<&'static str>, StoreError> {
@@ -419,7 +297,7 @@ fn claim(
             "UPDATE jobs SET status = 'working', status_time = $3, lease_owner = $1,
                     lease_expires = {DB_NOW} + $2, attempts = attempts + 1, started_ms = $4
              WHERE seq = $5 AND status = 'pending'
-             RETURNING seq, id, action, task, attempts, enqueued_ms, owner, zone, secrets"
+             RETURNING seq, action, task, attempts, enqueued_ms, owner, zone, secrets"
         ),
         &[&worker, &lease_secs, &now, &started_ms, &head],
     ))?;
@@ -437,16 +315,17 @@ fn claim(
         return Ok(None);
     };
     pg.wait(tx.execute("UPDATE lanes SET busy = TRUE WHERE lane = $1", &[&lane]))?;
+    let seq: i64 = r.try_get(0)?;
     Ok(Some(Claimed {
-        seq: r.get(0),
-        job_id: r.get(1),
-        action: r.get(2),
-        task: r.get(3),
-        attempts: r.get(4),
-        enqueued_ms: r.get(5),
-        owner: r.get(6),
-        zone: r.get(7),
-        secrets: r.get(8),
+        seq,
+        job_id: pg.job_id(seq)?,
+        action: r.try_get(1)?,
+        task: r.try_get(2)?,
+        attempts: r.try_get(3)?,
+        enqueued_ms: r.try_get(4)?,
+        owner: r.try_get(5)?,
+        zone: r.try_get(6)?,
+        secrets: r.try_get(7)?,
         lane,
         started_ms,
     }))
@@ -463,21 +342,24 @@ fn rescue(
     let orphans: Vec<Orphan> = pg
         .wait(tx.query(
             &format!(
-                "SELECT seq, id, lane, task, attempts FROM jobs
+                "SELECT seq, lane, task, attempts FROM jobs
                  WHERE status = 'working' AND lease_expires < LEAST($1, {DB_NOW})
                  ORDER BY seq FOR UPDATE SKIP LOCKED"
             ),
             &[&expired_before],
         ))?
         .iter()
-        .map(|r| Orphan {
-            seq: r.get(0),
-            job_id: r.get(1),
-            lane: r.get(2),
-            task: r.get(3),
-            attempts: r.get(4),
+        .map(|r| {
+            let seq: i64 = r.try_get(0)?;
+            Ok(Orphan {
+                seq,
+                job_id: pg.job_id(seq)?,
+                lane: r.try_get(1)?,
+                task: r.try_get(2)?,
+                attempts: r.try_get(3)?,
+            })
         })
-        .collect();
+        .collect::<Result<_, StoreError>>()?;
     let model = PgModel::new(pg, tx);
     for o in &orphans {
         let steps = model.steps_of(o.seq)?;

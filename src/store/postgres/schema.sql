@@ -58,12 +58,12 @@ CREATE TABLE IF NOT EXISTS accounts (
   PRIMARY KEY (cluster_id, engine, "user", host)
 );
 
--- seq comes from job_seq; id is job_id(seq) (store/job_ids.rs, its key in
--- meta). A lane's jobs run one at a time in seq order (see lanes).
+-- seq comes from job_seq; a job's id is seq under the keyed permutation
+-- of store/job_ids.rs (its key in meta), worked out by the gateways, never
+-- stored. A lane's jobs run one at a time in seq order (see lanes).
 CREATE SEQUENCE IF NOT EXISTS job_seq;
 CREATE TABLE IF NOT EXISTS jobs (
   seq            BIGINT PRIMARY KEY,
-  id             TEXT NOT NULL,
   owner          TEXT NOT NULL,
   zone           TEXT NOT NULL,
   action         TEXT NOT NULL,
@@ -106,7 +106,7 @@ CREATE INDEX IF NOT EXISTS lanes_claimable ON lanes(head) WHERE NOT busy AND hea
 -- two gateways stores one job.
 CREATE TABLE IF NOT EXISTS replays (
   digest   TEXT PRIMARY KEY,
-  job_id   TEXT NOT NULL,
+  job_seq  BIGINT NOT NULL,
   expires  BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS replays_expires ON replays(expires);
@@ -193,3 +193,126 @@ CREATE TABLE IF NOT EXISTS dr_compares (
   error        TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS dr_compares_task ON dr_compares(task_id, create_time);
+
+-- A batch of submissions in one statement: one round trip and one commit
+-- for the requests a gateway received meanwhile. Items of one submission
+-- are contiguous (same sub). Each submission is all or none: stored, its
+-- replays, refused over quota ('over'), or 'raced' (the same signed
+-- request was being stored by another gateway: the gateway tries it again
+-- alone) having written nothing. An error fails the batch, and the gateway
+-- stores its submissions one by one. No subtransactions: hundreds in one
+-- transaction would overflow every snapshot's subtransaction cache.
+-- Rows are locked in the store's order, all before any seq is drawn: the
+-- owners' open counts (one shard per batch), then the lanes, each sorted.
+CREATE OR REPLACE FUNCTION qcgate_submit(
+  sub int[], max_open bigint[], owners text[], zones text[], actions text[],
+  lane_of text[], resources text[], directives text[], tasks text[],
+  sealed text[], digests text[], valid_until bigint[],
+  now_s bigint, now_ms bigint, shard_no smallint)
+RETURNS TABLE (out_item int, out_kind text, out_seq bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  total int := coalesce(array_length(sub, 1), 0);
+  a int := 1;
+  b int;
+  i int;
+  j int;
+  fresh int;
+  drawn bigint;
+  raced boolean;
+  kinds text[];
+  seqs bigint[];
+  owner_names text[];
+  owner_open_now bigint[];
+  owner_added bigint[];
+  o int;
+  new_lanes text[] := '{}';
+  new_seqs bigint[] := '{}';
+BEGIN
+  SELECT array_agg(x ORDER BY x) INTO owner_names FROM (SELECT DISTINCT x FROM unnest(owners) x) d;
+  INSERT INTO owner_open (owner, shard, open)
+    SELECT x, shard_no, 0 FROM unnest(owner_names) x ON CONFLICT (owner, shard) DO NOTHING;
+  PERFORM 1 FROM owner_open WHERE owner = ANY(owner_names) AND shard = shard_no
+    ORDER BY owner FOR UPDATE;
+  INSERT INTO lanes (lane) SELECT DISTINCT x FROM unnest(lane_of) x ON CONFLICT (lane) DO NOTHING;
+  PERFORM 1 FROM lanes WHERE lane = ANY(lane_of) ORDER BY lane FOR UPDATE;
+  -- Open jobs per owner as the batch starts, then what it adds.
+  SELECT array_agg(coalesce((SELECT sum(oo.open) FROM owner_open oo WHERE oo.owner = x), 0)::bigint ORDER BY n)
+    INTO owner_open_now FROM unnest(owner_names) WITH ORDINALITY AS u(x, n);
+  owner_added := array_fill(0::bigint, ARRAY[coalesce(array_length(owner_names, 1), 0)]);
+  WHILE a <= total LOOP
+    b := a;
+    WHILE b < total AND sub[b + 1] = sub[a] LOOP
+      b := b + 1;
+    END LOOP;
+    kinds := array_fill(NULL::text, ARRAY[b - a + 1]);
+    seqs := array_fill(NULL::bigint, ARRAY[b - a + 1]);
+    o := array_position(owner_names, owners[a]);
+    fresh := 0;
+    FOR i IN a..b LOOP
+      SELECT r.job_seq INTO drawn FROM replays r
+        WHERE r.digest = digests[i] AND r.expires >= now_s;
+      IF FOUND THEN
+        kinds[i - a + 1] := 'replayed';
+        seqs[i - a + 1] := drawn;
+      ELSE
+        fresh := fresh + 1;
+      END IF;
+    END LOOP;
+    IF fresh > 0 AND (fresh > max_open[a] OR owner_open_now[o] + owner_added[o] + fresh > max_open[a]) THEN
+      kinds := array_fill('over'::text, ARRAY[b - a + 1]);
+      seqs := array_fill(NULL::bigint, ARRAY[b - a + 1]);
+    ELSIF fresh > 0 THEN
+      -- The replay keys first: a race leaves only them to take back.
+      raced := false;
+      FOR i IN a..b LOOP
+        CONTINUE WHEN kinds[i - a + 1] IS NOT NULL;
+        drawn := nextval('job_seq');
+        INSERT INTO replays AS r (digest, job_seq, expires) VALUES (digests[i], drawn, valid_until[i])
+          ON CONFLICT (digest) DO UPDATE SET job_seq = excluded.job_seq, expires = excluded.expires
+          WHERE r.expires < now_s;
+        IF NOT FOUND THEN
+          raced := true;
+          EXIT;
+        END IF;
+        kinds[i - a + 1] := 'new';
+        seqs[i - a + 1] := drawn;
+      END LOOP;
+      IF raced THEN
+        FOR j IN a..b LOOP
+          IF kinds[j - a + 1] = 'new' THEN
+            DELETE FROM replays r WHERE r.digest = digests[j] AND r.job_seq = seqs[j - a + 1];
+          END IF;
+        END LOOP;
+        kinds := array_fill('raced'::text, ARRAY[b - a + 1]);
+        seqs := array_fill(NULL::bigint, ARRAY[b - a + 1]);
+      ELSE
+        FOR i IN a..b LOOP
+          CONTINUE WHEN kinds[i - a + 1] <> 'new';
+          INSERT INTO jobs (seq, owner, zone, action, status, lane, resource_ids, directive, task,
+                            create_time, status_time, enqueued_ms, secrets, open_shard)
+            VALUES (seqs[i - a + 1], owners[i], zones[i], actions[i], 'pending', lane_of[i], resources[i],
+                    directives[i], tasks[i], now_s, now_s, now_ms, sealed[i], shard_no);
+          new_lanes := new_lanes || lane_of[i];
+          new_seqs := new_seqs || seqs[i - a + 1];
+        END LOOP;
+        owner_added[o] := owner_added[o] + fresh;
+      END IF;
+    END IF;
+    FOR i IN a..b LOOP
+      out_item := i;
+      out_kind := kinds[i - a + 1];
+      out_seq := seqs[i - a + 1];
+      RETURN NEXT;
+    END LOOP;
+    a := b + 1;
+  END LOOP;
+  UPDATE owner_open oo SET open = oo.open + u.added
+    FROM unnest(owner_names, owner_added) AS u(name, added)
+    WHERE oo.owner = u.name AND oo.shard = shard_no AND u.added > 0;
+  -- A lane with no open job gets its first new one as head.
+  UPDATE lanes l SET head = v.first_seq
+    FROM (SELECT x AS lane, min(s) AS first_seq FROM unnest(new_lanes, new_seqs) AS u(x, s) GROUP BY x) v
+    WHERE l.lane = v.lane AND l.head IS NULL;
+END
+$fn$;

@@ -16,7 +16,7 @@ impl Queue for Sqlite {
         &self,
         items: Vec<(NewJob, Once)>,
         max_open: u64,
-        mut create: Creator,
+        mut create: Option<Creator>,
     ) -> BoxFuture<'_, Result<Vec<Enqueued>, StoreError>> {
         let replays = self.replays.clone();
         let views = self.views.clone();
@@ -32,7 +32,9 @@ impl Queue for Sqlite {
                 &items,
                 max_open,
             )?;
-            if outcome.iter().all(|o| matches!(o, Enqueued::New(_))) {
+            if let Some(create) = create.as_mut()
+                && outcome.iter().all(|o| matches!(o, Enqueued::New(_)))
+            {
                 create(&**c)?;
             }
             Ok(outcome)
@@ -55,8 +57,16 @@ impl Queue for Sqlite {
         })
     }
 
-    fn describe(&self, filter: &JobFilter) -> Result<Described, StoreError> {
-        jobs::describe(&self.readers, &self.views, filter)
+    fn describe<'a>(
+        &'a self,
+        filter: &'a JobFilter,
+    ) -> BoxFuture<'a, Result<Described, StoreError>> {
+        // From memory, or one short read: done before the future is polled.
+        Box::pin(std::future::ready(jobs::describe(
+            &self.readers,
+            &self.views,
+            filter,
+        )))
     }
 
     fn claim(
