@@ -236,6 +236,131 @@ async fn two_gateways_share_jobs_replays_and_key_revocations() {
     kill_9(&mut b);
 }
 
+/// Copies of one signed request sent at once, four to each gateway: one
+/// job, named by every answer. Copies that reach a gateway together are
+/// stored in one batch; copies on both gateways race on the replay key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_of_a_signed_request_sent_at_once_store_one_job() {
+    let shared = Shared::new("");
+    let mut a = shared.gateway("a", &[]);
+    let mut b = shared.gateway("b", &[]);
+    let creds = a.key.clone().expect("key");
+    let owner = shared.owner();
+    let clusters = shared.add_clusters(&owner, 4);
+    let requests = 40;
+    for r in 0..requests {
+        let query = qcgate::client::sign(
+            &creds,
+            "GET",
+            "/iaas/",
+            vec![
+                ("action".into(), "RunClusterCustomService".into()),
+                ("cluster".into(), clusters[r % clusters.len()].clone()),
+                ("service".into(), "set_readonly".into()),
+                ("service_params".into(), r#"{"readonly":"YES"}"#.into()),
+                ("zone".into(), ZONE.into()),
+                ("req_id".into(), r.to_string()),
+            ],
+        );
+        let path = format!("/iaas/?{query}");
+        let copies: Vec<_> = (0..8)
+            .map(|k| {
+                let endpoint = if k % 2 == 0 { &a.endpoint } else { &b.endpoint }.clone();
+                let (path, creds) = (path.clone(), creds.clone());
+                tokio::spawn(async move {
+                    let mut c = Client::new(&endpoint, creds).expect("client");
+                    let (_, body) = c.send(Method::GET, &path, None).await.expect("send");
+                    serde_json::from_slice::<Value>(&body).expect("json")
+                })
+            })
+            .collect();
+        let mut ids = HashSet::new();
+        for copy in copies {
+            let answer = copy.await.expect("task");
+            assert_eq!(answer["ret_code"], 0, "{answer}");
+            ids.insert(answer["job_id"].as_str().expect("job_id").to_string());
+        }
+        assert_eq!(ids.len(), 1, "request {r}: eight copies named {ids:?}");
+    }
+    assert_eq!(
+        shared.sql("SELECT count(*) FROM jobs"),
+        requests.to_string()
+    );
+    assert_eq!(
+        shared.sql("SELECT count(*) FROM replays"),
+        requests.to_string()
+    );
+    kill_9(&mut a);
+    kill_9(&mut b);
+}
+
+/// The race the batch cannot settle: a signed request whose replay key
+/// another gateway has stored but not yet committed. The batch waits on
+/// that row, takes nothing back but the key, and the submission, tried
+/// again alone, answers with the other gateway's job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_raced_on_a_replay_key_answers_with_the_winner() {
+    use qcgate::store::queue::{Enqueued, NewJob, Once, Queue};
+    let shared = Shared::new("");
+    let key = qcgate::sealing::MasterKey::load_given(Some(&shared.key_file())).expect("key");
+    let store =
+        qcgate::store::postgres::Pg::open(&shared.url, std::sync::Arc::new(key)).expect("store");
+    let (other, conn) = tokio_postgres::connect(&shared.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let expires = i64::try_from(qcgate::clock::now_unix()).expect("now") + 900;
+    other
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO replays (digest, job_seq, expires) VALUES ('raced', 4242, {expires})"
+        ))
+        .await
+        .expect("the other gateway's key");
+    let job = |digest: &str| {
+        let job = NewJob {
+            owner: "usr-race".into(),
+            zone: ZONE.into(),
+            action: "RunClusterCustomService".into(),
+            lane: "cl-race".into(),
+            resource_ids: vec!["cl-race".into()],
+            directive: "{}".into(),
+            task: "{}".into(),
+            secrets: None,
+        };
+        let once = Once {
+            digest: digest.into(),
+            expires,
+        };
+        (job, once)
+    };
+    let (s, j) = (store.clone(), job("raced"));
+    let raced = tokio::spawn(async move { s.submit(vec![j], 100, None).await });
+    let (s, j) = (store.clone(), job("alongside"));
+    let alongside = tokio::spawn(async move { s.submit(vec![j], 100, None).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !raced.is_finished(),
+        "the batch waits on the uncommitted key"
+    );
+    other.batch_execute("COMMIT").await.expect("commit");
+    let answer = raced.await.expect("task").expect("submitted");
+    match answer.as_slice() {
+        [Enqueued::Replayed(id)] => assert_eq!(store.job_seq(id), Some(4242), "{id}"),
+        other => panic!("the raced request answered {other:?}"),
+    }
+    let answer = alongside.await.expect("task").expect("submitted");
+    assert!(
+        matches!(answer.as_slice(), [Enqueued::New(_)]),
+        "{answer:?}"
+    );
+    assert_eq!(
+        shared.sql("SELECT count(*) FROM jobs"),
+        "1",
+        "only the request alongside stored a job"
+    );
+    assert_eq!(shared.sql("SELECT count(*) FROM replays"), "2");
+}
+
 /// Submits `n` jobs over `clusters` through the gateways in turn, from
 /// `parallel` clients; returns the acknowledged ids (and how many failed
 /// to be acknowledged).
