@@ -1,6 +1,8 @@
 -- qcgate schema on PostgreSQL: the same tables as the SQLite file, shaped
 -- for several gateways at once (row locks instead of one serial writer).
--- Times are unix seconds (UTC) unless the name says _ms.
+-- Times are unix seconds (UTC) unless the name says _ms. Keys looked up on
+-- every request are COLLATE "C": bytes compare as SQLite's do, and an
+-- index probe costs no locale-aware comparison.
 
 CREATE TABLE IF NOT EXISTS meta (
   name   TEXT PRIMARY KEY,
@@ -8,7 +10,7 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 
 CREATE TABLE IF NOT EXISTS access_keys (
-  id          TEXT PRIMARY KEY,
+  id          TEXT COLLATE "C" PRIMARY KEY,
   secret      TEXT NOT NULL,
   owner       TEXT NOT NULL,
   created_at  BIGINT NOT NULL,
@@ -16,8 +18,8 @@ CREATE TABLE IF NOT EXISTS access_keys (
 );
 
 CREATE TABLE IF NOT EXISTS clusters (
-  id           TEXT PRIMARY KEY,
-  owner        TEXT NOT NULL,
+  id           TEXT COLLATE "C" PRIMARY KEY,
+  owner        TEXT COLLATE "C" NOT NULL,
   zone         TEXT NOT NULL,
   name         TEXT NOT NULL DEFAULT '',
   status       TEXT NOT NULL DEFAULT 'active',
@@ -64,11 +66,11 @@ CREATE TABLE IF NOT EXISTS accounts (
 CREATE SEQUENCE IF NOT EXISTS job_seq;
 CREATE TABLE IF NOT EXISTS jobs (
   seq            BIGINT PRIMARY KEY,
-  owner          TEXT NOT NULL,
+  owner          TEXT COLLATE "C" NOT NULL,
   zone           TEXT NOT NULL,
   action         TEXT NOT NULL,
   status         TEXT NOT NULL CHECK (status IN ('pending', 'working', 'successful', 'failed')),
-  lane           TEXT NOT NULL,
+  lane           TEXT COLLATE "C" NOT NULL,
   resource_ids   TEXT NOT NULL,
   directive      TEXT NOT NULL,
   task           TEXT NOT NULL,
@@ -95,7 +97,7 @@ CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(status_time) WHERE status IN ('
 -- job's end. head is the lane's oldest open job (running, or the next to
 -- run); a claim takes a lane that is not busy, by its head.
 CREATE TABLE IF NOT EXISTS lanes (
-  lane      TEXT PRIMARY KEY,
+  lane      TEXT COLLATE "C" PRIMARY KEY,
   head      BIGINT,
   busy      BOOLEAN NOT NULL DEFAULT FALSE,
   ready_at  BIGINT NOT NULL DEFAULT 0   -- a job backing off holds its lane until then
@@ -105,7 +107,7 @@ CREATE INDEX IF NOT EXISTS lanes_claimable ON lanes(head) WHERE NOT busy AND hea
 -- A signed request that stored a job: unique, so the same request sent to
 -- two gateways stores one job.
 CREATE TABLE IF NOT EXISTS replays (
-  digest   TEXT PRIMARY KEY,
+  digest   TEXT COLLATE "C" PRIMARY KEY,
   job_seq  BIGINT NOT NULL,
   expires  BIGINT NOT NULL
 );
@@ -114,7 +116,7 @@ CREATE INDEX IF NOT EXISTS replays_expires ON replays(expires);
 -- Open (pending or working) jobs per owner, for the queue quota, counted
 -- over a few rows (shards) so that concurrent submissions do not wait on one.
 CREATE TABLE IF NOT EXISTS owner_open (
-  owner  TEXT NOT NULL,
+  owner  TEXT COLLATE "C" NOT NULL,
   shard  SMALLINT NOT NULL,
   open   BIGINT NOT NULL DEFAULT 0,
   PRIMARY KEY (owner, shard)
@@ -197,11 +199,13 @@ CREATE INDEX IF NOT EXISTS dr_compares_task ON dr_compares(task_id, create_time)
 -- A batch of submissions in one statement: one round trip and one commit
 -- for the requests a gateway received meanwhile. Items of one submission
 -- are contiguous (same sub). Each submission is all or none: stored, its
--- replays, refused over quota ('over'), or 'raced' (the same signed
--- request was being stored by another gateway: the gateway tries it again
--- alone) having written nothing. An error fails the batch, and the gateway
--- stores its submissions one by one. No subtransactions: hundreds in one
--- transaction would overflow every snapshot's subtransaction cache.
+-- replays, refused over quota ('over'), or 'raced' having written nothing
+-- (its replay key was being stored by another gateway, or it repeats a key
+-- of this batch): the gateway then stores it alone, and finds the winner.
+-- An error fails the whole batch, and the gateway stores its submissions
+-- one by one. The work is done a statement per step for the whole batch,
+-- not per job, and without subtransactions (hundreds in one transaction
+-- would overflow every snapshot's subtransaction cache).
 -- Rows are locked in the store's order, all before any seq is drawn: the
 -- owners' open counts (one shard per batch), then the lanes, each sorted.
 CREATE OR REPLACE FUNCTION qcgate_submit(
@@ -216,19 +220,28 @@ DECLARE
   a int := 1;
   b int;
   i int;
-  j int;
   fresh int;
-  drawn bigint;
-  raced boolean;
+  taken bool;
+  o int;
   kinds text[];
   seqs bigint[];
+  first_of int[];
+  stored bigint[];
   owner_names text[];
   owner_open_now bigint[];
   owner_added bigint[];
-  o int;
-  new_lanes text[] := '{}';
-  new_seqs bigint[] := '{}';
 BEGIN
+  -- What each item's replay key already names, and the first item of the
+  -- batch with the same key; before any lock (a key stored meanwhile is
+  -- caught when this batch stores its own).
+  SELECT array_agg(r.job_seq ORDER BY d.n), array_agg(d.lead_n ORDER BY d.n)
+    INTO seqs, first_of
+    FROM (SELECT n, x, min(n) OVER (PARTITION BY x) AS lead_n
+          FROM unnest(digests) WITH ORDINALITY AS u(x, n)) d
+    -- LATERAL: one probe of the key's index per item, whatever the plan.
+    LEFT JOIN LATERAL (SELECT rr.job_seq FROM replays rr
+                       WHERE rr.digest = d.x AND rr.expires >= now_s) r ON true;
+  -- The locks, then the open jobs per owner as the batch finds them.
   SELECT array_agg(x ORDER BY x) INTO owner_names FROM (SELECT DISTINCT x FROM unnest(owners) x) d;
   INSERT INTO owner_open (owner, shard, open)
     SELECT x, shard_no, 0 FROM unnest(owner_names) x ON CONFLICT (owner, shard) DO NOTHING;
@@ -236,83 +249,83 @@ BEGIN
     ORDER BY owner FOR UPDATE;
   INSERT INTO lanes (lane) SELECT DISTINCT x FROM unnest(lane_of) x ON CONFLICT (lane) DO NOTHING;
   PERFORM 1 FROM lanes WHERE lane = ANY(lane_of) ORDER BY lane FOR UPDATE;
-  -- Open jobs per owner as the batch starts, then what it adds.
   SELECT array_agg(coalesce((SELECT sum(oo.open) FROM owner_open oo WHERE oo.owner = x), 0)::bigint ORDER BY n)
     INTO owner_open_now FROM unnest(owner_names) WITH ORDINALITY AS u(x, n);
   owner_added := array_fill(0::bigint, ARRAY[coalesce(array_length(owner_names, 1), 0)]);
+  kinds := array_fill(NULL::text, ARRAY[total]);
+  -- Which submissions are stored: the quota, by owner, in submission order.
   WHILE a <= total LOOP
     b := a;
     WHILE b < total AND sub[b + 1] = sub[a] LOOP
       b := b + 1;
     END LOOP;
-    kinds := array_fill(NULL::text, ARRAY[b - a + 1]);
-    seqs := array_fill(NULL::bigint, ARRAY[b - a + 1]);
-    o := array_position(owner_names, owners[a]);
     fresh := 0;
+    taken := true;
     FOR i IN a..b LOOP
-      SELECT r.job_seq INTO drawn FROM replays r
-        WHERE r.digest = digests[i] AND r.expires >= now_s;
-      IF FOUND THEN
-        kinds[i - a + 1] := 'replayed';
-        seqs[i - a + 1] := drawn;
-      ELSE
+      IF seqs[i] IS NULL THEN
         fresh := fresh + 1;
+        taken := taken AND first_of[i] = i;
       END IF;
     END LOOP;
-    IF fresh > 0 AND (fresh > max_open[a] OR owner_open_now[o] + owner_added[o] + fresh > max_open[a]) THEN
-      kinds := array_fill('over'::text, ARRAY[b - a + 1]);
-      seqs := array_fill(NULL::bigint, ARRAY[b - a + 1]);
-    ELSIF fresh > 0 THEN
-      -- The replay keys first: a race leaves only them to take back.
-      raced := false;
-      FOR i IN a..b LOOP
-        CONTINUE WHEN kinds[i - a + 1] IS NOT NULL;
-        drawn := nextval('job_seq');
-        INSERT INTO replays AS r (digest, job_seq, expires) VALUES (digests[i], drawn, valid_until[i])
-          ON CONFLICT (digest) DO UPDATE SET job_seq = excluded.job_seq, expires = excluded.expires
-          WHERE r.expires < now_s;
-        IF NOT FOUND THEN
-          raced := true;
-          EXIT;
-        END IF;
-        kinds[i - a + 1] := 'new';
-        seqs[i - a + 1] := drawn;
-      END LOOP;
-      IF raced THEN
-        FOR j IN a..b LOOP
-          IF kinds[j - a + 1] = 'new' THEN
-            DELETE FROM replays r WHERE r.digest = digests[j] AND r.job_seq = seqs[j - a + 1];
-          END IF;
-        END LOOP;
-        kinds := array_fill('raced'::text, ARRAY[b - a + 1]);
-        seqs := array_fill(NULL::bigint, ARRAY[b - a + 1]);
-      ELSE
-        FOR i IN a..b LOOP
-          CONTINUE WHEN kinds[i - a + 1] <> 'new';
-          INSERT INTO jobs (seq, owner, zone, action, status, lane, resource_ids, directive, task,
-                            create_time, status_time, enqueued_ms, secrets, open_shard)
-            VALUES (seqs[i - a + 1], owners[i], zones[i], actions[i], 'pending', lane_of[i], resources[i],
-                    directives[i], tasks[i], now_s, now_s, now_ms, sealed[i], shard_no);
-          new_lanes := new_lanes || lane_of[i];
-          new_seqs := new_seqs || seqs[i - a + 1];
-        END LOOP;
-        owner_added[o] := owner_added[o] + fresh;
-      END IF;
-    END IF;
+    o := array_position(owner_names, owners[a]);
     FOR i IN a..b LOOP
-      out_item := i;
-      out_kind := kinds[i - a + 1];
-      out_seq := seqs[i - a + 1];
-      RETURN NEXT;
+      kinds[i] := CASE
+        WHEN fresh = 0 THEN 'replayed'
+        WHEN NOT taken THEN 'raced'
+        WHEN fresh > max_open[a] OR owner_open_now[o] + owner_added[o] + fresh > max_open[a] THEN 'over'
+        WHEN seqs[i] IS NULL THEN 'new'
+        ELSE 'replayed' END;
     END LOOP;
+    IF kinds[a] = 'new' OR kinds[a] = 'replayed' THEN
+      owner_added[o] := owner_added[o] + fresh;
+    END IF;
     a := b + 1;
   END LOOP;
+  -- Seqs for the new jobs, in item order, and their replay keys: a key
+  -- another gateway stored meanwhile is not taken (its submission raced).
+  SELECT array_agg(CASE WHEN k = 'new' THEN nextval('job_seq') ELSE seqs[n] END ORDER BY n)
+    INTO seqs FROM unnest(kinds) WITH ORDINALITY AS u(k, n);
+  WITH kept AS (
+    INSERT INTO replays AS r (digest, job_seq, expires)
+      SELECT digests[n], seqs[n], valid_until[n] FROM generate_series(1, total) n WHERE kinds[n] = 'new'
+      ON CONFLICT (digest) DO UPDATE SET job_seq = excluded.job_seq, expires = excluded.expires
+      WHERE r.expires < now_s
+      RETURNING r.job_seq)
+  SELECT coalesce(array_agg(job_seq), '{}') INTO stored FROM kept;
+  IF cardinality(stored) < (SELECT count(*) FROM unnest(kinds) k WHERE k = 'new') THEN
+    a := 1;
+    WHILE a <= total LOOP
+      b := a;
+      WHILE b < total AND sub[b + 1] = sub[a] LOOP
+        b := b + 1;
+      END LOOP;
+      IF kinds[a] IN ('new', 'replayed') AND EXISTS (
+          SELECT 1 FROM generate_series(a, b) n WHERE kinds[n] = 'new' AND NOT seqs[n] = ANY(stored)) THEN
+        DELETE FROM replays r USING generate_series(a, b) n
+          WHERE kinds[n] = 'new' AND r.digest = digests[n] AND r.job_seq = seqs[n];
+        o := array_position(owner_names, owners[a]);
+        owner_added[o] := owner_added[o] - (SELECT count(*) FROM generate_series(a, b) n WHERE kinds[n] = 'new');
+        FOR i IN a..b LOOP
+          kinds[i] := 'raced';
+        END LOOP;
+      END IF;
+      a := b + 1;
+    END LOOP;
+  END IF;
+  INSERT INTO jobs (seq, owner, zone, action, status, lane, resource_ids, directive, task,
+                    create_time, status_time, enqueued_ms, secrets, open_shard)
+    SELECT seqs[n], owners[n], zones[n], actions[n], 'pending', lane_of[n], resources[n],
+           directives[n], tasks[n], now_s, now_s, now_ms, sealed[n], shard_no
+    FROM generate_series(1, total) n WHERE kinds[n] = 'new';
   UPDATE owner_open oo SET open = oo.open + u.added
     FROM unnest(owner_names, owner_added) AS u(name, added)
     WHERE oo.owner = u.name AND oo.shard = shard_no AND u.added > 0;
   -- A lane with no open job gets its first new one as head.
   UPDATE lanes l SET head = v.first_seq
-    FROM (SELECT x AS lane, min(s) AS first_seq FROM unnest(new_lanes, new_seqs) AS u(x, s) GROUP BY x) v
+    FROM (SELECT lane_of[n] AS lane, min(seqs[n]) AS first_seq
+          FROM generate_series(1, total) n WHERE kinds[n] = 'new' GROUP BY 1) v
     WHERE l.lane = v.lane AND l.head IS NULL;
+  RETURN QUERY SELECT n, kinds[n], CASE WHEN kinds[n] IN ('new', 'replayed') THEN seqs[n] END
+    FROM generate_series(1, total) n;
 END
 $fn$;

@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, Weak};
 
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::model::take_wrote;
 use super::{Inner, Pg, PgModel, Tx};
@@ -18,8 +18,11 @@ use crate::store::queue::{Creator, Enqueued, NewJob, Once};
 
 /// Rows an owner's open-job count is spread over.
 const OPEN_SHARDS: u8 = 16;
-/// Batches in flight at once per gateway: one runs while the next gathers.
-const BATCHERS: usize = 2;
+/// Batches in flight at once per gateway; a submission goes to the one its
+/// lane hashes to (a batch holds its lanes' rows until it commits, so two
+/// batches sharing lanes would run one after the other anyway). One: on
+/// two cores, bigger batches beat batches in parallel (`bench shared`).
+const BATCHERS: usize = 1;
 /// Jobs in one batch at most.
 const MAX_BATCH: usize = 512;
 
@@ -31,10 +34,28 @@ pub(super) struct Pending {
     reply: Reply,
 }
 
-pub(super) type Queue = mpsc::UnboundedSender<Pending>;
+/// The batching tasks' inboxes.
+pub(super) struct Queue(Vec<mpsc::UnboundedSender<Pending>>);
 
-pub(super) fn channel() -> (Queue, mpsc::UnboundedReceiver<Pending>) {
-    mpsc::unbounded_channel()
+type Inbox = mpsc::UnboundedReceiver<Pending>;
+
+pub(super) fn channel() -> (Queue, Vec<Inbox>) {
+    let (tx, rx) = (0..BATCHERS).map(|_| mpsc::unbounded_channel()).unzip();
+    (Queue(tx), rx)
+}
+
+impl Queue {
+    fn send(&self, p: Pending) -> Result<(), mpsc::error::SendError<Pending>> {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let lane = p.items.first().map(|(job, _)| job.lane.as_str());
+        let hash = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(lane);
+        let k = usize::try_from(hash % self.0.len() as u64).unwrap_or(0);
+        match self.0.get(k) {
+            Some(tx) => tx.send(p),
+            None => Err(mpsc::error::SendError(p)),
+        }
+    }
 }
 
 pub(super) async fn submit(
@@ -63,13 +84,11 @@ pub(super) async fn submit(
 }
 
 /// Starts the batching tasks; they end when the store is dropped.
-pub(super) fn spawn(pg: &Pg, rx: mpsc::UnboundedReceiver<Pending>) {
-    let rx = Arc::new(Mutex::new(rx));
-    for _ in 0..BATCHERS {
+pub(super) fn spawn(pg: &Pg, inboxes: Vec<Inbox>) {
+    for mut rx in inboxes {
         let weak = Arc::downgrade(&pg.inner);
-        let rx = rx.clone();
         pg.inner.rt.handle().spawn(async move {
-            while let Some(batch) = gather(&rx).await {
+            while let Some(batch) = gather(&mut rx).await {
                 run(&weak, batch).await;
             }
         });
@@ -77,8 +96,7 @@ pub(super) fn spawn(pg: &Pg, rx: mpsc::UnboundedReceiver<Pending>) {
 }
 
 /// The next batch: waits for one submission, then takes what else is queued.
-async fn gather(rx: &Mutex<mpsc::UnboundedReceiver<Pending>>) -> Option<Vec<Pending>> {
-    let mut rx = rx.lock().await;
+async fn gather(rx: &mut Inbox) -> Option<Vec<Pending>> {
     let first = rx.recv().await?;
     let mut size = first.items.len();
     let mut batch = vec![first];
