@@ -361,6 +361,42 @@ async fn a_batch_raced_on_a_replay_key_answers_with_the_winner() {
     assert_eq!(shared.sql("SELECT count(*) FROM replays"), "2");
 }
 
+/// Requests that arrive together are stored in one batch, and the quota
+/// holds inside it: of twenty at once, the owner's five open jobs are
+/// stored and the rest refused whole (2500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quota_holds_inside_a_batch() {
+    let shared = Shared::new("max_open_jobs_per_owner = 5\n");
+    let mut a = shared.gateway("a", &["--model-delay", "3600000"]);
+    let creds = a.key.clone().expect("key");
+    let owner = shared.owner();
+    let clusters = shared.add_clusters(&owner, 20);
+    let answers: Vec<_> = clusters
+        .iter()
+        .map(|cluster| {
+            let (endpoint, creds, cluster) = (a.endpoint.clone(), creds.clone(), cluster.clone());
+            tokio::spawn(async move {
+                let mut c = Client::new(&endpoint, creds).expect("client");
+                readonly_job(&mut c, &cluster).await
+            })
+        })
+        .collect();
+    let (mut stored, mut refused) = (0, 0);
+    for a in answers {
+        match a.await.expect("task") {
+            Ok(_) => stored += 1,
+            Err(e) => {
+                assert!(e.contains("2500"), "{e}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((stored, refused), (5, 15));
+    assert_eq!(shared.sql("SELECT count(*) FROM jobs"), "5");
+    assert_eq!(shared.sql("SELECT sum(open) FROM owner_open"), "5");
+    kill_9(&mut a);
+}
+
 /// Submits `n` jobs over `clusters` through the gateways in turn, from
 /// `parallel` clients; returns the acknowledged ids (and how many failed
 /// to be acknowledged).
