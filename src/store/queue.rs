@@ -148,6 +148,30 @@ pub enum Described {
     Missing(String),
 }
 
+/// `DescribeJobs` by ids, once every id was found: newest first, each job
+/// once, then the filters and the page (the same on every backend).
+pub fn by_ids_page(mut found: Vec<JobEntry>, f: &JobFilter) -> Described {
+    found.sort_by_key(|e| std::cmp::Reverse(e.seq));
+    found.dedup_by_key(|e| e.seq);
+    let matching: Vec<JobEntry> = found
+        .into_iter()
+        .filter(|e| f.statuses.is_empty() || f.statuses.contains(&e.status))
+        .filter(|e| f.action.as_ref().is_none_or(|a| *a == e.action))
+        .filter(|e| {
+            f.lane
+                .as_ref()
+                .is_none_or(|l| e.resource_ids.split(' ').any(|r| r == l))
+        })
+        .collect();
+    let total = matching.len() as u64;
+    let page = matching
+        .into_iter()
+        .skip(usize::try_from(f.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(f.limit).unwrap_or(usize::MAX))
+        .collect();
+    Described::Page(page, total)
+}
+
 /// A job a worker holds the lease on.
 #[derive(Debug, Clone)]
 pub struct Claimed {

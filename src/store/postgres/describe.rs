@@ -91,7 +91,7 @@ pub async fn ids(pg: &Pg, f: &JobFilter) -> Result<Described, StoreError> {
             &[&seqs, &f.owner],
         )
         .await?;
-    let mut entries: Vec<JobEntry> = rows
+    let entries: Vec<JobEntry> = rows
         .iter()
         .map(|r| entry(pg, r))
         .collect::<Result<_, _>>()?;
@@ -103,22 +103,5 @@ pub async fn ids(pg: &Pg, f: &JobFilter) -> Result<Described, StoreError> {
             return Ok(Described::Missing(id.clone()));
         }
     }
-    entries.sort_by_key(|e| std::cmp::Reverse(e.seq));
-    let matching: Vec<JobEntry> = entries
-        .into_iter()
-        .filter(|e| f.statuses.is_empty() || f.statuses.contains(&e.status))
-        .filter(|e| f.action.as_ref().is_none_or(|a| *a == e.action))
-        .filter(|e| {
-            f.lane
-                .as_ref()
-                .is_none_or(|l| e.resource_ids.split(' ').any(|r| r == l))
-        })
-        .collect();
-    let total = matching.len() as u64;
-    let page = matching
-        .into_iter()
-        .skip(f.offset.min(usize::MAX as u64) as usize)
-        .take(f.limit.min(usize::MAX as u64) as usize)
-        .collect();
-    Ok(Described::Page(page, total))
+    Ok(crate::store::queue::by_ids_page(entries, f))
 }

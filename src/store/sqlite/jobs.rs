@@ -391,26 +391,7 @@ fn describe_ids(
             _ => return Ok(Described::Missing(id.clone())),
         }
     }
-    found.sort_by_key(|e| std::cmp::Reverse(e.seq));
-    found.dedup_by_key(|e| e.seq);
-    let matching: Vec<JobEntry> = found
-        .into_iter()
-        .filter(|e| filter.statuses.is_empty() || filter.statuses.contains(&e.status))
-        .filter(|e| filter.action.as_ref().is_none_or(|a| *a == e.action))
-        .filter(|e| {
-            filter
-                .lane
-                .as_ref()
-                .is_none_or(|l| e.resource_ids.split(' ').any(|r| r == l))
-        })
-        .collect();
-    let total = matching.len() as u64;
-    let page = matching
-        .into_iter()
-        .skip(filter.offset.min(usize::MAX as u64) as usize)
-        .take(filter.limit as usize)
-        .collect();
-    Ok(Described::Page(page, total))
+    Ok(crate::store::queue::by_ids_page(found, filter))
 }
 
 /// Takes the oldest pending job of a lane that has nothing running.
