@@ -174,29 +174,10 @@ struct Columns<'a> {
     valid_until: Vec<i64>,
 }
 
-impl Columns<'_> {
-    fn with_capacity(n: usize) -> Self {
-        let mut c = Columns::default();
-        c.sub.reserve(n);
-        c.max_open.reserve(n);
-        c.owners.reserve(n);
-        c.zones.reserve(n);
-        c.actions.reserve(n);
-        c.lanes.reserve(n);
-        c.resources.reserve(n);
-        c.directives.reserve(n);
-        c.tasks.reserve(n);
-        c.sealed.reserve(n);
-        c.digests.reserve(n);
-        c.valid_until.reserve(n);
-        c
-    }
-}
-
 /// One call of `qcgate_submit` for the whole batch; what became of each submission.
 async fn stored(pg: &Pg, batch: &[Pending]) -> Result<Vec<Settled>, StoreError> {
     let n: usize = batch.iter().map(|p| p.items.len()).sum();
-    let mut c = Columns::with_capacity(n);
+    let mut c = Columns::default();
     for (k, p) in batch.iter().enumerate() {
         let max = i64::try_from(p.max_open).unwrap_or(i64::MAX);
         for (job, once) in &p.items {
