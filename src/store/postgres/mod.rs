@@ -10,6 +10,7 @@
 //! holds on every gateway almost at once.
 
 mod cache;
+mod conn;
 mod describe;
 pub mod keys;
 mod listen;
@@ -21,17 +22,17 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{GenericClient, Pool, Transaction};
+use deadpool_postgres::Pool;
 use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 use tokio::sync::Notify;
 use tokio_postgres::NoTls;
-use tokio_postgres::Row;
 
 use super::StoreError;
 use super::job_ids::{self, JobIds};
 use crate::auth::KeyRecord;
 use crate::sealing::MasterKey;
 use crate::store::types::Cluster;
+pub use conn::{Cached, Conn, Tx};
 pub use model::PgModel;
 
 /// Channels the gateways tell each other on.
@@ -94,42 +95,6 @@ impl From<tokio_postgres::Error> for StoreError {
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         StoreError::Postgres(e.to_string())
-    }
-}
-
-/// A connection or transaction whose statements are prepared once per
-/// connection (a statement given as text costs a second round trip, to
-/// prepare it, every time).
-pub struct Cached<'a, C>(pub &'a C);
-
-/// A transaction, as the store's functions are handed it.
-pub type Tx<'a, 'b> = Cached<'a, Transaction<'b>>;
-
-type Params<'p> = &'p [&'p (dyn tokio_postgres::types::ToSql + Sync)];
-
-impl<C: GenericClient> Cached<'_, C> {
-    pub async fn query(&self, sql: &str, p: Params<'_>) -> Result<Vec<Row>, tokio_postgres::Error> {
-        let st = self.0.prepare_cached(sql).await?;
-        self.0.query(&st, p).await
-    }
-    pub async fn query_opt(
-        &self,
-        sql: &str,
-        p: Params<'_>,
-    ) -> Result<Option<Row>, tokio_postgres::Error> {
-        let st = self.0.prepare_cached(sql).await?;
-        self.0.query_opt(&st, p).await
-    }
-    pub async fn query_one(&self, sql: &str, p: Params<'_>) -> Result<Row, tokio_postgres::Error> {
-        let st = self.0.prepare_cached(sql).await?;
-        self.0.query_one(&st, p).await
-    }
-    pub async fn execute(&self, sql: &str, p: Params<'_>) -> Result<u64, tokio_postgres::Error> {
-        let st = self.0.prepare_cached(sql).await?;
-        self.0.execute(&st, p).await
-    }
-    pub async fn batch_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
-        self.0.batch_execute(sql).await
     }
 }
 
@@ -315,13 +280,14 @@ impl Pg {
             .map_err(|e| StoreError::Commit(format!("a store task ended: {e}")))?
     }
 
-    /// Reads the model on a pooled connection: under READ COMMITTED a
+    /// Reads the model on a pooled connection, taken at the first statement
+    /// (a service's checks mostly need none): under READ COMMITTED a
     /// transaction would give its statements no common snapshot anyway.
     pub fn read<R>(
         &self,
         f: impl FnOnce(&dyn super::model::Model) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        self.with_client(|c, pg| f(&PgModel::new(pg, c)))
+        f(&PgModel::new(self, &conn::Lazy::new(self)))
     }
 
     /// Changes the model in one transaction and tells the other gateways.

@@ -1,12 +1,11 @@
 //! [`Model`] inside a PostgreSQL transaction: the same use cases as the
 //! SQLite table modules, one statement (a round trip) each.
 
-use deadpool_postgres::GenericClient;
 use serde_json::Value;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::Pg;
+use super::{Conn, Pg};
 use crate::clock::{format_ts, now_millis, now_unix};
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
@@ -36,22 +35,22 @@ pub fn take_wrote() -> bool {
 /// under READ COMMITTED) on a connection.
 pub struct PgModel<'a, C> {
     pg: &'a Pg,
-    tx: &'a super::Cached<'a, C>,
+    tx: &'a C,
 }
 
-impl<'a, C: GenericClient> PgModel<'a, C> {
-    pub fn new(pg: &'a Pg, tx: &'a super::Cached<'a, C>) -> Self {
+impl<'a, C: Conn> PgModel<'a, C> {
+    pub fn new(pg: &'a Pg, tx: &'a C) -> Self {
         PgModel { pg, tx }
     }
     fn rows(&self, sql: &str, p: Params<'_>) -> Result<Vec<Row>, StoreError> {
-        Ok(self.pg.wait(self.tx.query(sql, p))?)
+        self.pg.wait(self.tx.rows(sql, p))
     }
     fn opt(&self, sql: &str, p: Params<'_>) -> Result<Option<Row>, StoreError> {
-        Ok(self.pg.wait(self.tx.query_opt(sql, p))?)
+        self.pg.wait(self.tx.opt(sql, p))
     }
     fn exec(&self, sql: &str, p: Params<'_>) -> Result<u64, StoreError> {
         WROTE.with(|w| w.set(true));
-        Ok(self.pg.wait(self.tx.execute(sql, p))?)
+        self.pg.wait(self.tx.exec(sql, p))
     }
     fn exists(&self, sql: &str, p: Params<'_>) -> Result<bool, StoreError> {
         Ok(self.opt(sql, p)?.is_some())
@@ -60,7 +59,7 @@ impl<'a, C: GenericClient> PgModel<'a, C> {
 
 use rows::{CLUSTER, COMPARE, SERVER, TASK, Where, cluster, compare, node, server, task};
 
-impl<C: GenericClient> PgModel<'_, C> {
+impl<C: Conn> PgModel<'_, C> {
     fn accounts(&self, cluster: &str) -> Result<Vec<Account>, StoreError> {
         let rows = self.rows(
             "SELECT engine, \"user\", host, db, priv, ssl, create_time FROM accounts WHERE cluster_id = $1
@@ -106,7 +105,7 @@ mod clusters;
 mod rows;
 mod tasks;
 
-impl<C: GenericClient> Model for PgModel<'_, C> {
+impl<C: Conn> Model for PgModel<'_, C> {
     fn cluster(&self, id: &str) -> Result<Option<Cluster>, StoreError> {
         let sql = format!("SELECT {CLUSTER} FROM clusters WHERE id = $1");
         Ok(self.opt(&sql, &[&id])?.as_ref().map(cluster))

@@ -1,6 +1,6 @@
 //! What the local commands change (`servers add|remove`, `clusters remove`).
 
-use deadpool_postgres::GenericClient;
+use crate::store::postgres::Conn;
 
 use super::PgModel;
 use crate::clock::now_unix;
@@ -10,7 +10,7 @@ use crate::store::model::Model;
 use crate::store::servers::aad;
 use crate::store::types::NewServer;
 
-pub fn add_server<C: GenericClient>(
+pub fn add_server<C: Conn>(
     m: &PgModel<'_, C>,
     master: &MasterKey,
     s: &NewServer<'_>,
@@ -31,7 +31,7 @@ pub fn add_server<C: GenericClient>(
     )? == 1)
 }
 
-pub fn remove_server<C: GenericClient>(
+pub fn remove_server<C: Conn>(
     m: &PgModel<'_, C>,
     endpoint: &str,
 ) -> Result<Result<bool, String>, StoreError> {
@@ -47,7 +47,7 @@ pub fn remove_server<C: GenericClient>(
     }
 }
 
-pub fn remove_cluster<C: GenericClient>(
+pub fn remove_cluster<C: Conn>(
     m: &PgModel<'_, C>,
     id: &str,
 ) -> Result<Result<(), String>, StoreError> {

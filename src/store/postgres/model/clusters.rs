@@ -1,6 +1,6 @@
 //! `DescribeClusters` on PostgreSQL.
 
-use deadpool_postgres::GenericClient;
+use crate::store::postgres::Conn;
 
 use super::PgModel;
 use super::rows::{Where, transition};
@@ -8,7 +8,7 @@ use crate::clock::format_ts;
 use crate::store::StoreError;
 use crate::store::types::{ClusterFilter, ClusterView};
 
-pub fn describe<C: GenericClient>(
+pub fn describe<C: Conn>(
     m: &PgModel<'_, C>,
     f: &ClusterFilter,
 ) -> Result<(Vec<ClusterView>, u64), StoreError> {

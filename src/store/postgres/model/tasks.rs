@@ -1,16 +1,13 @@
 //! DR tasks' listing, logs and insert.
 
-use deadpool_postgres::GenericClient;
+use crate::store::postgres::Conn;
 
 use super::{PgModel, TASK, Where, task};
 use crate::clock::now_unix;
 use crate::store::StoreError;
 use crate::store::types::{DrTask, LogLine, TaskFilter};
 
-pub fn list<C: GenericClient>(
-    m: &PgModel<'_, C>,
-    f: &TaskFilter,
-) -> Result<(Vec<DrTask>, u64), StoreError> {
+pub fn list<C: Conn>(m: &PgModel<'_, C>, f: &TaskFilter) -> Result<(Vec<DrTask>, u64), StoreError> {
     let mut w = Where::new("owner", &f.owner);
     if f.statuses.is_empty() {
         w.and("status <> 'deleted'");
@@ -32,7 +29,7 @@ pub fn list<C: GenericClient>(
     Ok((rows.iter().map(task).collect(), total))
 }
 
-pub fn logs<C: GenericClient>(
+pub fn logs<C: Conn>(
     m: &PgModel<'_, C>,
     id: &str,
     levels: &[String],
@@ -63,7 +60,7 @@ pub fn logs<C: GenericClient>(
     Ok((page, total))
 }
 
-pub fn insert<C: GenericClient>(m: &PgModel<'_, C>, t: &DrTask) -> Result<bool, StoreError> {
+pub fn insert<C: Conn>(m: &PgModel<'_, C>, t: &DrTask) -> Result<bool, StoreError> {
     Ok(m.exec(
         "INSERT INTO dr_tasks (id, owner, zone, name, description, direction, standby_cluster, source_cluster,
              source_endpoint, source_user, source_secret, sync_way, objects, flow_control, migrate_definer,
