@@ -85,12 +85,19 @@ pub async fn page(pg: &Pg, f: &JobFilter) -> Result<Described, StoreError> {
 pub async fn ids(pg: &Pg, f: &JobFilter) -> Result<Described, StoreError> {
     let seqs: Vec<i64> = f.ids.iter().filter_map(|id| pg.ids().decode(id)).collect();
     let client = pg.client().await?;
-    let rows = Cached(&client)
-        .query(
-            &format!("SELECT {VIEW} FROM jobs WHERE seq = ANY($1) AND owner = $2"),
-            &[&seqs, &f.owner],
-        )
-        .await?;
+    let c = Cached(&client);
+    // Polling asks for one job: by `seq = $1` the statement is planned once
+    // per connection (an array's length makes PostgreSQL plan every call).
+    let rows = match seqs.as_slice() {
+        [seq] => {
+            let sql = format!("SELECT {VIEW} FROM jobs WHERE seq = $1 AND owner = $2");
+            c.query(&sql, &[seq, &f.owner]).await?
+        }
+        _ => {
+            let sql = format!("SELECT {VIEW} FROM jobs WHERE seq = ANY($1) AND owner = $2");
+            c.query(&sql, &[&seqs, &f.owner]).await?
+        }
+    };
     let entries: Vec<JobEntry> = rows
         .iter()
         .map(|r| entry(pg, r))
