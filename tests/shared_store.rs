@@ -294,13 +294,19 @@ async fn copies_of_a_signed_request_sent_at_once_store_one_job() {
     kill_9(&mut b);
 }
 
-/// The race the batch cannot settle: a signed request whose replay key
-/// another gateway has stored but not yet committed. The batch waits on
-/// that row, takes nothing back but the key, and the submission, tried
-/// again alone, answers with the other gateway's job.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_raced_on_a_replay_key_answers_with_the_winner() {
-    use qcgate::store::queue::{Enqueued, NewJob, Once, Queue};
+/// A batch beside a signed request whose replay key another gateway has
+/// stored but not committed; that gateway then ends its transaction with
+/// `end`. The batch holds the same request and one alongside: both
+/// answers, once the batch is done.
+async fn batch_beside_an_uncommitted_key(
+    end: &str,
+) -> (
+    Shared,
+    qcgate::store::postgres::Pg,
+    Vec<qcgate::store::queue::Enqueued>,
+    Vec<qcgate::store::queue::Enqueued>,
+) {
+    use qcgate::store::queue::{NewJob, Once, Queue};
     let shared = Shared::new("");
     let key = qcgate::sealing::MasterKey::load_given(Some(&shared.key_file())).expect("key");
     let store =
@@ -342,23 +348,52 @@ async fn a_batch_raced_on_a_replay_key_answers_with_the_winner() {
         !raced.is_finished(),
         "the batch waits on the uncommitted key"
     );
-    other.batch_execute("COMMIT").await.expect("commit");
-    let answer = raced.await.expect("task").expect("submitted");
-    match answer.as_slice() {
+    other
+        .batch_execute(end)
+        .await
+        .expect("the other gateway's end");
+    let raced = raced.await.expect("task").expect("submitted");
+    let alongside = alongside.await.expect("task").expect("submitted");
+    assert!(
+        matches!(alongside.as_slice(), [Enqueued::New(_)]),
+        "{alongside:?}"
+    );
+    (shared, store, raced, alongside)
+}
+
+use qcgate::store::queue::Enqueued;
+
+/// The same signed request stored at once by another gateway: the batch
+/// waits on its key, then answers with that gateway's job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_raced_on_a_replay_key_answers_with_the_winner() {
+    let (shared, store, raced, _) = batch_beside_an_uncommitted_key("COMMIT").await;
+    match raced.as_slice() {
         [Enqueued::Replayed(id)] => assert_eq!(store.job_seq(id), Some(4242), "{id}"),
         other => panic!("the raced request answered {other:?}"),
     }
-    let answer = alongside.await.expect("task").expect("submitted");
-    assert!(
-        matches!(answer.as_slice(), [Enqueued::New(_)]),
-        "{answer:?}"
-    );
     assert_eq!(
         shared.sql("SELECT count(*) FROM jobs"),
         "1",
         "only the request alongside stored a job"
     );
     assert_eq!(shared.sql("SELECT count(*) FROM replays"), "2");
+}
+
+/// The other gateway's transaction rolls back: its key is gone, and the
+/// batch stores the request itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_key_rolled_back_elsewhere_is_stored_by_the_batch() {
+    let (shared, store, raced, _) = batch_beside_an_uncommitted_key("ROLLBACK").await;
+    let [Enqueued::New(id)] = raced.as_slice() else {
+        panic!("the raced request answered {raced:?}")
+    };
+    let seq = store.job_seq(id).expect("an id in form");
+    assert_eq!(shared.sql("SELECT count(*) FROM jobs"), "2");
+    assert_eq!(
+        shared.sql("SELECT job_seq FROM replays WHERE digest = 'raced'"),
+        seq.to_string()
+    );
 }
 
 /// Requests that arrive together are stored in one batch, and the quota
@@ -394,6 +429,8 @@ async fn the_quota_holds_inside_a_batch() {
     assert_eq!((stored, refused), (5, 15));
     assert_eq!(shared.sql("SELECT count(*) FROM jobs"), "5");
     assert_eq!(shared.sql("SELECT sum(open) FROM owner_open"), "5");
+    // A refused request keeps no replay key: sent again later, it is stored.
+    assert_eq!(shared.sql("SELECT count(*) FROM replays"), "5");
     kill_9(&mut a);
 }
 

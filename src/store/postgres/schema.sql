@@ -198,24 +198,28 @@ CREATE INDEX IF NOT EXISTS dr_compares_task ON dr_compares(task_id, create_time)
 
 -- A batch of submissions in one statement: one round trip and one commit
 -- for the requests a gateway received meanwhile. Items of one submission
--- are contiguous (same sub). Each submission is all or none: stored, its
--- replays, refused over quota ('over'), or 'raced' having written nothing
--- (its replay key was being stored by another gateway, or it repeats a key
--- of this batch): the gateway then stores it alone, and finds the winner.
--- An error fails the whole batch, and the gateway stores its submissions
--- one by one. The work is done a statement per step for the whole batch,
--- not per job, and without subtransactions (hundreds in one transaction
--- would overflow every snapshot's subtransaction cache).
+-- are contiguous (same sub); no replay key repeats in a batch; owner_set
+-- and lane_set are the batch's owners and lanes, each once. Each
+-- submission is all or none: stored, its replays, refused over quota
+-- ('over'), or 'raced' having written nothing (a key of it vanished
+-- between storing and reading): the gateway then stores it alone. An
+-- error fails the whole batch, and the gateway stores its submissions one
+-- by one. The work is done a statement per step for the whole batch, not
+-- per job, and without subtransactions (hundreds in one transaction would
+-- overflow every snapshot's subtransaction cache).
 -- Rows are locked in the store's order, all before any seq is drawn: the
 -- owners' open counts (one shard per batch), then the lanes, each sorted.
 -- Plans are generic (planning each statement every call cost a quarter of
 -- the function's time) and every row is reached through a key's index:
 -- with seq scans off, a plan made while the tables were empty stays right
 -- once they hold millions of rows.
+DROP FUNCTION IF EXISTS qcgate_submit(int[], bigint[], text[], text[], text[], text[], text[],
+  text[], text[], text[], text[], bigint[], bigint, bigint, smallint);
 CREATE OR REPLACE FUNCTION qcgate_submit(
   sub int[], max_open bigint[], owners text[], zones text[], actions text[],
   lane_of text[], resources text[], directives text[], tasks text[],
   sealed text[], digests text[], valid_until bigint[],
+  owner_set text[], lane_set text[],
   now_s bigint, now_ms bigint, shard_no smallint)
 RETURNS TABLE (out_item int, out_kind text, out_seq bigint)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
@@ -224,113 +228,111 @@ DECLARE
   a int := 1;
   b int;
   i int;
+  locked int;
   fresh int;
-  taken bool;
+  gone int;
   o int;
   kinds text[];
-  seqs bigint[];
-  first_of int[];
-  stored bigint[];
-  owner_names text[];
+  fresh_seq bigint[];  -- the seq of an item whose key this batch stored
+  old_seq bigint[];    -- the job an item's key already named
   owner_open_now bigint[];
   owner_added bigint[];
 BEGIN
-  -- What each item's replay key already names, and the first item of the
-  -- batch with the same key; before any lock (a key stored meanwhile is
-  -- caught when this batch stores its own).
-  SELECT array_agg(r.job_seq ORDER BY d.n), array_agg(d.lead_n ORDER BY d.n)
-    INTO seqs, first_of
-    FROM (SELECT n, x, min(n) OVER (PARTITION BY x) AS lead_n
-          FROM unnest(digests) WITH ORDINALITY AS u(x, n)) d
-    -- One probe of the key's index per item: OFFSET 0 keeps the subquery
-    -- from being pulled up into a join that could scan every live key.
-    LEFT JOIN LATERAL (SELECT rr.job_seq FROM replays rr
-                       WHERE rr.digest = d.x AND rr.expires >= now_s OFFSET 0) r ON true;
-  -- The locks, then the open jobs per owner as the batch finds them.
-  SELECT array_agg(x ORDER BY x) INTO owner_names FROM (SELECT DISTINCT x FROM unnest(owners) x) d;
-  INSERT INTO owner_open (owner, shard, open)
-    SELECT x, shard_no, 0 FROM unnest(owner_names) x ON CONFLICT (owner, shard) DO NOTHING;
-  PERFORM 1 FROM owner_open WHERE owner = ANY(owner_names) AND shard = shard_no
+  -- The locks. A row not there yet is made, then all are locked again.
+  PERFORM 1 FROM owner_open WHERE owner = ANY(owner_set) AND shard = shard_no
     ORDER BY owner FOR UPDATE;
-  INSERT INTO lanes (lane) SELECT DISTINCT x FROM unnest(lane_of) x ON CONFLICT (lane) DO NOTHING;
-  PERFORM 1 FROM lanes WHERE lane = ANY(lane_of) ORDER BY lane FOR UPDATE;
+  GET DIAGNOSTICS locked = ROW_COUNT;
+  IF locked < cardinality(owner_set) THEN
+    INSERT INTO owner_open (owner, shard, open)
+      SELECT x, shard_no, 0 FROM unnest(owner_set) x ORDER BY x ON CONFLICT (owner, shard) DO NOTHING;
+    PERFORM 1 FROM owner_open WHERE owner = ANY(owner_set) AND shard = shard_no
+      ORDER BY owner FOR UPDATE;
+  END IF;
+  PERFORM 1 FROM lanes WHERE lane = ANY(lane_set) ORDER BY lane FOR UPDATE;
+  GET DIAGNOSTICS locked = ROW_COUNT;
+  IF locked < cardinality(lane_set) THEN
+    INSERT INTO lanes (lane) SELECT x FROM unnest(lane_set) x ORDER BY x ON CONFLICT (lane) DO NOTHING;
+    PERFORM 1 FROM lanes WHERE lane = ANY(lane_set) ORDER BY lane FOR UPDATE;
+  END IF;
   SELECT array_agg(coalesce((SELECT sum(oo.open) FROM owner_open oo WHERE oo.owner = x), 0)::bigint ORDER BY n)
-    INTO owner_open_now FROM unnest(owner_names) WITH ORDINALITY AS u(x, n);
-  owner_added := array_fill(0::bigint, ARRAY[coalesce(array_length(owner_names, 1), 0)]);
-  kinds := array_fill(NULL::text, ARRAY[total]);
+    INTO owner_open_now FROM unnest(owner_set) WITH ORDINALITY AS u(x, n);
+  owner_added := array_fill(0::bigint, ARRAY[cardinality(owner_set)]);
+  -- Every item's key is stored, in the keys' order (a key another batch
+  -- is storing is waited for; in one order, no two batches wait on each
+  -- other). Seqs are drawn in item order, so a lane's jobs run in the
+  -- order they were submitted; an item whose key was stored before draws
+  -- one it does not use.
+  WITH kept AS (
+    INSERT INTO replays AS r (digest, job_seq, expires)
+      SELECT d, s, v FROM (SELECT digests[n] AS d, nextval('job_seq') AS s, valid_until[n] AS v
+                           FROM generate_series(1, total) n OFFSET 0) q
+      ORDER BY d
+      ON CONFLICT (digest) DO UPDATE SET job_seq = excluded.job_seq, expires = excluded.expires
+      WHERE r.expires < now_s
+      RETURNING r.digest, r.job_seq)
+  SELECT array_agg(kp.job_seq ORDER BY u.n) INTO fresh_seq
+    FROM unnest(digests) WITH ORDINALITY AS u(x, n) LEFT JOIN kept kp ON kp.digest = u.x;
+  -- What the keys stored before name (a retried request).
+  old_seq := array_fill(NULL::bigint, ARRAY[total]);
+  IF array_position(fresh_seq, NULL) IS NOT NULL THEN
+    SELECT array_agg(r.job_seq ORDER BY u.n) INTO old_seq
+      FROM unnest(digests) WITH ORDINALITY AS u(x, n)
+      -- OFFSET 0: one probe of the key's index per item, never a join
+      -- over every live key.
+      LEFT JOIN LATERAL (SELECT rr.job_seq FROM replays rr
+                         WHERE fresh_seq[u.n] IS NULL AND rr.digest = u.x AND rr.expires >= now_s
+                         OFFSET 0) r ON true;
+  END IF;
   -- Which submissions are stored: the quota, by owner, in submission order.
+  kinds := array_fill(NULL::text, ARRAY[total]);
   WHILE a <= total LOOP
     b := a;
     WHILE b < total AND sub[b + 1] = sub[a] LOOP
       b := b + 1;
     END LOOP;
     fresh := 0;
-    taken := true;
+    gone := 0;
     FOR i IN a..b LOOP
-      IF seqs[i] IS NULL THEN
+      IF fresh_seq[i] IS NOT NULL THEN
         fresh := fresh + 1;
-        taken := taken AND first_of[i] = i;
+      ELSIF old_seq[i] IS NULL THEN
+        gone := gone + 1;
       END IF;
     END LOOP;
-    o := array_position(owner_names, owners[a]);
+    o := array_position(owner_set, owners[a]);
     FOR i IN a..b LOOP
       kinds[i] := CASE
+        WHEN gone > 0 THEN 'raced'
         WHEN fresh = 0 THEN 'replayed'
-        WHEN NOT taken THEN 'raced'
         WHEN fresh > max_open[a] OR owner_open_now[o] + owner_added[o] + fresh > max_open[a] THEN 'over'
-        WHEN seqs[i] IS NULL THEN 'new'
+        WHEN fresh_seq[i] IS NOT NULL THEN 'new'
         ELSE 'replayed' END;
     END LOOP;
-    IF kinds[a] = 'new' OR kinds[a] = 'replayed' THEN
+    IF kinds[a] IN ('new', 'replayed') THEN
       owner_added[o] := owner_added[o] + fresh;
     END IF;
     a := b + 1;
   END LOOP;
-  -- Seqs for the new jobs, in item order, and their replay keys: a key
-  -- another gateway stored meanwhile is not taken (its submission raced).
-  SELECT array_agg(CASE WHEN k = 'new' THEN nextval('job_seq') ELSE seqs[n] END ORDER BY n)
-    INTO seqs FROM unnest(kinds) WITH ORDINALITY AS u(k, n);
-  WITH kept AS (
-    INSERT INTO replays AS r (digest, job_seq, expires)
-      SELECT digests[n], seqs[n], valid_until[n] FROM generate_series(1, total) n WHERE kinds[n] = 'new'
-      ON CONFLICT (digest) DO UPDATE SET job_seq = excluded.job_seq, expires = excluded.expires
-      WHERE r.expires < now_s
-      RETURNING r.job_seq)
-  SELECT coalesce(array_agg(job_seq), '{}') INTO stored FROM kept;
-  IF cardinality(stored) < (SELECT count(*) FROM unnest(kinds) k WHERE k = 'new') THEN
-    a := 1;
-    WHILE a <= total LOOP
-      b := a;
-      WHILE b < total AND sub[b + 1] = sub[a] LOOP
-        b := b + 1;
-      END LOOP;
-      IF kinds[a] IN ('new', 'replayed') AND EXISTS (
-          SELECT 1 FROM generate_series(a, b) n WHERE kinds[n] = 'new' AND NOT seqs[n] = ANY(stored)) THEN
-        DELETE FROM replays r USING generate_series(a, b) n
-          WHERE kinds[n] = 'new' AND r.digest = digests[n] AND r.job_seq = seqs[n];
-        o := array_position(owner_names, owners[a]);
-        owner_added[o] := owner_added[o] - (SELECT count(*) FROM generate_series(a, b) n WHERE kinds[n] = 'new');
-        FOR i IN a..b LOOP
-          kinds[i] := 'raced';
-        END LOOP;
-      END IF;
-      a := b + 1;
-    END LOOP;
+  -- The keys of submissions not stored are taken back.
+  IF array_position(kinds, 'over') IS NOT NULL OR array_position(kinds, 'raced') IS NOT NULL THEN
+    DELETE FROM replays r USING generate_series(1, total) n
+      WHERE kinds[n] IN ('over', 'raced') AND fresh_seq[n] IS NOT NULL
+        AND r.digest = digests[n] AND r.job_seq = fresh_seq[n];
   END IF;
   INSERT INTO jobs (seq, owner, zone, action, status, lane, resource_ids, directive, task,
                     create_time, status_time, enqueued_ms, secrets, open_shard)
-    SELECT seqs[n], owners[n], zones[n], actions[n], 'pending', lane_of[n], resources[n],
+    SELECT fresh_seq[n], owners[n], zones[n], actions[n], 'pending', lane_of[n], resources[n],
            directives[n], tasks[n], now_s, now_s, now_ms, sealed[n], shard_no
     FROM generate_series(1, total) n WHERE kinds[n] = 'new';
   UPDATE owner_open oo SET open = oo.open + u.added
-    FROM unnest(owner_names, owner_added) AS u(name, added)
+    FROM unnest(owner_set, owner_added) AS u(name, added)
     WHERE oo.owner = u.name AND oo.shard = shard_no AND u.added > 0;
   -- A lane with no open job gets its first new one as head.
   UPDATE lanes l SET head = v.first_seq
-    FROM (SELECT lane_of[n] AS lane, min(seqs[n]) AS first_seq
+    FROM (SELECT lane_of[n] AS lane, min(fresh_seq[n]) AS first_seq
           FROM generate_series(1, total) n WHERE kinds[n] = 'new' GROUP BY 1) v
     WHERE l.lane = v.lane AND l.head IS NULL;
-  RETURN QUERY SELECT n, kinds[n], CASE WHEN kinds[n] IN ('new', 'replayed') THEN seqs[n] END
+  RETURN QUERY SELECT n, kinds[n], CASE kinds[n] WHEN 'new' THEN fresh_seq[n] WHEN 'replayed' THEN old_seq[n] END
     FROM generate_series(1, total) n;
 END
 $fn$;

@@ -1,10 +1,12 @@
 //! Submissions on PostgreSQL. Plain ones (no `Creator`) are group-committed:
 //! a few tasks take whatever requests arrived meanwhile and store them with
 //! one call of `qcgate_submit` (schema.sql), one round trip and one commit
-//! for the lot. A submission that creates model rows, or that the batch
-//! could not settle (the same signed request stored by another gateway at
-//! that moment, an error), is stored alone in a transaction of its own;
-//! the replay key makes that safe whatever the batch did.
+//! for the lot. A replay key that another gateway is storing at that
+//! moment is waited for, then answered with its job. A submission that
+//! creates model rows, or that the batch could not settle (it repeats a
+//! key of the batch, its key was taken back meanwhile, an error), is
+//! stored alone in a transaction of its own; the replay key makes that
+//! safe whatever the batch did.
 
 use std::sync::{Arc, Weak};
 
@@ -174,11 +176,21 @@ struct Columns<'a> {
     valid_until: Vec<i64>,
 }
 
-/// One call of `qcgate_submit` for the whole batch; what became of each submission.
+/// One call of `qcgate_submit` for the whole batch; what became of each
+/// submission. One that repeats a replay key of an earlier one is stored
+/// alone afterwards, where it finds the first.
 async fn stored(pg: &Pg, batch: &[Pending]) -> Result<Vec<Settled>, StoreError> {
-    let n: usize = batch.iter().map(|p| p.items.len()).sum();
+    let mut keys = std::collections::HashSet::new();
+    let sent: Vec<bool> = batch
+        .iter()
+        .map(|p| {
+            p.items
+                .iter()
+                .all(|(_, once)| keys.insert(once.digest.as_str()))
+        })
+        .collect();
     let mut c = Columns::default();
-    for (k, p) in batch.iter().enumerate() {
+    for (k, p) in batch.iter().enumerate().filter(|(k, _)| sent[*k]) {
         let max = i64::try_from(p.max_open).unwrap_or(i64::MAX);
         for (job, once) in &p.items {
             c.sub.push(i32::try_from(k).unwrap_or(i32::MAX));
@@ -195,12 +207,14 @@ async fn stored(pg: &Pg, batch: &[Pending]) -> Result<Vec<Settled>, StoreError> 
             c.valid_until.push(once.expires);
         }
     }
+    let n = c.sub.len();
+    let (owner_set, lane_set) = (each_once(&c.owners), each_once(&c.lanes));
     let shard = i16::from(rand::random::<u8>() % OPEN_SHARDS);
     let client = pg.inner.pool.get().await?;
     let st = client
         .prepare_cached(
             "SELECT out_item, out_kind, out_seq FROM qcgate_submit(
-                 $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .await?;
     let rows = client
@@ -219,6 +233,8 @@ async fn stored(pg: &Pg, batch: &[Pending]) -> Result<Vec<Settled>, StoreError> 
                 &c.sealed,
                 &c.digests,
                 &c.valid_until,
+                &owner_set,
+                &lane_set,
                 &now_unix(),
                 &now_millis(),
                 &shard,
@@ -233,7 +249,11 @@ async fn stored(pg: &Pg, batch: &[Pending]) -> Result<Vec<Settled>, StoreError> 
     }
     let mut rows = rows.iter();
     let mut settled = Vec::with_capacity(batch.len());
-    for p in batch {
+    for (p, sent) in batch.iter().zip(sent) {
+        if !sent {
+            settled.push(Settled::Again);
+            continue;
+        }
         let mut out = Vec::with_capacity(p.items.len());
         let mut again = false;
         for r in rows.by_ref().take(p.items.len()) {
@@ -254,6 +274,14 @@ async fn stored(pg: &Pg, batch: &[Pending]) -> Result<Vec<Settled>, StoreError> 
         });
     }
     Ok(settled)
+}
+
+/// The values of `v`, sorted, each once.
+fn each_once<'a>(v: &[&'a str]) -> Vec<&'a str> {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// One submission in a transaction of its own, with `create`.
