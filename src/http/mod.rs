@@ -28,6 +28,9 @@ use crate::state::AppState;
 
 /// Largest query string or form body.
 pub const MAX_INPUT: usize = 1024 * 1024;
+/// A body declared over [`MAX_INPUT`] but at most this is read (and
+/// dropped) before the answer.
+const DRAINED: usize = 4 * MAX_INPUT;
 
 pub async fn handle(
     state: Arc<AppState>,
@@ -265,12 +268,23 @@ async fn read_form(
             "a POST body must be application/x-www-form-urlencoded".into(),
         ));
     }
-    // A body declared too large is refused at once, not after waiting for it.
+    // A body declared too large is refused at once, not after waiting for
+    // it. What of one not far over is arriving is read and dropped first
+    // (a client still sending when the connection closes sees a reset,
+    // not the answer); a pause in it ends that.
     let declared = headers
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_INPUT as u64) {
+    if let Some(n) = declared.filter(|n| *n > MAX_INPUT as u64) {
+        if n <= DRAINED as u64 {
+            let mut body = body;
+            let pause = std::time::Duration::from_millis(200);
+            let drain = async {
+                while let Ok(Some(Ok(_))) = tokio::time::timeout(pause, body.frame()).await {}
+            };
+            let _ = tokio::time::timeout(state.body_timeout, drain).await;
+        }
         return Err(ApiError::InvalidParameter(
             "the request body is larger than 1 MiB".into(),
         ));
