@@ -36,6 +36,11 @@ pub struct Args {
     /// Print one JSON summary on stdout (and no progress bars).
     #[arg(long)]
     json: bool,
+    /// postgres://USER@HOST:PORT/DB (an empty database): durable writes and
+    /// DescribeJobs on SQLite, then one and two gateways on this database
+    /// (what `bench shared --store` does).
+    #[arg(long, conflicts_with_all = ["endpoint", "only", "preload", "rounds"])]
+    store: Option<String>,
     /// Measure a gateway already running at this loopback URL instead of
     /// starting one (write, read and mixed phases; needs --cluster).
     #[arg(long)]
@@ -109,6 +114,24 @@ pub struct CeilingArgs {
     listen: SocketAddr,
 }
 
+fn shared(store: Option<String>, seconds: u64, connections: usize, json: bool) -> CliResult {
+    let opts = bench::shared::SharedOptions {
+        store,
+        connections: connections.max(1),
+        duration: std::time::Duration::from_secs(seconds.max(1)),
+        quiet: json,
+    };
+    let report = super::runtime()?
+        .block_on(bench::shared::run(&opts))
+        .map_err(|e| e.to_string())?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        bench::shared::print(&report)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: Args) -> CliResult {
     if let Some(What::Compare { rows, json }) = args.what {
         let opts = bench::compare::CompareOptions {
@@ -136,21 +159,10 @@ pub fn run(args: Args) -> CliResult {
         json,
     }) = args.what
     {
-        let opts = bench::shared::SharedOptions {
-            store,
-            connections: connections.max(1),
-            duration: std::time::Duration::from_secs(seconds.max(1)),
-            quiet: json,
-        };
-        let report = super::runtime()?
-            .block_on(bench::shared::run(&opts))
-            .map_err(|e| e.to_string())?;
-        if json {
-            outln!("{}", serde_json::to_string_pretty(&report)?)?;
-        } else {
-            bench::shared::print(&report)?;
-        }
-        return Ok(ExitCode::SUCCESS);
+        return shared(store, seconds, connections, json);
+    }
+    if args.what.is_none() && args.store.is_some() {
+        return shared(args.store, args.seconds, args.connections, args.json);
     }
     if let Some(What::Dr { drills, rows, json }) = args.what {
         let opts = bench::dr::DrOptions {
