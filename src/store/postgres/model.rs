@@ -6,15 +6,15 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{Conn, Pg};
-use crate::clock::{format_ts, now_millis, now_unix};
+use crate::clock::{now_millis, now_unix};
 use crate::sealing::MasterKey;
 use crate::secret::Secret;
 use crate::store::StoreError;
 use crate::store::model::{Model, NewCluster};
 use crate::store::servers::{REPL_AAD, REPL_META};
 use crate::store::types::{
-    Account, Cluster, ClusterFilter, ClusterView, Compare, DrTask, LogLine, NewAccount, NewServer,
-    NodeView, Server, Step, TaskFilter,
+    Cluster, ClusterFilter, ClusterView, Compare, DrTask, LogLine, NewAccount, NewServer, NodeView,
+    Server, Step, TaskFilter,
 };
 
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
@@ -57,29 +57,9 @@ impl<'a, C: Conn> PgModel<'a, C> {
     }
 }
 
-use rows::{CLUSTER, COMPARE, SERVER, TASK, Where, cluster, compare, node, server, task};
+use rows::{CLUSTER, COMPARE, SERVER, TASK, Where, cluster, compare, server, task};
 
 impl<C: Conn> PgModel<'_, C> {
-    fn accounts(&self, cluster: &str) -> Result<Vec<Account>, StoreError> {
-        let rows = self.rows(
-            "SELECT engine, \"user\", host, db, priv, ssl, create_time FROM accounts WHERE cluster_id = $1
-             ORDER BY engine DESC, \"user\", host",
-            &[&cluster],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| Account {
-                engine: r.get(0),
-                user: r.get(1),
-                host: r.get(2),
-                database: r.get(3),
-                priv_type: r.get(4),
-                ssl: r.get(5),
-                create_time: format_ts(r.get(6)),
-            })
-            .collect())
-    }
-
     /// How many rows of `from` (a table and its alias) match, before paging.
     fn count(&self, from: &str, w: &Where) -> Result<u64, StoreError> {
         let sql = format!("SELECT COUNT(*) FROM {from} WHERE {}", w.clause);
@@ -100,9 +80,12 @@ impl<C: Conn> PgModel<'_, C> {
     }
 }
 
+mod accounts;
 mod admin;
 mod clusters;
+mod nodes;
 mod rows;
+mod steps;
 mod tasks;
 
 impl<C: Conn> Model for PgModel<'_, C> {
@@ -216,18 +199,7 @@ impl<C: Conn> Model for PgModel<'_, C> {
         ids: &[String],
         role: Option<&str>,
     ) -> Result<Vec<NodeView>, StoreError> {
-        let rows = self.rows(
-            "SELECT n.id, n.cluster_id, n.role, n.is_primary, n.status, n.create_time, n.restart_time,
-                    n.rebuild_time, s.endpoint
-             FROM nodes n LEFT JOIN servers s ON s.node_id = n.id
-             WHERE n.cluster_id = $1 AND ($2::text IS NULL OR n.role = $2) ORDER BY n.is_primary DESC, n.n",
-            &[&cluster, &role],
-        )?;
-        Ok(rows
-            .iter()
-            .map(node)
-            .filter(|n| ids.is_empty() || ids.contains(&n.node_id))
-            .collect())
+        nodes::of_cluster(self, cluster, ids, role)
     }
     fn nodes_owned(
         &self,
@@ -235,19 +207,7 @@ impl<C: Conn> Model for PgModel<'_, C> {
         ids: &[String],
         role: Option<&str>,
     ) -> Result<Vec<NodeView>, StoreError> {
-        let mut out = Vec::new();
-        for id in ids {
-            let cluster = self.opt(
-                "SELECT n.cluster_id FROM nodes n JOIN clusters c ON c.id = n.cluster_id
-                 WHERE n.id = $1 AND c.owner = $2",
-                &[id, &owner],
-            )?;
-            if let Some(r) = cluster {
-                let cluster: String = r.get(0);
-                out.extend(self.nodes(&cluster, std::slice::from_ref(id), role)?);
-            }
-        }
-        Ok(out)
+        nodes::owned(self, owner, ids, role)
     }
     fn has_role(&self, cluster: &str, role: &str) -> Result<bool, StoreError> {
         self.exists(
@@ -294,27 +254,10 @@ impl<C: Conn> Model for PgModel<'_, C> {
         user: &str,
         host: Option<&str>,
     ) -> Result<bool, StoreError> {
-        self.exists(
-            "SELECT 1 FROM accounts WHERE cluster_id = $1 AND engine = $2 AND \"user\" = $3
-             AND ($4::text IS NULL OR host = $4) LIMIT 1",
-            &[&cluster, &engine, &user, &host],
-        )
+        accounts::exists(self, cluster, engine, user, host)
     }
     fn add_account(&self, cluster: &str, a: &NewAccount<'_>) -> Result<bool, StoreError> {
-        Ok(self.exec(
-            "INSERT INTO accounts (cluster_id, engine, \"user\", host, db, priv, ssl, create_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            &[
-                &cluster,
-                &a.engine,
-                &a.user,
-                &a.host,
-                &a.database,
-                &a.priv_type,
-                &a.ssl,
-                &now_unix(),
-            ],
-        )? == 1)
+        accounts::add(self, cluster, a)
     }
     fn delete_account(
         &self,
@@ -323,11 +266,7 @@ impl<C: Conn> Model for PgModel<'_, C> {
         user: &str,
         host: Option<&str>,
     ) -> Result<usize, StoreError> {
-        Ok(self.exec(
-            "DELETE FROM accounts WHERE cluster_id = $1 AND engine = $2 AND \"user\" = $3
-             AND ($4::text IS NULL OR host = $4)",
-            &[&cluster, &engine, &user, &host],
-        )? as usize)
+        accounts::delete(self, cluster, engine, user, host)
     }
 
     fn server(&self, endpoint: &str) -> Result<Option<Server>, StoreError> {
@@ -528,12 +467,7 @@ impl<C: Conn> Model for PgModel<'_, C> {
         outcome: &str,
         detail: &str,
     ) -> Result<(), StoreError> {
-        self.exec(
-            "INSERT INTO job_steps (job_seq, n, at_ms, step, outcome, detail)
-             VALUES ($1, (SELECT COALESCE(max(n), 0) + 1 FROM job_steps WHERE job_seq = $1), $2, $3, $4, $5)",
-            &[&seq, &at_ms, &step, &outcome, &detail],
-        )?;
-        Ok(())
+        steps::append(self, seq, at_ms, step, outcome, detail)
     }
     fn has_steps(&self, seq: i64) -> Result<bool, StoreError> {
         self.exists(
@@ -542,19 +476,7 @@ impl<C: Conn> Model for PgModel<'_, C> {
         )
     }
     fn steps_of(&self, seq: i64) -> Result<Vec<Step>, StoreError> {
-        let rows = self.rows(
-            "SELECT at_ms, step, outcome, detail FROM job_steps WHERE job_seq = $1 ORDER BY n",
-            &[&seq],
-        )?;
-        Ok(rows
-            .iter()
-            .map(|r| Step {
-                at_ms: r.get(0),
-                step: r.get(1),
-                outcome: r.get(2),
-                detail: r.get(3),
-            })
-            .collect())
+        steps::of_job(self, seq)
     }
     fn lane_of(&self, job_id: &str) -> Result<Option<String>, StoreError> {
         let Some(seq) = self.pg.ids().decode(job_id) else {

@@ -39,7 +39,7 @@ pub fn describe<C: Conn>(
         let status: String = r.get(4);
         let id: String = r.get(0);
         set.push(ClusterView {
-            accounts: m.accounts(&id)?,
+            accounts: super::accounts::of_cluster(m, &id)?,
             cluster_id: id,
             name: r.get(1),
             owner: r.get(2),
