@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 
+use super::conn::Params;
 use super::{Conn, Pg};
 use crate::clock::{now_millis, now_unix};
 use crate::sealing::MasterKey;
@@ -16,8 +16,6 @@ use crate::store::types::{
     Cluster, ClusterFilter, ClusterView, Compare, DrTask, LogLine, NewAccount, NewServer, NodeView,
     Server, Step, TaskFilter,
 };
-
-type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 thread_local! {
     /// Whether the model was written on this thread since [`take_wrote`]:
